@@ -1,0 +1,181 @@
+"""The Module and InputModule bases: every pipeline step owns its config, save and load."""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+from sentence_transformers.base import weights_io
+from sentence_transformers.base.hub import resolve_file, resolve_folder
+
+
+class Module(ABC, nn.Module):
+    """A step of a SentenceTransformer pipeline: takes a features dict and returns it enriched.
+
+    Subclasses list the constructor arguments to persist in ``config_keys``; the default ``load``
+    rebuilds the module from that config, and ``save_config`` writes it.
+    """
+
+    config_file_name: str = "config.json"
+    config_keys: list[str] = []
+    save_in_root: bool = False
+
+    @abstractmethod
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Compute new features (e.g. ``sentence_embedding``) from the incoming ones."""
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The values of ``config_keys``, as they would be written to the config file."""
+        return {key: getattr(self, key) for key in self.config_keys}
+
+    def save_config(self, output_path: str, filename: str | None = None) -> None:
+        """Write ``get_config_dict()`` as JSON into ``output_path``."""
+        os.makedirs(output_path, exist_ok=True)
+        with open(os.path.join(output_path, filename or self.config_file_name), "w", encoding="utf-8") as f:
+            json.dump(self.get_config_dict(), f, indent=4)
+
+    def save_torch_weights(self, output_path: str, safe_serialization: bool = True) -> None:
+        """Write the state dict as model.safetensors (or pytorch_model.bin)."""
+        weights_io.save_state_dict(self, output_path, safe_serialization=safe_serialization)
+
+    @abstractmethod
+    def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
+        """Write everything needed to rebuild this module into ``output_path``."""
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        **kwargs,
+    ) -> Module:
+        """Rebuild the module from its config file; override to load weights or other files too."""
+        config = cls.load_config(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        return cls(**config)
+
+    @classmethod
+    def load_config(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        config_filename: str | None = None,
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+    ) -> dict[str, Any]:
+        """Read the module's JSON config; a missing file means an empty config."""
+        path = cls.load_file_path(
+            model_name_or_path,
+            filename=config_filename or cls.config_file_name,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        if path is None:
+            return {}
+        with open(path, encoding="utf-8") as f:
+            try:
+                return json.load(f)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"Corrupt module config {path}: {exc}") from exc
+
+    @staticmethod
+    def load_file_path(
+        model_name_or_path: str,
+        filename: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+    ) -> str | None:
+        """Local path of ``subfolder/filename`` in a model folder or hub repository, or None if absent."""
+        return resolve_file(
+            model_name_or_path,
+            filename,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+
+    @staticmethod
+    def load_dir_path(
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+    ) -> str:
+        """Local path of ``subfolder`` in a model folder or hub repository (downloaded if needed)."""
+        root = resolve_folder(
+            model_name_or_path,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        return os.path.join(root, subfolder)
+
+    @classmethod
+    def load_torch_weights(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        model: Module | None = None,
+    ) -> Module | dict[str, torch.Tensor]:
+        """Load model.safetensors (or pytorch_model.bin, weights only) into ``model``, or return the state dict."""
+        folder = cls.load_dir_path(
+            model_name_or_path,
+            subfolder=subfolder,
+            token=token,
+            cache_folder=cache_folder,
+            revision=revision,
+            local_files_only=local_files_only,
+        )
+        state_dict = weights_io.load_state_dict(folder)
+        if model is None:
+            return state_dict
+        model.load_state_dict(state_dict)
+        return model
+
+
+class InputModule(Module):
+    """The first module of a pipeline: it turns raw inputs into tensors with ``tokenize``."""
+
+    save_in_root: bool = True
+    tokenizer: Any = None
+
+    @abstractmethod
+    def tokenize(self, texts: list[Any], **kwargs) -> dict[str, torch.Tensor]:
+        """Turn a batch of inputs into the features the next step of ``forward`` expects."""
+
+    def save_tokenizer(self, output_path: str, **kwargs) -> None:
+        """Save the tokenizer, when it knows how to save itself."""
+        if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
+            self.tokenizer.save_pretrained(output_path)

@@ -1,0 +1,221 @@
+"""Transformer: a Hugging Face AutoModel + its tokenizer, producing token embeddings."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+
+from sentence_transformers.base import weights_io
+from sentence_transformers.base.hub import resolve_folder
+from sentence_transformers.base.modules.module import InputModule
+
+# Earlier releases named the Transformer's config after the architecture; read them all, write the first.
+CONFIG_FILE_NAMES = [
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+]
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds", "position_ids")
+
+
+class Transformer(InputModule):
+    """Loads a Hugging Face model (BERT, RoBERTa, T5 encoder, …) and its tokenizer.
+
+    Args:
+        model_name_or_path: Hugging Face model name or local folder.
+        max_seq_length: Inputs longer than this are truncated; by default the model's own limit.
+        model_args / model_kwargs: Keyword arguments for ``AutoModel.from_pretrained``.
+        tokenizer_args / tokenizer_kwargs / processor_kwargs: Keyword arguments for ``AutoTokenizer.from_pretrained``.
+        config_args / config_kwargs: Keyword arguments for ``AutoConfig.from_pretrained``.
+        cache_dir: Cache folder for downloads.
+        do_lower_case: Lowercase every input before tokenizing.
+        tokenizer_name_or_path: Load the tokenizer from elsewhere than the model.
+    """
+
+    config_file_name: str = "sentence_bert_config.json"
+    config_keys: list[str] = ["max_seq_length", "do_lower_case"]
+    save_in_root: bool = True
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        max_seq_length: int | None = None,
+        model_args: dict[str, Any] | None = None,
+        tokenizer_args: dict[str, Any] | None = None,
+        config_args: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | None = None,
+        backend: str = "torch",
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__()
+        if backend != "torch":
+            raise ValueError(f"Unsupported backend {backend!r}: sbert runs the 'torch' backend")
+        self.do_lower_case = do_lower_case
+        self.backend = backend
+        model_kwargs = {**(model_args or {}), **(model_kwargs or {})}
+        tokenizer_kwargs = {**(tokenizer_args or {}), **(tokenizer_kwargs or {}), **(processor_kwargs or {})}
+        config_kwargs = {**(config_args or {}), **(config_kwargs or {})}
+        hub_kwargs = _hub_kwargs(model_kwargs, cache_dir)
+        config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs, **config_kwargs)
+        self.auto_model = _load_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_name_or_path or model_name_or_path, **_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs
+        )
+        if max_seq_length is None:
+            max_seq_length = _default_max_length(self.auto_model.config, self.tokenizer)
+        self.max_seq_length = max_seq_length
+        if tokenizer_name_or_path is not None:
+            self.auto_model.config.tokenizer_class = self.tokenizer.__class__.__name__
+
+    def __repr__(self) -> str:
+        return f"Transformer({dict(self.get_config_dict(), architecture=self.auto_model.__class__.__name__)})"
+
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Add ``token_embeddings`` (and ``all_layer_embeddings`` when the model returns hidden states)."""
+        inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
+        output = self.auto_model(**inputs, return_dict=True)
+        features["token_embeddings"] = output[0]
+        hidden_states = getattr(output, "hidden_states", None)
+        if hidden_states is not None:
+            features["all_layer_embeddings"] = hidden_states
+        return features
+
+    def get_word_embedding_dimension(self) -> int:
+        """Size of the token embeddings the model returns."""
+        config = self.auto_model.config
+        return getattr(config, "hidden_size", None) or config.get_text_config().hidden_size
+
+    def tokenize(
+        self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs
+    ) -> dict[str, torch.Tensor]:
+        """Tokenize single texts or text pairs, truncated to ``max_seq_length``."""
+        columns = _to_columns(texts)
+        columns = [[str(text).strip() for text in column] for column in columns]
+        if self.do_lower_case:
+            columns = [[text.lower() for text in column] for column in columns]
+        return dict(
+            self.tokenizer(
+                *columns,
+                padding=padding,
+                truncation="longest_first",
+                return_tensors="pt",
+                max_length=self.max_seq_length,
+            )
+        )
+
+    def save(self, output_path: str, safe_serialization: bool = True, **kwargs) -> None:
+        """Write the Hugging Face model, its tokenizer and sentence_bert_config.json."""
+        if safe_serialization:
+            self.auto_model.save_pretrained(output_path)
+        else:
+            self.auto_model.config.save_pretrained(output_path)
+            weights_io.save_state_dict(self.auto_model, output_path, safe_serialization=False)
+        self.save_tokenizer(output_path)
+        self.save_config(output_path)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        **kwargs,
+    ) -> Transformer:
+        """Rebuild from a saved folder: sentence_bert_config.json plus the Hugging Face files beside it."""
+        folder = os.path.join(
+            resolve_folder(model_name_or_path, token, cache_folder, revision, local_files_only), subfolder
+        )
+        config = _read_config(folder)
+        hub = {"token": token, "revision": revision, "trust_remote_code": trust_remote_code}
+        hub["local_files_only"] = local_files_only
+        for key, given in (
+            ("model_args", model_kwargs),
+            ("tokenizer_args", {**(tokenizer_kwargs or {}), **(processor_kwargs or {})}),
+            ("config_args", config_kwargs),
+        ):
+            config[key] = {**config.get(key, {}), **hub, **(given or {})}
+        config.setdefault("cache_dir", cache_folder)
+        return cls(model_name_or_path=folder, **config)
+
+
+def _read_config(folder: str) -> dict[str, Any]:
+    for name in CONFIG_FILE_NAMES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                try:
+                    config = json.load(f)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"Corrupt Transformer config {path}: {exc}") from exc
+            return {key: value for key, value in config.items() if key not in {"model_name_or_path"}}
+    return {}
+
+
+def _hub_kwargs(kwargs: dict[str, Any], cache_dir: str | None) -> dict[str, Any]:
+    """cache_dir is shared by config, model and tokenizer; pass it once unless the kwargs already do."""
+    return {} if "cache_dir" in kwargs or cache_dir is None else {"cache_dir": cache_dir}
+
+
+def _model_only(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Model kwargs with dtype names turned into torch dtypes (configs store them as strings)."""
+    result = dict(model_kwargs)
+    for key in ("torch_dtype", "dtype"):
+        value = result.get(key)
+        if isinstance(value, str) and value != "auto":
+            result[key] = getattr(torch, value.replace("torch.", ""))
+    if "torch_dtype" in result and "dtype" not in result:
+        result["dtype"] = result.pop("torch_dtype")
+    return result
+
+
+def _load_model(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
+    """AutoModel, except encoder-decoder families (T5, MT5, UMT5) whose encoder alone gives embeddings."""
+    model_kwargs = {key: value for key, value in model_kwargs.items() if key != "config"}
+    if config.model_type in {"t5", "mt5", "umt5"}:
+        from transformers import MT5EncoderModel, T5EncoderModel, UMT5EncoderModel
+
+        encoder_class = {"t5": T5EncoderModel, "mt5": MT5EncoderModel, "umt5": UMT5EncoderModel}[config.model_type]
+        return encoder_class.from_pretrained(name_or_path, config=config, **model_kwargs)
+    return AutoModel.from_pretrained(name_or_path, config=config, **model_kwargs)
+
+
+def _default_max_length(config: PretrainedConfig, tokenizer: Any) -> int | None:
+    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [limit for limit in limits if isinstance(limit, int) and 0 < limit < 10**9]
+    return min(limits) if limits else None
+
+
+def _to_columns(texts: list[Any]) -> list[list[str]]:
+    """One column of single texts, or two columns for (text, text) pairs; dicts give their single value."""
+    if len(texts) == 0:
+        return [[]]
+    first = texts[0]
+    if isinstance(first, str):
+        return [list(texts)]
+    if isinstance(first, dict):
+        return [[next(iter(text.values())) for text in texts]]
+    if isinstance(first, (tuple, list)) and len(first) == 2:
+        return [[pair[0] for pair in texts], [pair[1] for pair in texts]]
+    raise TypeError(f"Transformer.tokenize takes strings or (text, text) pairs, got {type(first).__name__}")

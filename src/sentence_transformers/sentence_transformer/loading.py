@@ -1,0 +1,121 @@
+"""Build the module pipeline of a model folder: modules.json entries, or Transformer + mean Pooling for plain models."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from sentence_transformers.base import persistence
+from sentence_transformers.base.hub import resolve_folder
+from sentence_transformers.base.modules.transformer import Transformer
+from sentence_transformers.sentence_transformer.modules.pooling import Pooling
+
+
+@dataclass
+class LoadedPipeline:
+    """What a model folder holds: its modules, the forward kwargs each accepts, its model config and card."""
+
+    modules: OrderedDict[str, nn.Module]
+    module_kwargs: dict[str, list[str]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    model_card_text: str | None = None
+
+
+@dataclass
+class LoadOptions:
+    """Where to look and what may run when loading."""
+
+    cache_folder: str | None = None
+    revision: str | None = None
+    token: bool | str | None = None
+    local_files_only: bool = False
+    trust_remote_code: bool = False
+    model_kwargs: dict[str, Any] | None = None
+    tokenizer_kwargs: dict[str, Any] | None = None
+    config_kwargs: dict[str, Any] | None = None
+
+    def hub(self) -> dict[str, Any]:
+        """The keyword arguments that locate files."""
+        return {
+            "token": self.token,
+            "cache_folder": self.cache_folder,
+            "revision": self.revision,
+            "local_files_only": self.local_files_only,
+        }
+
+
+def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeline:
+    """Resolve the name to a local folder and build its modules."""
+    folder = resolve_folder(
+        model_name_or_path, options.token, options.cache_folder, options.revision, options.local_files_only
+    )
+    card = _read_card(folder)
+    if os.path.isfile(os.path.join(folder, persistence.MODULES_FILE)):
+        modules, module_kwargs = _load_modules(folder, options)
+        return LoadedPipeline(modules, module_kwargs, persistence.read_model_config(folder), card)
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(
+            f"{model_name_or_path!r} ({folder}) is not a model folder: it has neither {persistence.MODULES_FILE} "
+            "(a Sentence Transformers model) nor config.json (a Hugging Face model)"
+        )
+    return LoadedPipeline(_plain_model(folder, options), model_card_text=card)
+
+
+def _plain_model(folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
+    """A Hugging Face model without modules.json becomes Transformer + mean Pooling."""
+    hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
+    hub["local_files_only"] = options.local_files_only
+    transformer = Transformer(
+        folder,
+        cache_dir=options.cache_folder,
+        model_args={**hub, **(options.model_kwargs or {})},
+        tokenizer_args={**hub, **(options.tokenizer_kwargs or {})},
+        config_args={**hub, **(options.config_kwargs or {})},
+    )
+    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    return OrderedDict([("0", transformer), ("1", pooling)])
+
+
+def _load_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
+    module_kwargs: dict[str, list[str]] = {}
+    for entry in persistence.read_modules(folder):
+        module_class = persistence.resolve_type(
+            entry["type"], folder, options.trust_remote_code, token=options.token, revision=options.revision
+        )
+        name = str(entry.get("name", len(modules)))
+        modules[name] = _load_module(module_class, folder, entry.get("path", ""), options)
+        if entry.get("kwargs"):
+            module_kwargs[name] = list(entry["kwargs"])
+    return modules, module_kwargs
+
+
+def _load_module(module_class: type, folder: str, subfolder: str, options: LoadOptions) -> nn.Module:
+    """Call the class's ``load``: the newer (folder, subfolder=…, …) form, or the 2.x ``load(path)`` form."""
+    load = module_class.load
+    parameters = inspect.signature(load).parameters
+    if "subfolder" not in parameters:
+        return load(os.path.join(folder, subfolder))
+    offered = {
+        **options.hub(),
+        "trust_remote_code": options.trust_remote_code,
+        "model_kwargs": options.model_kwargs,
+        "tokenizer_kwargs": options.tokenizer_kwargs,
+        "config_kwargs": options.config_kwargs,
+    }
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    accepted = {key: value for key, value in offered.items() if takes_any or key in parameters}
+    return load(folder, subfolder=subfolder, **accepted)
+
+
+def _read_card(folder: str) -> str | None:
+    path = os.path.join(folder, "README.md")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()

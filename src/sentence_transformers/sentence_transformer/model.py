@@ -1,0 +1,520 @@
+"""SentenceTransformer: an nn.Sequential of modules that maps texts to embeddings."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import tempfile
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentence_transformers import __version__
+from sentence_transformers.base import persistence
+from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.sentence_transformer import encoding, multi_process
+from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
+from sentence_transformers.sentence_transformer.model_card import generate_model_card
+from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.util import get_device_name
+
+logger = logging.getLogger(__name__)
+
+QUERY_PROMPT_NAMES = ("query",)
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+
+
+class SentenceTransformer(nn.Sequential):
+    """Loads or builds a model that maps texts to fixed-size embeddings.
+
+    Args:
+        model_name_or_path: A local folder, or a hub name (short names mean ``sentence-transformers/<name>``).
+            A plain Hugging Face model becomes Transformer + mean Pooling.
+        modules: Modules to chain, to build a model from scratch.
+        device: "cpu", "cuda", "cuda:1", "mps", …; by default the best one available.
+        prompts: Prompt name → text prepended to inputs, e.g. ``{"query": "query: "}``.
+        default_prompt_name: Prompt applied when ``encode`` is given none.
+        similarity_fn_name: "cosine", "dot", "euclidean" or "manhattan" (default cosine).
+        cache_folder: Where hub downloads go; also $SENTENCE_TRANSFORMERS_HOME.
+        trust_remote_code: Allow code from the model folder or hub repository to run. Off by default.
+        revision: Branch, tag or commit of a hub model.
+        local_files_only: Never contact the hub.
+        token / use_auth_token: Hugging Face token for private models (use_auth_token is the old name).
+        truncate_dim: Cut sentence embeddings to this many dimensions in ``encode``.
+        model_kwargs / tokenizer_kwargs / processor_kwargs / config_kwargs: Passed to the Hugging Face loaders.
+        model_card_data: Extra fields for the generated model card.
+        backend: Only "torch".
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        modules: Iterable[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | SimilarityFunction | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        use_auth_token: bool | str | None = None,
+        truncate_dim: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: dict[str, Any] | None = None,
+        backend: str = "torch",
+        processor_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if use_auth_token is not None:
+            warnings.warn("use_auth_token is deprecated; use token", FutureWarning, stacklevel=2)
+            token = token if token is not None else use_auth_token
+        if backend != "torch":
+            raise ValueError(f"Unsupported backend {backend!r}: sbert runs the 'torch' backend")
+        if model_name_or_path is not None and modules is not None:
+            raise ValueError("Pass either model_name_or_path or modules, not both")
+        config: dict[str, Any] = {}
+        module_kwargs: dict[str, list[str]] = {}
+        card_text = None
+        if model_name_or_path is not None:
+            options = LoadOptions(
+                cache_folder=cache_folder,
+                revision=revision,
+                token=token,
+                local_files_only=local_files_only,
+                trust_remote_code=trust_remote_code,
+                model_kwargs=model_kwargs,
+                tokenizer_kwargs={**(tokenizer_kwargs or {}), **(processor_kwargs or {})} or None,
+                config_kwargs=config_kwargs,
+            )
+            loaded = load_pipeline(os.fspath(model_name_or_path), options)
+            modules, module_kwargs, config, card_text = (
+                loaded.modules,
+                loaded.module_kwargs,
+                loaded.config,
+                loaded.model_card_text,
+            )
+        super().__init__(_as_ordered(modules))
+        self.module_kwargs = module_kwargs
+        self.prompts = {**(config.get("prompts") or {}), **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            known = ", ".join(repr(name) for name in self.prompts) or "none"
+            raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not a prompt; known: {known}")
+        self._similarity_fn_name: str | None = None
+        if similarity_fn_name or config.get("similarity_fn_name"):
+            self.similarity_fn_name = similarity_fn_name or config["similarity_fn_name"]
+        self.truncate_dim = truncate_dim
+        self.model_card_data = dict(model_card_data or {})
+        self._model_card_text = card_text
+        self._model_name_or_path = os.fspath(model_name_or_path) if model_name_or_path is not None else None
+        self.to(device or get_device_name())
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (cpu when it has none)."""
+        for parameter in self.parameters():
+            return parameter.device
+        for buffer in self.buffers():
+            return buffer.device
+        return torch.device("cpu")
+
+    @property
+    def tokenizer(self) -> Any:
+        """The first module's tokenizer."""
+        return getattr(self._first_module(), "tokenizer", None)
+
+    @tokenizer.setter
+    def tokenizer(self, value: Any) -> None:
+        self._first_module().tokenizer = value
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """Longest input in tokens; longer inputs are truncated."""
+        return getattr(self._first_module(), "max_seq_length", None)
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"max_seq_length must be a positive integer, got {value!r}")
+        self._first_module().max_seq_length = value
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """Name of the similarity used by ``similarity``; cosine unless set."""
+        if self._similarity_fn_name is None:
+            self._similarity_fn_name = SimilarityFunction.COSINE.value
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
+        self._similarity_fn_name = SimilarityFunction(value).value if value is not None else None
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
+        """All-pairs similarity matrix [len(embeddings1), len(embeddings2)] under ``similarity_fn_name``."""
+        return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
+        """Similarity of row i with row i, under ``similarity_fn_name``."""
+        return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
+
+    def get_max_seq_length(self) -> int | None:
+        """Longest input in tokens; longer inputs are truncated."""
+        return self.max_seq_length
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Size of ``encode``'s output, after truncate_dim; None when no module knows it."""
+        dimension = None
+        for module in reversed(self._modules.values()):
+            method = getattr(module, "get_sentence_embedding_dimension", None)
+            if callable(method):
+                dimension = method()
+                break
+        if dimension is not None and self.truncate_dim is not None:
+            return min(dimension, self.truncate_dim)
+        return dimension
+
+    @contextlib.contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Within this block, ``encode`` returns embeddings cut to ``truncate_dim``."""
+        previous, self.truncate_dim = self.truncate_dim, truncate_dim
+        try:
+            yield
+        finally:
+            self.truncate_dim = previous
+
+    def set_pooling_include_prompt(self, include_prompt: bool) -> None:
+        """Set ``include_prompt`` on the first Pooling module, if there is one."""
+        for module in self._modules.values():
+            if hasattr(module, "include_prompt") and hasattr(module, "get_pooling_mode_str"):
+                module.include_prompt = include_prompt
+                return
+
+    def tokenize(self, texts: list[Any], **kwargs) -> dict[str, torch.Tensor]:
+        """Tokenize with the first module (strings, or (text, text) pairs)."""
+        return self._first_module().tokenize(texts, **kwargs)
+
+    def forward(self, input: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Run each module; a module gets the kwargs that modules.json lists for it."""
+        for name, module in self._modules.items():
+            accepted = self.module_kwargs.get(name, ())
+            input = module(input, **{key: value for key, value in kwargs.items() if key in accepted})
+        return input
+
+    def _first_module(self) -> nn.Module:
+        return next(iter(self._modules.values()))
+
+    def _last_module(self) -> nn.Module:
+        return next(reversed(self._modules.values()))
+
+    # ----------------------------------------------------------------- encoding
+    def encode(
+        self,
+        sentences: str | list[str] | np.ndarray,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: encoding.OutputValue = "sentence_embedding",
+        precision: encoding.Precision = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | list[str] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        **kwargs,
+    ) -> np.ndarray | torch.Tensor | list[Any]:
+        """Embed texts.
+
+        Args:
+            sentences: A string or a list of strings.
+            prompt_name: Key of ``self.prompts`` whose text is prepended; ignored when ``prompt`` is given.
+            prompt: Text prepended to every input.
+            batch_size: Inputs per forward pass.
+            show_progress_bar: Show a tqdm bar (default: when logging is at INFO or DEBUG).
+            output_value: "sentence_embedding", "token_embeddings" (one tensor per input) or None (all features).
+            precision: "float32", or quantized "int8", "uint8", "binary", "ubinary".
+            convert_to_numpy: Return a numpy array (else a list of tensors).
+            convert_to_tensor: Return one tensor; overrides convert_to_numpy.
+            device: Device to run on; a list of devices encodes in a temporary pool of processes.
+            normalize_embeddings: Scale each embedding to length 1.
+            truncate_dim: Cut embeddings to this size (default: the model's truncate_dim).
+            pool: A pool from ``start_multi_process_pool``: encode in its worker processes.
+            chunk_size: Inputs per chunk sent to a pool worker.
+            kwargs: Passed to the modules that declare them in modules.json (e.g. ``task``).
+
+        Returns:
+            [n, dim] array or tensor; [dim] for a single string input; lists for token embeddings.
+        """
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
+        options = encoding.EncodeOptions(
+            batch_size=batch_size,
+            show_progress_bar=bool(show_progress_bar),
+            output_value=output_value,
+            precision=precision,
+            convert_to_numpy=convert_to_numpy,
+            convert_to_tensor=convert_to_tensor,
+            normalize_embeddings=normalize_embeddings,
+            truncate_dim=truncate_dim if truncate_dim is not None else self.truncate_dim,
+        )
+        options.validate()
+        prompt_text = encoding.resolve_prompt(self, prompt, prompt_name)
+        if pool is not None or isinstance(device, (list, tuple)):
+            return self._encode_in_pool(sentences, pool, device, prompt_text, chunk_size, options, kwargs)
+        if device is not None:
+            self.to(device)
+        inputs, single = encoding.as_input_list(sentences)
+        inputs, extra = encoding.apply_prompt(self, inputs, prompt_text)
+        order = encoding.length_order(inputs)
+        results: list[Any] = []
+        modes = [(module, module.training) for module in self.modules()]
+        self.eval()
+        try:
+            for batch in encoding.batches([inputs[i] for i in order], options.batch_size, options.show_progress_bar):
+                features = encoding.forward_batch(self, batch, extra, self.device, **kwargs)
+                results.extend(encoding.postprocess(features, options))
+        finally:
+            for module, training in modes:
+                module.training = training
+        restored = [results[position] for position in np.argsort(order)]
+        output = encoding.convert(restored, options, self.get_sentence_embedding_dimension())
+        return output[0] if single and len(output) else output
+
+    def encode_query(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:
+        """``encode`` for search queries: uses the model's "query" prompt and task when it has them."""
+        return self._encode_with_role(sentences, QUERY_PROMPT_NAMES, "query", kwargs)
+
+    def encode_document(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:
+        """``encode`` for documents: uses the model's "document" (or "passage"/"corpus") prompt when it has one."""
+        return self._encode_with_role(sentences, DOCUMENT_PROMPT_NAMES, "document", kwargs)
+
+    def _encode_with_role(
+        self, sentences: Any, prompt_names: tuple[str, ...], task: str, kwargs: dict[str, Any]
+    ) -> np.ndarray | torch.Tensor | list[Any]:
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
+        if any("task" in accepted for accepted in self.module_kwargs.values()):
+            kwargs.setdefault("task", task)
+        return self.encode(sentences, **kwargs)
+
+    def _encode_in_pool(
+        self,
+        sentences: Any,
+        pool: dict[str, Any] | None,
+        devices: list[str] | None,
+        prompt: str | None,
+        chunk_size: int | None,
+        options: encoding.EncodeOptions,
+        kwargs: dict[str, Any],
+    ) -> np.ndarray | torch.Tensor | list[Any]:
+        own_pool = pool is None
+        pool = pool if pool is not None else self.start_multi_process_pool(list(devices or []))
+        try:
+            return multi_process.encode_in_pool(
+                pool, sentences, prompt=prompt, chunk_size=chunk_size, options=options, **kwargs
+            )
+        finally:
+            if own_pool:
+                self.stop_multi_process_pool(pool)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Start worker processes (one per device; on a CPU machine, by default 4 'cpu' workers) for encoding."""
+        return multi_process.start_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        """Stop the workers of a pool and wait for them to exit."""
+        multi_process.stop_pool(pool)
+
+    def encode_multi_process(
+        self,
+        sentences: list[str],
+        pool: dict[str, Any],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        chunk_size: int | None = None,
+        show_progress_bar: bool | None = None,
+        precision: encoding.Precision = "float32",
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+    ) -> np.ndarray:
+        """Encode in the pool's worker processes; same result and order as ``encode``."""
+        return self.encode(
+            sentences,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            precision=precision,
+            normalize_embeddings=normalize_embeddings,
+            truncate_dim=truncate_dim,
+            pool=pool,
+            chunk_size=chunk_size,
+        )
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(self, evaluator: Callable[..., Any], output_path: str | None = None) -> Any:
+        """Run an evaluator on this model; it may write its results under ``output_path``."""
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
+        return evaluator(self, output_path)
+
+    # ----------------------------------------------------------------- saving
+    def save(
+        self,
+        path: str,
+        model_name: str | None = None,
+        create_model_card: bool = True,
+        train_datasets: list[str] | None = None,
+        safe_serialization: bool = True,
+    ) -> None:
+        """Save in the standard folder format (loads in sentence-transformers too); atomic.
+
+        Args:
+            path: Target folder; written in a temporary sibling and renamed into place.
+            model_name: Name used in the model card.
+            create_model_card: Write a README.md model card.
+            train_datasets: Dataset names for the model card.
+            safe_serialization: safetensors (default) or PyTorch pickle files.
+        """
+        if path is None:
+            raise ValueError("save() needs a target folder")
+        with persistence.atomic_folder(os.fspath(path)) as folder:
+            entries = [
+                self._save_module(folder, index, name, module, safe_serialization)
+                for index, (name, module) in enumerate(self._modules.items())
+            ]
+            persistence.write_json(os.path.join(folder, persistence.MODULES_FILE), entries)
+            persistence.write_json(os.path.join(folder, persistence.MODEL_CONFIG_FILE), self._model_config())
+            persistence.copy_folder_code(self._modules.values(), folder)
+            if create_model_card:
+                card = self._model_card_text or generate_model_card(self, model_name, train_datasets)
+                with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+                    f.write(card)
+
+    def save_pretrained(
+        self,
+        path: str,
+        model_name: str | None = None,
+        create_model_card: bool = True,
+        train_datasets: list[str] | None = None,
+        safe_serialization: bool = True,
+    ) -> None:
+        """Alias of ``save``, named like the Hugging Face method."""
+        self.save(path, model_name, create_model_card, train_datasets, safe_serialization)
+
+    def _save_module(
+        self, folder: str, index: int, name: str, module: nn.Module, safe_serialization: bool
+    ) -> dict[str, Any]:
+        in_root = index == 0 and getattr(module, "save_in_root", isinstance(module, InputModule))
+        subfolder = "" if in_root else f"{index}_{type(module).__name__}"
+        target = os.path.join(folder, subfolder)
+        os.makedirs(target, exist_ok=True)
+        if "safe_serialization" in inspect.signature(module.save).parameters or _takes_var_kwargs(module.save):
+            module.save(target, safe_serialization=safe_serialization)
+        else:
+            module.save(target)
+        entry = {"idx": index, "name": name, "path": subfolder, "type": persistence.type_name(module)}
+        if self.module_kwargs.get(name):
+            entry["kwargs"] = list(self.module_kwargs[name])
+        return entry
+
+    def _model_config(self) -> dict[str, Any]:
+        import transformers
+
+        return {
+            "__version__": {
+                "sentence_transformers": __version__,
+                "transformers": transformers.__version__,
+                "pytorch": torch.__version__,
+            },
+            "model_type": "SentenceTransformer",
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        }
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str | None = None,
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Upload the model to a Hugging Face Hub repository; returns the commit (or pull request) URL.
+
+        Args:
+            repo_id: "owner/name" of the repository (created when missing).
+            token: Hugging Face token.
+            private: Create the repository as private.
+            safe_serialization: Upload safetensors weights (else PyTorch pickles).
+            commit_message: Message of the commit.
+            local_model_path: Upload this saved folder instead of saving the model now.
+            exist_ok: Allow pushing to an existing repository.
+            replace_model_card: Overwrite a README.md that the repository already has.
+            train_datasets: Dataset names for the model card.
+            revision: Branch to push to (created when missing).
+            create_pr: Open a pull request instead of committing to the branch.
+        """
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id=repo_id, private=private, exist_ok=exist_ok).repo_id
+        if revision is not None:
+            api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+        keep_card = not replace_model_card and api.file_exists(repo_id, "README.md", revision=revision)
+        upload = {
+            "repo_id": repo_id,
+            "commit_message": commit_message or "Add new SentenceTransformer model",
+            "revision": revision,
+            "create_pr": create_pr,
+            "ignore_patterns": ["README.md"] if keep_card else None,
+        }
+        if local_model_path is not None:
+            commit = api.upload_folder(folder_path=local_model_path, **upload)
+        else:
+            with tempfile.TemporaryDirectory() as staging:
+                target = os.path.join(staging, "model")
+                self.save(
+                    target, model_name=repo_id, train_datasets=train_datasets, safe_serialization=safe_serialization
+                )
+                commit = api.upload_folder(folder_path=target, **upload)
+        return commit.pr_url if create_pr else commit.commit_url
+
+
+def _as_ordered(modules: Iterable[nn.Module] | OrderedDict[str, nn.Module] | None) -> OrderedDict[str, nn.Module]:
+    if modules is None:
+        return OrderedDict()
+    if isinstance(modules, OrderedDict):
+        return modules
+    ordered = OrderedDict()
+    for index, module in enumerate(modules):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"modules[{index}] is {type(module).__name__}, not a torch.nn.Module")
+        ordered[str(index)] = module
+    return ordered
+
+
+def _takes_var_kwargs(function: Callable[..., Any]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(function).parameters.values())

