@@ -21,7 +21,8 @@ def test_pool_matches_single_process_and_keeps_order(tiny_model):
         via_encode = tiny_model.encode(TEXTS, pool=pool, chunk_size=3, normalize_embeddings=True)
         np.testing.assert_allclose(via_encode, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
         quantized = tiny_model.encode(TEXTS, pool=pool, precision="int8")
-        np.testing.assert_array_equal(quantized, tiny_model.encode(TEXTS, precision="int8"))
+        # float sums differ in the last bit across batch layouts: a value may land one bucket over
+        assert np.abs(quantized.astype(int) - tiny_model.encode(TEXTS, precision="int8").astype(int)).max() <= 1
         assert tiny_model.encode([], pool=pool).shape == (0, 32)
         with pytest.raises(ValueError, match="Unknown prompt_name 'nope'"):
             tiny_model.encode(TEXTS, pool=pool, prompt_name="nope")
