@@ -42,6 +42,8 @@ def test_encode_shapes_types_and_single_string(tiny_model):
     np.testing.assert_allclose(single, array[0], atol=1e-6)
     tensor = tiny_model.encode(TEXTS, convert_to_tensor=True)
     assert isinstance(tensor, torch.Tensor) and tensor.shape == (4, 32)
+    assert tiny_model.encode(tuple(TEXTS[:2])).shape == (2, 32), "a tuple is a sequence of texts"
+    assert tiny_model.encode(np.array(TEXTS)).shape == (4, 32)
     tensors = tiny_model.encode(TEXTS, convert_to_numpy=False)
     assert isinstance(tensors, list) and all(isinstance(t, torch.Tensor) for t in tensors)
     assert not tensor.requires_grad
@@ -362,3 +364,60 @@ def test_push_to_hub_saves_and_uploads(tiny_model, tmp_path):
     assert {"modules.json", "config_sentence_transformers.json", "model.safetensors", "README.md"} <= set(
         uploaded["files"]
     )
+
+
+def test_hub_repository_code_needs_trust_and_is_fetched_from_the_repo(tiny_model, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    folder = _model_with_custom_code(tiny_model, tmp_path / "m")
+    code = folder / "doubler_code.py"
+    hub_copy = tmp_path / "hub" / "doubler_code.py"
+    hub_copy.parent.mkdir()
+    code.rename(hub_copy)
+    entries = json.loads((folder / "modules.json").read_text())
+    entries[2]["type"] = "someone/shared-modules--doubler_code.Doubler"
+    (folder / "modules.json").write_text(json.dumps(entries))
+    fetched = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        fetched.append((repo_id, filename))
+        return str(hub_copy)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    with pytest.raises(ValueError, match=r"hub repository 'someone/shared-modules'.*trust_remote_code=True"):
+        SentenceTransformer(str(folder))
+    assert fetched == [] and not (hub_copy.parent / "CODE_RAN").exists()
+    model = SentenceTransformer(str(folder), trust_remote_code=True, device="cpu")
+    assert fetched == [("someone/shared-modules", "doubler_code.py")]
+    np.testing.assert_allclose(model.encode(TEXTS), 3 * tiny_model.encode(TEXTS), atol=1e-5)
+
+
+def test_token_and_deprecated_use_auth_token_reach_the_hub(tiny_model, tmp_path, monkeypatch):
+    from sentence_transformers.base import hub
+
+    tiny_model.save(str(tmp_path / "snap"))
+    seen = []
+    monkeypatch.setattr(
+        hub, "snapshot_download", lambda repo_id, **kw: seen.append(kw["token"]) or str(tmp_path / "snap")
+    )
+    SentenceTransformer("me/private", token="tok-1", device="cpu")
+    with pytest.warns(FutureWarning, match="use_auth_token"):
+        SentenceTransformer("me/private", use_auth_token="tok-2", device="cpu")
+    assert seen == ["tok-1", "tok-2"]
+
+
+def test_tokenizer_processor_and_model_kwargs_reach_the_loaders(tiny_bert_dir):
+    model = SentenceTransformer(
+        str(tiny_bert_dir),
+        processor_kwargs={"model_max_length": 10},
+        model_kwargs={"attn_implementation": "eager"},
+        config_kwargs={"hidden_dropout_prob": 0.25},
+        device="cpu",
+    )
+    assert model.max_seq_length == 10 and model.tokenizer.model_max_length == 10
+    assert model[0].auto_model.config.hidden_dropout_prob == 0.25
+    assert model[0].auto_model.config._attn_implementation == "eager"
+    model.max_seq_length = 6
+    assert model.tokenize(["one two three four five six seven"])["input_ids"].shape == (1, 6)
+    with pytest.raises(ValueError, match="max_seq_length"):
+        model.max_seq_length = 0

@@ -53,7 +53,7 @@ class EncodeOptions:
 
 def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
     """The inputs as a list, and whether a single input was given (its result is then unwrapped)."""
-    if isinstance(inputs, (str, dict)) or (isinstance(inputs, tuple) and _is_pair(inputs)):
+    if isinstance(inputs, (str, dict)):
         return [inputs], True
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()
