@@ -216,3 +216,12 @@ def test_custom_module_example_runs_saves_and_loads(tiny_bert_dir, tmp_path):
     reloaded = SentenceTransformer(str(tmp_path / "decay"), device="cpu")
     assert isinstance(reloaded[1], DecayMeanPooling) and reloaded[1].decay == 0.99
     np.testing.assert_allclose(reloaded.encode(texts), embeddings, atol=1e-6)
+
+
+def test_transformer_token_lengths_match_tokenize(tiny_bert_dir):
+    transformer = Transformer(str(tiny_bert_dir), max_seq_length=8, do_lower_case=True)
+    texts = ["  A CAT  ", "the quick brown fox jumps over the lazy dog", "", "hello world"]
+    mask = transformer.tokenize(texts)["attention_mask"]
+    assert transformer.token_lengths(texts) == mask.sum(dim=1).tolist()
+    pairs = [("a cat", "the dog sleeps"), ("x", "y")]
+    assert transformer.token_lengths(pairs) == transformer.tokenize(pairs)["attention_mask"].sum(dim=1).tolist()

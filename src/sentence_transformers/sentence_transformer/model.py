@@ -278,7 +278,7 @@ class SentenceTransformer(nn.Sequential):
             self.to(device)
         inputs, single = encoding.as_input_list(sentences)
         inputs, extra = encoding.apply_prompt(self, inputs, prompt_text)
-        order = encoding.length_order(inputs)
+        order = encoding.length_order(self, inputs)
         results: list[Any] = []
         modes = [(module, module.training) for module in self.modules()]
         self.eval()

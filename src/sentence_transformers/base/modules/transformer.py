@@ -99,23 +99,37 @@ class Transformer(InputModule):
         config = self.auto_model.config
         return getattr(config, "hidden_size", None) or config.get_text_config().hidden_size
 
+    def token_lengths(self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]]) -> list[int]:
+        """Number of tokens ``tokenize`` gives each input (after truncation), without padding or tensors."""
+        encoded = self.tokenizer(
+            *self._prepare(texts),
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def tokenize(
         self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs
     ) -> dict[str, torch.Tensor]:
         """Tokenize single texts or text pairs, truncated to ``max_seq_length``."""
-        columns = _to_columns(texts)
-        columns = [[str(text).strip() for text in column] for column in columns]
-        if self.do_lower_case:
-            columns = [[text.lower() for text in column] for column in columns]
         return dict(
             self.tokenizer(
-                *columns,
+                *self._prepare(texts),
                 padding=padding,
                 truncation="longest_first",
                 return_tensors="pt",
                 max_length=self.max_seq_length,
             )
         )
+
+    def _prepare(self, texts: list[Any]) -> list[list[str]]:
+        """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs."""
+        columns = [[str(text).strip() for text in column] for column in _to_columns(texts)]
+        if self.do_lower_case:
+            columns = [[text.lower() for text in column] for column in columns]
+        return columns
 
     def save(self, output_path: str, safe_serialization: bool = True, **kwargs) -> None:
         """Write the Hugging Face model, its tokenizer and sentence_bert_config.json."""
