@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+KINDS = ["minilm", "cls_dense", "multi_pool", "router", "asym"]
 TEXTS = ["A man is playing a guitar.", "The cat sits outside.", "", "naïve café — 東京 🚀", "word " * 300]
 
 # The same pipelines, built by whichever implementation runs this text (it only uses the shared public API).
@@ -40,9 +41,13 @@ def build(kind):
     if kind == "multi_pool":
         p = models.Pooling(384, pooling_mode_mean_tokens=True, pooling_mode_max_tokens=True)
         return SentenceTransformer(modules=[t, p], device="cpu", prompts={"query": "query: "}, similarity_fn_name="dot")
+    if kind in ("router", "asym"):
+        routes = {"query": [models.Dense(384, 32)], "document": [models.Dense(384, 32)]}
+        head = models.Router(routes, default_route="document") if kind == "router" else models.Asym(routes)
+        return SentenceTransformer(modules=[t, models.Pooling(384, pooling_mode="mean"), head], device="cpu")
     raise SystemExit(kind)
 mode, folder = sys.argv[1], sys.argv[2]
-kinds = ["minilm", "cls_dense", "multi_pool"]
+kinds = ["minilm", "cls_dense", "multi_pool", "router", "asym"]
 for kind in kinds:
     path = f"{folder}/{kind}"
     if mode == "save":
@@ -51,7 +56,8 @@ for kind in kinds:
     else:
         m = SentenceTransformer(path, device="cpu")
         assert m.similarity_fn_name == ("dot" if kind == "multi_pool" else "cosine"), m.similarity_fn_name
-    np.save(f"{path}.{mode}.npy", m.encode(TEXTS, prompt="query: " if kind == "multi_pool" else None))
+    kwargs = {"task": "query"} if kind in ("router", "asym") else {}
+    np.save(f"{path}.{mode}.npy", m.encode(TEXTS, prompt="query: " if kind == "multi_pool" else None, **kwargs))
 """
 
 
@@ -75,7 +81,7 @@ def main() -> int:
         run(args.upstream_python, "save", theirs)
         run(sys.executable, "load", theirs)
         for folder, direction in ((ours, "sbert → upstream"), (theirs, "upstream → sbert")):
-            for kind in ("minilm", "cls_dense", "multi_pool"):
+            for kind in KINDS:
                 diff = float(np.abs(np.load(folder / f"{kind}.save.npy") - np.load(folder / f"{kind}.load.npy")).max())
                 worst = max(worst, diff)
                 print(f"{direction:<18} {kind:<12} max |difference| = {diff:.2e}")  # noqa: T201

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -19,11 +20,24 @@ MODULES_FILE = "modules.json"
 MODEL_CONFIG_FILE = "config_sentence_transformers.json"
 
 # Class name → module that defines it. Saved under ``sentence_transformers.models.<Class>``, a name every release reads.
+_ST_MODULES = "sentence_transformers.sentence_transformer.modules"
 STANDARD_MODULES: dict[str, str] = {
     "Transformer": "sentence_transformers.base.modules.transformer",
     "Dense": "sentence_transformers.base.modules.dense",
     "Normalize": "sentence_transformers.base.modules.normalize",
-    "Pooling": "sentence_transformers.sentence_transformer.modules.pooling",
+    "Router": "sentence_transformers.base.modules.router",
+    "Asym": "sentence_transformers.base.modules.router",
+    "Pooling": f"{_ST_MODULES}.pooling",
+    "StaticEmbedding": f"{_ST_MODULES}.static_embedding",
+    "BoW": f"{_ST_MODULES}.bow",
+    "WordEmbeddings": f"{_ST_MODULES}.word_embeddings",
+    "WordWeights": f"{_ST_MODULES}.word_weights",
+    "CNN": f"{_ST_MODULES}.cnn",
+    "LSTM": f"{_ST_MODULES}.lstm",
+    "WeightedLayerPooling": f"{_ST_MODULES}.weighted_layer_pooling",
+    "WKPooling": f"{_ST_MODULES}.wk_pooling",
+    "Dropout": f"{_ST_MODULES}.dropout",
+    "LayerNorm": f"{_ST_MODULES}.layer_norm",
 }
 
 
@@ -166,6 +180,30 @@ def _checked_class(name: str, obj: Any) -> type:
     if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
         raise ValueError(f"Module type {name!r} does not name a torch.nn.Module class")
     return obj
+
+
+def save_module(module: nn.Module, folder: str, safe_serialization: bool = True) -> None:
+    """Call the module's ``save``; 2.x modules take only the folder."""
+    parameters = inspect.signature(module.save).parameters
+    if "safe_serialization" in parameters or _takes_var_kwargs(parameters):
+        module.save(folder, safe_serialization=safe_serialization)
+    else:
+        module.save(folder)
+
+
+def load_module(module_class: type, folder: str, subfolder: str, offered: dict[str, Any]) -> nn.Module:
+    """Call the class's ``load``: the newer (folder, subfolder=…, …) form with the keyword arguments it
+    accepts among ``offered``, or the 2.x ``load(path)`` form."""
+    parameters = inspect.signature(module_class.load).parameters
+    if "subfolder" not in parameters:
+        return module_class.load(os.path.join(folder, subfolder))
+    takes_any = _takes_var_kwargs(parameters)
+    accepted = {key: value for key, value in offered.items() if takes_any or key in parameters}
+    return module_class.load(folder, subfolder=subfolder, **accepted)
+
+
+def _takes_var_kwargs(parameters: Any) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 @contextlib.contextmanager

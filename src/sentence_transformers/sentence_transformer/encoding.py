@@ -66,7 +66,19 @@ def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
                 f"encode() input at position {position} is {type(item).__name__} ({item!r:.50}); "
                 "expected a string (or a dict for routed models, or a (text, text) pair)"
             )
+    _check_same_keys(items)
     return items, False
+
+
+def _check_same_keys(items: list[Any]) -> None:
+    """Dict inputs choose a route by their key: one encode call must not mix routes."""
+    keys = {tuple(item) for item in items if isinstance(item, dict)}
+    if len(keys) > 1 or (keys and not all(isinstance(item, dict) for item in items)):
+        found = sorted("/".join(key) for key in keys)
+        raise ValueError(
+            f"encode() got inputs with different keys ({', '.join(found)}) or mixed dicts and plain texts; "
+            "encode each kind in its own call"
+        )
 
 
 def _is_pair(item: Any) -> bool:
@@ -135,7 +147,9 @@ def forward_batch(
     model: SentenceTransformer, batch: list[Any], extra: dict[str, Any], device: torch.device, **kwargs
 ) -> dict[str, Any]:
     """Tokenize one batch and run the pipeline on it without gradients."""
-    features = model.tokenize(batch)
+    first = model._first_module()
+    routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
+    features = model.tokenize(batch, **({"task": kwargs["task"]} if routed else {}))
     features.update(extra)
     features = batch_to_device(features, device)
     with torch.no_grad():

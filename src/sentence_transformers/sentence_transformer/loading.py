@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -96,11 +95,6 @@ def _load_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, n
 
 
 def _load_module(module_class: type, folder: str, subfolder: str, options: LoadOptions) -> nn.Module:
-    """Call the class's ``load``: the newer (folder, subfolder=…, …) form, or the 2.x ``load(path)`` form."""
-    load = module_class.load
-    parameters = inspect.signature(load).parameters
-    if "subfolder" not in parameters:
-        return load(os.path.join(folder, subfolder))
     offered = {
         **options.hub(),
         "trust_remote_code": options.trust_remote_code,
@@ -108,9 +102,7 @@ def _load_module(module_class: type, folder: str, subfolder: str, options: LoadO
         "tokenizer_kwargs": options.tokenizer_kwargs,
         "config_kwargs": options.config_kwargs,
     }
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    accepted = {key: value for key, value in offered.items() if takes_any or key in parameters}
-    return load(folder, subfolder=subfolder, **accepted)
+    return persistence.load_module(module_class, folder, subfolder, offered)
 
 
 def _read_card(folder: str) -> str | None:

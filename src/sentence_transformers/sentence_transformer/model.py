@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import tempfile
@@ -207,9 +206,14 @@ class SentenceTransformer(nn.Sequential):
     def forward(self, input: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Run each module; a module gets the kwargs that modules.json lists for it."""
         for name, module in self._modules.items():
-            accepted = self.module_kwargs.get(name, ())
+            accepted = set(self.module_kwargs.get(name, ())) | getattr(module, "forward_kwargs", set())
             input = module(input, **{key: value for key, value in kwargs.items() if key in accepted})
         return input
+
+    def _accepts_task(self) -> bool:
+        """Whether some module routes by ``task`` (a Router, or a module whose modules.json entry lists it)."""
+        declared = any("task" in accepted for accepted in self.module_kwargs.values())
+        return declared or any("task" in getattr(module, "forward_kwargs", ()) for module in self._modules.values())
 
     def _first_module(self) -> nn.Module:
         return next(iter(self._modules.values()))
@@ -306,7 +310,7 @@ class SentenceTransformer(nn.Sequential):
     ) -> np.ndarray | torch.Tensor | list[Any]:
         if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
             kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
-        if any("task" in accepted for accepted in self.module_kwargs.values()):
+        if self._accepts_task():
             kwargs.setdefault("task", task)
         return self.encode(sentences, **kwargs)
 
@@ -424,10 +428,7 @@ class SentenceTransformer(nn.Sequential):
         subfolder = "" if in_root else f"{index}_{type(module).__name__}"
         target = os.path.join(folder, subfolder)
         os.makedirs(target, exist_ok=True)
-        if "safe_serialization" in inspect.signature(module.save).parameters or _takes_var_kwargs(module.save):
-            module.save(target, safe_serialization=safe_serialization)
-        else:
-            module.save(target)
+        persistence.save_module(module, target, safe_serialization)
         entry = {"idx": index, "name": name, "path": subfolder, "type": persistence.type_name(module)}
         if self.module_kwargs.get(name):
             entry["kwargs"] = list(self.module_kwargs[name])
@@ -514,7 +515,3 @@ def _as_ordered(modules: Iterable[nn.Module] | OrderedDict[str, nn.Module] | Non
             raise TypeError(f"modules[{index}] is {type(module).__name__}, not a torch.nn.Module")
         ordered[str(index)] = module
     return ordered
-
-
-def _takes_var_kwargs(function: Callable[..., Any]) -> bool:
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(function).parameters.values())

@@ -3,6 +3,7 @@
 from sentence_transformers.base.modules.dense import Dense
 from sentence_transformers.base.modules.module import InputModule, Module
 from sentence_transformers.base.modules.normalize import Normalize
+from sentence_transformers.base.modules.router import Asym, Router
 from sentence_transformers.base.modules.transformer import Transformer
 
-__all__ = ["Dense", "InputModule", "Module", "Normalize", "Transformer"]
+__all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Router", "Transformer"]

@@ -114,7 +114,7 @@ class Transformer(InputModule):
         self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs
     ) -> dict[str, torch.Tensor]:
         """Tokenize single texts or text pairs, truncated to ``max_seq_length``."""
-        return dict(
+        features = dict(
             self.tokenizer(
                 *self._prepare(texts),
                 padding=padding,
@@ -123,6 +123,9 @@ class Transformer(InputModule):
                 max_length=self.max_seq_length,
             )
         )
+        if texts and isinstance(texts[0], dict):
+            features["text_keys"] = [next(iter(text)) for text in texts]
+        return features
 
     def _prepare(self, texts: list[Any]) -> list[list[str]]:
         """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs."""
