@@ -1,6 +1,45 @@
 """The 2.x import path ``sentence_transformers.models``: re-exports only."""
 
-from sentence_transformers.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
-from sentence_transformers.sentence_transformer.modules import Pooling
+from sentence_transformers.models import tokenizer
+from sentence_transformers.sentence_transformer.modules import (
+    CNN,
+    LSTM,
+    Asym,
+    BoW,
+    Dense,
+    Dropout,
+    InputModule,
+    LayerNorm,
+    Module,
+    Normalize,
+    Pooling,
+    Router,
+    StaticEmbedding,
+    Transformer,
+    WeightedLayerPooling,
+    WKPooling,
+    WordEmbeddings,
+    WordWeights,
+)
 
-__all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Pooling", "Router", "Transformer"]
+__all__ = [
+    "CNN",
+    "LSTM",
+    "Asym",
+    "BoW",
+    "Dense",
+    "Dropout",
+    "InputModule",
+    "LayerNorm",
+    "Module",
+    "Normalize",
+    "Pooling",
+    "Router",
+    "StaticEmbedding",
+    "Transformer",
+    "WKPooling",
+    "WeightedLayerPooling",
+    "WordEmbeddings",
+    "WordWeights",
+    "tokenizer",
+]

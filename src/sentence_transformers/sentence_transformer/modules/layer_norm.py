@@ -1,0 +1,64 @@
+"""LayerNorm: layer normalization of the sentence embedding, with a learned scale and shift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from sentence_transformers.base.modules.module import Module
+
+
+class LayerNorm(Module):
+    """Normalizes each ``sentence_embedding`` to zero mean and unit variance, then scales and shifts it.
+
+    Args:
+        dimension: Size of the sentence embedding.
+    """
+
+    config_keys: list[str] = ["dimension"]
+
+    def __init__(self, dimension: int, **kwargs) -> None:
+        super().__init__()
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension <= 0:
+            raise ValueError(f"LayerNorm needs a positive int dimension, got {dimension!r}")
+        self.dimension = dimension
+        self.norm = nn.LayerNorm(dimension)
+
+    def __repr__(self) -> str:
+        return f"LayerNorm({self.get_config_dict()})"
+
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Replace ``sentence_embedding`` by its layer-normalized version."""
+        features["sentence_embedding"] = self.norm(features["sentence_embedding"])
+        return features
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Size of the sentence embedding (unchanged by normalization)."""
+        return self.dimension
+
+    def get_embedding_dimension(self) -> int:
+        """Newer name of ``get_sentence_embedding_dimension``."""
+        return self.dimension
+
+    def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
+        """Write config.json and the scale and shift weights."""
+        self.save_config(output_path)
+        self.save_torch_weights(output_path, safe_serialization=safe_serialization)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        **kwargs,
+    ) -> LayerNorm:
+        """Rebuild from config.json and the saved weights."""
+        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
+        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
+        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
+        return model
