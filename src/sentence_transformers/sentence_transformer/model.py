@@ -370,6 +370,81 @@ class SentenceTransformer(nn.Sequential):
             chunk_size=chunk_size,
         )
 
+    # ----------------------------------------------------------------- training
+    def fit(
+        self,
+        train_objectives: Iterable[tuple[Any, nn.Module]],
+        evaluator: Any = None,
+        epochs: int = 1,
+        steps_per_epoch: int | None = None,
+        scheduler: str = "WarmupLinear",
+        warmup_steps: int = 10000,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+        optimizer_params: dict[str, Any] | None = None,
+        weight_decay: float = 0.01,
+        evaluation_steps: int = 0,
+        output_path: str | None = None,
+        save_best_model: bool = True,
+        max_grad_norm: float = 1,
+        use_amp: bool = False,
+        callback: Callable[[float, int, int], None] | None = None,
+        show_progress_bar: bool = True,
+        checkpoint_path: str | None = None,
+        checkpoint_save_steps: int = 500,
+        checkpoint_save_total_limit: int = 0,
+    ) -> None:
+        """Train with the 2.x API; the work is done by SentenceTransformerTrainer.
+
+        Args:
+            train_objectives: (DataLoader of InputExamples, loss) pairs; several are sampled in turn, one batch
+                each, as many batches per objective as the smallest has.
+            evaluator: Evaluates during training; its primary metric picks the best model.
+            epochs: Number of epochs.
+            steps_per_epoch: Training steps per epoch (default: one pass over the data).
+            scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
+            warmup_steps: Steps of learning-rate warm-up.
+            optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5).
+            weight_decay: Weight decay.
+            evaluation_steps: Evaluate every so many steps (0: only at the end).
+            output_path: Where the (best) model is saved.
+            save_best_model: Keep the model with the best evaluator score at output_path.
+            max_grad_norm: Gradient clipping.
+            use_amp: Mixed precision (on CUDA).
+            callback: Called as callback(score, epoch, steps) after each evaluation.
+            show_progress_bar: Show progress bars.
+            checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
+        """
+        from sentence_transformers.sentence_transformer.training.fit import fit
+
+        fit(
+            self,
+            train_objectives,
+            evaluator=evaluator,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            scheduler=scheduler,
+            warmup_steps=warmup_steps,
+            optimizer_class=optimizer_class,
+            optimizer_params=optimizer_params,
+            weight_decay=weight_decay,
+            evaluation_steps=evaluation_steps,
+            output_path=output_path,
+            save_best_model=save_best_model,
+            max_grad_norm=max_grad_norm,
+            use_amp=use_amp,
+            callback=callback,
+            show_progress_bar=show_progress_bar,
+            checkpoint_path=checkpoint_path,
+            checkpoint_save_steps=checkpoint_save_steps,
+            checkpoint_save_total_limit=checkpoint_save_total_limit,
+        )
+
+    def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
+        """A batch of InputExamples → one tokenized features dict per text position, and the labels."""
+        columns = list(zip(*[example.texts for example in batch], strict=True))
+        features = [self.tokenize(list(texts)) for texts in columns]
+        return features, torch.tensor([example.label for example in batch])
+
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, evaluator: Callable[..., Any], output_path: str | None = None) -> Any:
         """Run an evaluator on this model; it may write its results under ``output_path``."""

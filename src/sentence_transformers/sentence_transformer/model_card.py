@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentence_transformers import __version__
 
@@ -38,7 +38,9 @@ def generate_model_card(
     ]
     if model.prompts:
         body.append(f"- Prompts: {model.prompts}")
-    body += ["", "### Architecture", "", "```", repr(model), "```", "", "## Usage", "", "```python"]
+    body += ["", "### Architecture", "", "```", repr(model), "```"]
+    body += _training_section(model.model_card_data.get("training"), model.model_card_data.get("eval_results"))
+    body += ["", "## Usage", "", "```python"]
     body += [
         "from sentence_transformers import SentenceTransformer",
         "",
@@ -51,3 +53,22 @@ def generate_model_card(
         "",
     ]
     return "\n".join(front + [""] + body)
+
+
+def _training_section(training: dict[str, Any] | None, evaluations: dict[str, Any] | None) -> list[str]:
+    """Markdown lines about the training run and the latest evaluation results, if any."""
+    lines: list[str] = []
+    if training:
+        lines += ["", "## Training", ""]
+        for name, info in training["datasets"].items():
+            loss = training["losses"].get(name, "?")
+            lines.append(f"- Dataset `{name}`: {info['rows']} rows, columns {info['columns']}; loss `{loss}`")
+        lines += [f"- {key}: {value}" for key, value in training["hyperparameters"].items()]
+        lines.append(f"- Training steps: {training['global_step']}")
+    for description, metrics in (evaluations or {}).items():
+        lines += ["", f"### Evaluation: {description}", ""]
+        lines += [
+            f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}"
+            for key, value in metrics.items()
+        ]
+    return lines

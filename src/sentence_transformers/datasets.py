@@ -1,0 +1,5 @@
+"""The 2.x import path ``sentence_transformers.datasets``: re-exports only."""
+
+from sentence_transformers.sentence_transformer.readers import SentencesDataset
+
+__all__ = ["SentencesDataset"]

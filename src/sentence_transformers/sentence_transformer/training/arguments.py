@@ -1,0 +1,49 @@
+"""SentenceTransformerTrainingArguments: transformers.TrainingArguments plus batch sampling and prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from transformers import TrainingArguments
+
+
+class BatchSamplers(str, Enum):
+    """How one dataset is cut into batches."""
+
+    BATCH_SAMPLER = "batch_sampler"
+    NO_DUPLICATES = "no_duplicates"
+    GROUP_BY_LABEL = "group_by_label"
+
+
+class MultiDatasetBatchSamplers(str, Enum):
+    """How batches of several datasets are interleaved (each batch comes from one dataset)."""
+
+    ROUND_ROBIN = "round_robin"
+    PROPORTIONAL = "proportional"
+
+
+@dataclass
+class SentenceTransformerTrainingArguments(TrainingArguments):
+    """TrainingArguments with the sentence-embedding extras.
+
+    Args:
+        batch_sampler: "batch_sampler" (shuffled), "no_duplicates" (no text twice in a batch, for in-batch
+            negatives) or "group_by_label" (several examples per label, for the batch triplet losses).
+        multi_dataset_batch_sampler: "proportional" (batches in proportion to dataset sizes) or "round_robin"
+            (one batch of each in turn, until the smallest runs out).
+        prompts: A prompt for every text column, ``{column: prompt}``, or ``{dataset: {column: prompt}}``.
+    """
+
+    batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)
+    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(default=MultiDatasetBatchSamplers.PROPORTIONAL)
+    prompts: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.batch_sampler = BatchSamplers(self.batch_sampler)
+        self.multi_dataset_batch_sampler = MultiDatasetBatchSamplers(self.multi_dataset_batch_sampler)
+        # Text columns are tokenized by the collator, so the dataset must keep them all.
+        self.remove_unused_columns = False
+        self.prediction_loss_only = True
+        super().__post_init__()
