@@ -206,14 +206,14 @@ def test_fit_equals_trainer_for_the_same_seed(tiny_bert_dir, tmp_path):
         [(loader, CosineMSE(fitted))],
         epochs=2,
         warmup_steps=2,
-        optimizer_params={"lr": 1e-3},
+        optimizer_params={"lr": 5e-4},
         show_progress_bar=False,
         output_path=str(tmp_path / "fit-out"),
     )
     trained = SentenceTransformer(str(tiny_bert_dir), device="cpu")
     dataset = Dataset.from_dict({"text_0": [e.texts[0] for e in examples], "text_1": [e.texts[1] for e in examples]})
     dataset = dataset.add_column("label", [e.label for e in examples])
-    run = args(tmp_path, warmup_steps=2, seed=42, weight_decay=0.01, lr_scheduler_type="linear")
+    run = args(tmp_path, warmup_steps=2, seed=42, weight_decay=0.01, lr_scheduler_type="linear", learning_rate=5e-4)
     SentenceTransformerTrainer(model=trained, args=run, train_dataset=dataset, loss=CosineMSE(trained)).train()
     np.testing.assert_allclose(fitted.encode(["a cat sleeps"]), trained.encode(["a cat sleeps"]), atol=1e-5)
     saved = SentenceTransformer(str(tmp_path / "fit-out"), device="cpu")

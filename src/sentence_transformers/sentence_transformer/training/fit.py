@@ -108,14 +108,14 @@ def fit(
     losses = {name: loss for name, (_, loss) in zip(datasets, objectives, strict=True)}
     single = len(objectives) == 1
     batch_size = objectives[0][0].batch_size or 32
-    params = dict(optimizer_params or {"lr": 2e-5})
+    params = {"lr": 2e-5, **(optimizer_params or {})}
     steps = _total_steps(objectives, epochs, steps_per_epoch)
     args = SentenceTransformerTrainingArguments(
         output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sbert-fit-"),
         num_train_epochs=epochs,
         max_steps=steps if steps_per_epoch else -1,
         per_device_train_batch_size=batch_size,
-        learning_rate=params.pop("lr", 2e-5),
+        learning_rate=params["lr"],
         weight_decay=weight_decay,
         warmup_steps=warmup_steps,
         lr_scheduler_type=scheduler_type(scheduler),
