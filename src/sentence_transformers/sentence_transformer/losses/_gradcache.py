@@ -1,0 +1,208 @@
+"""GradCache: train with a large batch while holding activations for only one mini-batch at a time.
+
+A cached loss (1) embeds every column in mini-batches without gradients, (2) computes the loss on those detached
+embeddings and back-propagates it only as far as the embeddings, keeping their gradients, then (3) when the caller
+runs ``loss.backward()``, re-embeds each mini-batch with gradients and pushes the cached embedding gradient
+through it. Step (3) replays the random state of step (1), so dropout draws the same masks and the gradients equal
+those of the uncached loss. See Gao et al., "Scaling Deep Contrastive Learning Batch Size under Memory Limited
+Setup" (2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import get_device_states, set_device_states
+from tqdm import tqdm
+
+Range = tuple[int, int]
+
+
+class RandContext:
+    """The CPU and CUDA random states at creation; entering it restores them (and puts them back on exit)."""
+
+    def __init__(self, *tensors: Any) -> None:
+        self.cpu_state = torch.get_rng_state()
+        cuda_tensors = [t for t in tensors if isinstance(t, Tensor) and t.device.type == "cuda"]
+        self.devices, self.device_states = get_device_states(*cuda_tensors)
+
+    def __enter__(self) -> None:
+        self._fork = torch.random.fork_rng(devices=self.devices, enabled=True)
+        self._fork.__enter__()
+        torch.set_rng_state(self.cpu_state)
+        set_device_states(self.devices, self.device_states)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._fork.__exit__(*exc_info)
+        self._fork = None
+
+
+def _is_flat_static(features: dict[str, Any]) -> bool:
+    """StaticEmbedding input: one flat ``input_ids`` stream plus the ``offsets`` where each text starts."""
+    ids = features.get("input_ids")
+    return isinstance(ids, Tensor) and ids.ndim == 1 and isinstance(features.get("offsets"), Tensor)
+
+
+def batch_size_of(features: dict[str, Any]) -> int:
+    """Number of texts in a tokenized batch."""
+    if _is_flat_static(features):
+        return len(features["offsets"])
+    for key in ("input_ids", "attention_mask"):
+        if isinstance(features.get(key), Tensor) and features[key].ndim > 0:
+            return features[key].shape[0]
+    for value in features.values():
+        if isinstance(value, Tensor) and value.ndim > 0:
+            return value.shape[0]
+    raise ValueError(f"Cannot tell the batch size of features with keys {sorted(features)}: no batched tensor.")
+
+
+def _token_counts(features: dict[str, Any]) -> list[int]:
+    """Tokens (not padding) of each text."""
+    if _is_flat_static(features):
+        ends = torch.cat([features["offsets"][1:], features["offsets"].new_tensor([len(features["input_ids"])])])
+        return (ends - features["offsets"]).tolist()
+    mask = features.get("attention_mask")
+    if not isinstance(mask, Tensor) or mask.ndim != 2:
+        raise ValueError(
+            "mini_batch_num_tokens needs an 'attention_mask' (or StaticEmbedding offsets) to count tokens."
+        )
+    return mask.sum(dim=1).tolist()
+
+
+def minibatch_ranges(features: dict[str, Any], mini_batch_size: int, mini_batch_num_tokens: int | None) -> list[Range]:
+    """Consecutive ``(begin, end)`` row ranges: ``mini_batch_size`` rows each, or packed to a token budget."""
+    batch_size = batch_size_of(features)
+    if mini_batch_num_tokens is None:
+        return [(begin, min(begin + mini_batch_size, batch_size)) for begin in range(0, batch_size, mini_batch_size)]
+    ranges, begin, used = [], 0, 0
+    for row, count in enumerate(_token_counts(features)):
+        if row > begin and used + count > mini_batch_num_tokens:
+            ranges.append((begin, row))
+            begin, used = row, 0
+        used += count
+    if begin < batch_size:
+        ranges.append((begin, batch_size))
+    return ranges
+
+
+def slice_features(features: dict[str, Any], begin: int, end: int) -> dict[str, Any]:
+    """Rows ``begin:end`` of a tokenized batch, with padding columns that no kept row uses trimmed off the end."""
+    if _is_flat_static(features):
+        return _slice_flat_static(features, begin, end)
+    batch_size = batch_size_of(features)
+    mask = features.get("attention_mask")
+    width, keep = None, None
+    if isinstance(mask, Tensor) and mask.ndim == 2:
+        width = mask.shape[1]
+        used = mask[begin:end].bool().any(dim=0).nonzero()
+        keep = int(used.max()) + 1 if len(used) else width
+    result = {}
+    for key, value in features.items():
+        if not isinstance(value, Tensor) or value.ndim == 0 or value.shape[0] != batch_size:
+            result[key] = value
+        elif width is not None and value.ndim >= 2 and value.shape[1] == width:
+            result[key] = value[begin:end, :keep]
+        else:
+            result[key] = value[begin:end]
+    return result
+
+
+def _slice_flat_static(features: dict[str, Any], begin: int, end: int) -> dict[str, Any]:
+    """Rows ``begin:end`` of a StaticEmbedding batch: the token span of those texts and re-based offsets."""
+    offsets, ids = features["offsets"], features["input_ids"]
+    start = int(offsets[begin])
+    stop = int(offsets[end]) if end < len(offsets) else len(ids)
+    result = dict(features)
+    result["input_ids"] = ids[start:stop]
+    result["offsets"] = offsets[begin:end] - start
+    return result
+
+
+class GradCacheMixin:
+    """Adds ``forward_cached`` to a loss; the loss implements ``calculate_loss`` on the cached embeddings.
+
+    ``calculate_loss(reps, labels, with_backward)`` gets, per column, the list of its mini-batch embeddings (leaf
+    tensors; ``torch.cat`` them for the full column). With ``with_backward=True`` it must call ``backward()`` on (parts
+    of) its loss, so that each mini-batch embedding gets a ``.grad``, and return the loss value; chunking that backward
+    keeps the loss stage's memory bounded too. Wrappers such as MatryoshkaLoss recognise a cached loss by
+    ``uses_gradient_cache`` and may wrap ``calculate_loss``.
+    """
+
+    uses_gradient_cache: bool = True
+
+    model: nn.Module
+    mini_batch_size: int
+    mini_batch_num_tokens: int | None = None
+    show_progress_bar: bool = False
+
+    def calculate_loss(self, reps: list[list[Tensor]], labels: Tensor | None, with_backward: bool = False) -> Tensor:
+        """The loss on the mini-batch embeddings of every column."""
+        raise NotImplementedError
+
+    def _embed_minibatch(self, features: dict[str, Any], span: Range, state: RandContext | None) -> Tensor:
+        """Embed one mini-batch, replaying ``state`` when given."""
+        batch = slice_features(features, *span)
+        if state is None:
+            return self.model(batch)["sentence_embedding"]
+        with state:
+            return self.model(batch)["sentence_embedding"]
+
+    def _embed_without_grad(
+        self, features: dict[str, Any], ranges: list[Range], training: bool
+    ) -> tuple[list[Tensor], list[RandContext | None]]:
+        """Step (1): the column's mini-batch embeddings as leaves, and the random state before each mini-batch."""
+        chunks, states = [], []
+        for span in tqdm(ranges, desc="Embed mini-batches", disable=not self.show_progress_bar):
+            batch = slice_features(features, *span)
+            states.append(RandContext(*batch.values()) if training else None)
+            with torch.no_grad():
+                chunk = self.model(batch)["sentence_embedding"]
+            chunks.append(chunk.detach().requires_grad_(training))
+        return chunks, states
+
+    def forward_cached(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        """The loss over the whole batch; its ``backward()`` re-embeds mini-batch by mini-batch (step 3)."""
+        features = list(sentence_features)
+        ranges = [minibatch_ranges(f, self.mini_batch_size, self.mini_batch_num_tokens) for f in features]
+        training = torch.is_grad_enabled()
+        reps, states = [], []
+        for column, column_ranges in zip(features, ranges, strict=True):
+            chunks, column_states = self._embed_without_grad(column, column_ranges, training)
+            reps.append(chunks)
+            states.append(column_states)
+        if not training:
+            return self.calculate_loss(reps, labels)
+        loss = self.calculate_loss(reps, labels, with_backward=True)
+        unused = [str(index) for index, chunks in enumerate(reps) if any(chunk.grad is None for chunk in chunks)]
+        if unused:
+            raise ValueError(
+                f"{type(self).__name__} did not use input column(s) {', '.join(unused)}; remove them from the data."
+            )
+        loss = loss.detach().requires_grad_()
+        grads = [[chunk.grad for chunk in chunks] for chunks in reps]
+        replay = partial(self._replay, features=features, ranges=ranges, states=states, grads=grads)
+        loss.register_hook(replay)
+        return loss
+
+    def _replay(
+        self,
+        grad_output: Tensor,
+        features: list[dict[str, Any]],
+        ranges: list[list[Range]],
+        states: list[list[RandContext | None]],
+        grads: list[list[Tensor]],
+    ) -> None:
+        """Step (3): re-embed each mini-batch with gradients and back-propagate the cached embedding gradient."""
+        with torch.enable_grad():
+            for column, column_ranges, column_states, column_grads in zip(features, ranges, states, grads, strict=True):
+                for span, state, grad in zip(column_ranges, column_states, column_grads, strict=True):
+                    rep = self._embed_minibatch(column, span, state)
+                    if not rep.requires_grad:
+                        continue  # a frozen model: nothing to train
+                    dtype = torch.promote_types(torch.promote_types(rep.dtype, grad.dtype), torch.float32)
+                    surrogate = (rep.to(dtype) * grad.to(dtype)).sum() * grad_output.to(dtype)
+                    surrogate.backward()

@@ -1,0 +1,72 @@
+"""MSELoss: distil a teacher's embeddings into the student (e.g. to make a model multilingual)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from torch import Tensor, nn
+
+from ._citations import MULTILINGUAL_SBERT_CITATION
+from ._loss_utils import embed_columns, embedding_dimension
+
+
+def teacher_targets(labels: Tensor | None, num_columns: int) -> list[Tensor]:
+    """One teacher embedding batch per text column: 2-D labels are shared by all columns, 3-D labels give one each."""
+    if labels is None:
+        raise ValueError("MSELoss needs the teacher embeddings as labels, shape (batch, dim) or (batch, columns, dim).")
+    labels = labels.detach()
+    if labels.dim() == 2:
+        return [labels] * num_columns
+    if labels.dim() == 3 and labels.shape[1] == num_columns:
+        return list(labels.unbind(dim=1))
+    raise ValueError(
+        f"Teacher embeddings (labels) must have shape (batch, dim) or (batch, {num_columns}, dim) for "
+        f"{num_columns} text column(s), got {tuple(labels.shape)}."
+    )
+
+
+class MSELoss(nn.Module):
+    """Mean squared error between the student's embeddings and teacher embeddings given as labels.
+
+    Each text column (e.g. an English sentence and its translation) is compared with the same teacher embedding
+    (2-D labels) or with its own (labels of shape ``(batch, columns, dim)``); the column losses are averaged.
+
+    Args:
+        model: the student SentenceTransformer.
+        projection_dim: when the teacher's dimension differs from the student's, learn a linear projection of the
+            student embeddings to this size (trained with the loss, not saved with the model).
+    """
+
+    def __init__(self, model: nn.Module, projection_dim: int | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.projection_dim = projection_dim
+        self.projection: nn.Linear | None = None
+        if projection_dim is not None:
+            device = getattr(model, "device", None)
+            self.projection = nn.Linear(embedding_dimension(model), projection_dim, device=device)
+        self.loss_fct = nn.MSELoss()
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        """The mean over the text columns of the MSE against the teacher embeddings."""
+        embeddings = embed_columns(self.model, sentence_features)
+        return self.compute_loss_from_embeddings(embeddings, labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """The loss from already computed student embeddings, one tensor per column."""
+        losses = []
+        for student, teacher in zip(embeddings, teacher_targets(labels, len(embeddings)), strict=True):
+            if self.projection is not None:
+                student = self.projection(student)
+            losses.append(self.loss_fct(student, teacher.to(device=student.device, dtype=student.dtype)))
+        return sum(losses) / len(losses)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """Hyperparameters for the model card."""
+        return {"projection_dim": self.projection_dim}
+
+    @property
+    def citation(self) -> str:
+        """BibTeX of multilingual knowledge distillation (Reimers and Gurevych, 2020)."""
+        return MULTILINGUAL_SBERT_CITATION
