@@ -7,7 +7,6 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sentence_transformers.sentence_transformer.losses._loss_utils import check_label_count
 from sentence_transformers.sentence_transformer.losses.batch_hard_triplet_loss import (
     BatchHardTripletLoss,
     BatchHardTripletLossDistanceFunction,
@@ -34,10 +33,9 @@ class BatchHardSoftMarginTripletLoss(BatchHardTripletLoss):
     ) -> None:
         super().__init__(model, distance_metric=distance_metric)
 
-    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        """The loss from already computed embeddings (one column)."""
-        labels = check_label_count(self, labels, embeddings[0].shape[0])
-        positive, negative = hardest_pairs(self.distance_metric(embeddings[0]), labels)
+    def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
+        """Softplus of each anchor's hardest-positive minus hardest-negative distance, averaged."""
+        positive, negative = hardest_pairs(distances, labels)
         return F.softplus(positive - negative).mean()
 
     def get_config_dict(self) -> dict[str, Any]:

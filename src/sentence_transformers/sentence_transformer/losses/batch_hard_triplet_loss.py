@@ -66,17 +66,10 @@ def hardest_pairs(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return hardest_positive, hardest_negative
 
 
-class BatchHardTripletLoss(nn.Module):
-    """Batch-hard triplet loss (Hermans et al., 2017) on (text, integer label) batches.
+class BatchTripletLossBase(nn.Module):
+    """What the batch triplet losses share: one text column with integer labels, an all-pairs distance matrix.
 
-    For every anchor: ``max(hardest positive distance - hardest negative distance + margin, 0)``, averaged
-    over the batch. Batches should hold several texts per label.
-
-    Args:
-        model: The SentenceTransformer to train.
-        distance_metric: A function from [batch, dim] embeddings to a [batch, batch] distance matrix
-            (see :class:`BatchHardTripletLossDistanceFunction`); Euclidean by default.
-        margin: The margin of the hinge.
+    Subclasses implement ``loss_from_distances``.
     """
 
     def __init__(
@@ -105,8 +98,11 @@ class BatchHardTripletLoss(nn.Module):
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """The loss from already computed embeddings (one column)."""
         labels = check_label_count(self, labels, embeddings[0].shape[0])
-        positive, negative = hardest_pairs(self.distance_metric(embeddings[0]), labels)
-        return F.relu(positive - negative + self.triplet_margin).mean()
+        return self.loss_from_distances(self.distance_metric(embeddings[0]), labels)
+
+    def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
+        """The loss from the [batch, batch] distance matrix and the labels."""
+        raise NotImplementedError
 
     def get_config_dict(self) -> dict[str, Any]:
         """Settings shown in model cards."""
@@ -116,6 +112,25 @@ class BatchHardTripletLoss(nn.Module):
     def citation(self) -> str:
         """BibTeX of the paper behind the loss."""
         return HERMANS_2017
+
+
+class BatchHardTripletLoss(BatchTripletLossBase):
+    """Batch-hard triplet loss (Hermans et al., 2017) on (text, integer label) batches.
+
+    For every anchor: ``max(hardest positive distance - hardest negative distance + margin, 0)``, averaged
+    over the batch. Batches should hold several texts per label.
+
+    Args:
+        model: The SentenceTransformer to train.
+        distance_metric: A function from [batch, dim] embeddings to a [batch, batch] distance matrix
+            (see :class:`BatchHardTripletLossDistanceFunction`); Euclidean by default.
+        margin: The margin of the hinge.
+    """
+
+    def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
+        """Hinge between each anchor's hardest positive and hardest negative, averaged."""
+        positive, negative = hardest_pairs(distances, labels)
+        return F.relu(positive - negative + self.triplet_margin).mean()
 
 
 def metric_name(metric: Callable[..., Tensor]) -> str:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from sentence_transformers.sentence_transformer.losses._loss_utils import check_label_count
 from sentence_transformers.sentence_transformer.losses.batch_hard_triplet_loss import (
-    BatchHardTripletLossDistanceFunction,
-    PairwiseDistance,
-    metric_name,
+    BatchTripletLossBase,
     positive_pair_mask,
     same_label_mask,
 )
-from sentence_transformers.sentence_transformer.losses.triplet_loss import HERMANS_2017
 
 
 def semi_hard_negatives(distances: Tensor, labels: Tensor) -> Tensor:
@@ -38,7 +31,7 @@ def semi_hard_negatives(distances: Tensor, labels: Tensor) -> Tensor:
     return torch.where(torch.isfinite(beyond), beyond, fallback)
 
 
-class BatchSemiHardTripletLoss(nn.Module):
+class BatchSemiHardTripletLoss(BatchTripletLossBase):
     """Batch semi-hard triplet loss on (text, integer label) batches.
 
     For every positive pair (a, p): ``max(d(a, p) - d(a, n) + margin, 0)`` with n the semi-hard negative
@@ -50,43 +43,14 @@ class BatchSemiHardTripletLoss(nn.Module):
         margin: The margin of the hinge.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        distance_metric: PairwiseDistance = BatchHardTripletLossDistanceFunction.euclidean_distance,
-        margin: float = 5,
-    ) -> None:
-        super().__init__()
-        if not callable(distance_metric):
-            raise TypeError(f"distance_metric must be a function of one embedding matrix, got {distance_metric!r}")
-        self.model = model
-        self.distance_metric = distance_metric
-        self.margin = margin
-
     @property
-    def sentence_embedder(self) -> nn.Module:
-        """Upstream's name for ``model``."""
-        return self.model
+    def margin(self) -> float:
+        """Upstream's name of the margin for this loss."""
+        return self.triplet_margin
 
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
-        """Embed the single text column and compute the loss against ``labels``."""
-        embeddings = self.model(next(iter(sentence_features)))["sentence_embedding"]
-        return self.compute_loss_from_embeddings([embeddings], labels)
-
-    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        """The loss from already computed embeddings (one column)."""
-        labels = check_label_count(self, labels, embeddings[0].shape[0])
-        distances = self.distance_metric(embeddings[0])
+    def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
+        """Hinge of each positive pair against its semi-hard negative, averaged over positive pairs."""
         hinge = (distances - semi_hard_negatives(distances, labels) + self.margin).clamp(min=0)
         positives = positive_pair_mask(labels)
         total = torch.where(positives, hinge, torch.zeros_like(hinge)).sum()
         return total / positives.sum().float().clamp(min=1e-16)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        """Settings shown in model cards."""
-        return {"distance_metric": metric_name(self.distance_metric), "margin": self.margin}
-
-    @property
-    def citation(self) -> str:
-        """BibTeX of the paper behind the loss."""
-        return HERMANS_2017
