@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def main() -> None:
         num_train_epochs=args.epochs,
         per_device_train_batch_size=16,
         learning_rate=2e-5,
-        warmup_ratio=0.1,
+        warmup_steps=math.ceil(len(dataset) / 16 * args.epochs * 0.1),
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
