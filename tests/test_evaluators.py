@@ -148,13 +148,15 @@ def test_embedding_similarity_matches_scipy_for_all_functions(sts_case, tmp_path
     assert float(rows[1][3]) == pytest.approx(metrics["sts_spearman_cosine"])
 
 
-def test_embedding_similarity_defaults_to_the_models_function(sts_case):
+def test_embedding_similarity_defaults_to_the_models_function(sts_case, tmp_path):
     model, first, second, gold = sts_case
     model.similarity_fn_name = "dot"
     evaluator = EmbeddingSimilarityEvaluator(first, second, gold)
-    metrics = evaluator(model)
+    metrics = evaluator(model, output_path=str(tmp_path))
     assert list(metrics) == ["pearson_dot", "spearman_dot"]
     assert evaluator.primary_metric == "spearman_dot"
+    header = read_csv(tmp_path / "similarity_evaluation_results.csv")[0]
+    assert header == ["epoch", "steps", "dot_pearson", "dot_spearman"]
     main = EmbeddingSimilarityEvaluator(first, second, gold, main_similarity="manhattan")
     assert list(main(model)) == ["pearson_manhattan", "spearman_manhattan"]
     assert main.primary_metric == "spearman_manhattan"
@@ -248,13 +250,15 @@ def test_binary_classification_by_hand(bc_case, tmp_path):
     assert [float(x) for x in rows[1][2:10]] == pytest.approx([metrics[f"dup_cosine_{m}"] for m in metric_order])
 
 
-def test_binary_classification_ties_defaults_and_dedup(bc_case):
+def test_binary_classification_ties_defaults_and_dedup(bc_case, tmp_path):
     model, first, second = bc_case
     # b1 == b2 would tie: reuse b1 for the third pair so that cosines are 0.9, 0.8, 0.8, 0.6, 0.3, 0.2
     second = [second[0], second[1], second[1], *second[3:]]
     evaluator = BinaryClassificationEvaluator(first, second, BC_LABELS)
-    metrics = evaluator(model)
+    metrics = evaluator(model, output_path=str(tmp_path))
     assert evaluator.primary_metric == "cosine_ap"
+    header = read_csv(tmp_path / "binary_classification_evaluation_results.csv")[0]
+    assert header[:4] == ["epoch", "steps", "cosine_accuracy", "cosine_accuracy_threshold"] and len(header) == 10
     metric_names = ["accuracy", "accuracy_threshold", "f1", "f1_threshold", "precision", "recall", "ap", "mcc"]
     assert list(metrics) == [f"cosine_{m}" for m in metric_names]
     # Tie group {0.8+, 0.8-} counts as one cut: AP = 1 * 1/3 + (2/3) * 1/3 + (3/4) * 1/3
@@ -314,7 +318,9 @@ def test_triplet_accuracy_margin_roles_and_csv(tmp_path):
     rows = read_csv(tmp_path / "triplet_evaluation_nli_results.csv")
     assert rows[0] == ["epoch", "steps"] + [f"accuracy_{fn}" for fn in names] and len(rows) == 2
     # Triplet 0 wins by cos(10) - cos(40) = 0.219 in cosine: a margin of 0.1 keeps it, a margin of 0.3 drops it.
-    assert TripletEvaluator(anchors, positives, negatives, margin=0.1)(model)["cosine_accuracy"] == pytest.approx(1 / 3)
+    default = TripletEvaluator(anchors, positives, negatives, margin=0.1)  # the model's own function: cosine
+    assert default(model, output_path=str(tmp_path / "d"))["cosine_accuracy"] == pytest.approx(1 / 3)
+    assert read_csv(tmp_path / "d" / "triplet_evaluation_results.csv")[0] == ["epoch", "steps", "accuracy_cosine"]
     strict = TripletEvaluator(anchors, positives, negatives, margin={"cosine": 0.3}, main_similarity_function="cosine")
     assert strict(model) == {"cosine_accuracy": 0.0}
     assert strict.primary_metric == "cosine_accuracy"

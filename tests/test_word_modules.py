@@ -295,6 +295,9 @@ def test_cnn_arguments_and_save_load(tmp_path):
         CNN()
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNN(4, kernel_sizes=[])
+    (tmp_path / "model.safetensors").unlink()  # a module with weights refuses a folder without them
+    with pytest.raises(FileNotFoundError, match="No weights in"):
+        CNN.load(str(tmp_path))
 
 
 # --------------------------------------------------------------------------- LSTM

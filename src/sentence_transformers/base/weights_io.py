@@ -22,6 +22,11 @@ def save_state_dict(module: nn.Module, folder: str, safe_serialization: bool = T
         torch.save(state_dict, os.path.join(folder, PICKLE_NAME))
 
 
+def has_weights(folder: str) -> bool:
+    """Whether ``folder`` holds a weights file that ``load_state_dict`` reads."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in (SAFETENSORS_NAME, PICKLE_NAME))
+
+
 def load_state_dict(folder: str) -> dict[str, torch.Tensor]:
     """Read model.safetensors, else pytorch_model.bin (tensors only, no pickled code)."""
     safe_path = os.path.join(folder, SAFETENSORS_NAME)

@@ -29,6 +29,7 @@ class Dense(Module):
     """
 
     config_keys: list[str] = ["in_features", "out_features", "bias", "activation_function"]
+    saved_weights = "required"
 
     def __init__(
         self,
@@ -103,9 +104,7 @@ class Dense(Module):
         activation = config.get("activation_function")
         if isinstance(activation, str):
             config["activation_function"] = activation_from_name(activation, trust_remote_code)
-        model = cls(**config)
-        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model
+        return cls.load_saved_weights(cls(**config), model_name_or_path, subfolder=subfolder, **hub)
 
 
 def activation_name(activation: nn.Module) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -18,12 +18,15 @@ class Module(ABC, nn.Module):
     """A step of a SentenceTransformer pipeline: takes a features dict and returns it enriched.
 
     Subclasses list the constructor arguments to persist in ``config_keys``; the default ``load``
-    rebuilds the module from that config, and ``save_config`` writes it.
+    rebuilds the module from that config, and ``save_config`` writes it. A module with parameters sets
+    ``saved_weights`` so that the default ``load`` also reads its weights file.
     """
 
     config_file_name: str = "config.json"
     config_keys: list[str] = []
     save_in_root: bool = False
+    #: Whether ``load`` reads model.safetensors / pytorch_model.bin: never, always, or only when the folder has one.
+    saved_weights: Literal["none", "required", "if_present"] = "none"
 
     @abstractmethod
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -58,16 +61,27 @@ class Module(ABC, nn.Module):
         local_files_only: bool = False,
         **kwargs,
     ) -> Module:
-        """Rebuild the module from its config file; override to load weights or other files too."""
-        config = cls.load_config(
-            model_name_or_path,
-            subfolder=subfolder,
-            token=token,
-            cache_folder=cache_folder,
-            revision=revision,
-            local_files_only=local_files_only,
-        )
-        return cls(**config)
+        """Rebuild the module from its config file, then its weights as ``saved_weights`` says.
+
+        Override to read other files too."""
+        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
+        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
+        return cls.load_saved_weights(model, model_name_or_path, subfolder=subfolder, **hub)
+
+    @classmethod
+    def load_saved_weights(cls, model: Module, model_name_or_path: str, subfolder: str = "", **hub: Any) -> Module:
+        """Load the weights file into ``model`` as ``saved_weights`` says; return ``model``.
+
+        ``hub`` takes the keywords of ``load_dir_path`` (token, cache_folder, revision, local_files_only).
+        """
+        if cls.saved_weights == "none":
+            return model
+        if cls.saved_weights == "if_present":
+            folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, **hub)
+            if not weights_io.has_weights(folder):
+                return model
+        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
+        return model
 
     @classmethod
     def load_config(

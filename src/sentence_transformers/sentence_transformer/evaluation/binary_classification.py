@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sentence_transformers.sentence_transformer.evaluation import _metrics
-from sentence_transformers.sentence_transformer.evaluation.embedding_similarity import _check_names
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
+    SentenceEvaluator,
+    check_similarity_fn_names,
+    pairwise_similarities,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -78,9 +80,13 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         self.show_progress_bar = show_progress_bar
         self.write_csv = write_csv
         self.truncate_dim = truncate_dim
-        self.similarity_fn_names = _check_names(similarity_fn_names or [])
+        self.similarity_fn_names = check_similarity_fn_names(similarity_fn_names)
         self.csv_file = "binary_classification_evaluation" + (f"_{name}" if name else "") + "_results.csv"
-        self.csv_headers = ["epoch", "steps"] + _headers(self.similarity_fn_names)
+
+    @property
+    def csv_headers(self) -> list[str]:
+        """CSV columns: epoch, steps, then <fn>_<metric> for each similarity function and metric."""
+        return ["epoch", "steps"] + [f"{fn}_{metric}" for fn in self.similarity_fn_names for metric in CSV_METRICS]
 
     @classmethod
     def from_input_examples(cls, examples: list[InputExample], **kwargs) -> BinaryClassificationEvaluator:
@@ -95,9 +101,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         """Encode the pairs, find the best thresholds per similarity function, write CSV and return metrics."""
         when = self.describe_when(epoch, steps, self.truncate_dim)
         logger.info(f"Binary Accuracy Evaluation of the model on the {self.name} dataset{when}:")
-        if not self.similarity_fn_names:
-            self.similarity_fn_names = [model.similarity_fn_name]
-            self.csv_headers = ["epoch", "steps"] + _headers(self.similarity_fn_names)
+        self.similarity_fns_for(model)
         scores = self.compute_metrics(model)
         if self.write_csv:
             row = [scores[fn][metric] for fn in self.similarity_fn_names for metric in CSV_METRICS]
@@ -118,9 +122,8 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         embeddings1, embeddings2 = self._embed_pairs(model)
         labels = np.asarray(self.labels)
         results = {}
-        for fn_name in self.similarity_fn_names:
-            similarities = SimilarityFunction.to_similarity_pairwise_fn(fn_name)(embeddings1, embeddings2)
-            similarities = similarities.detach().cpu().numpy()
+        for fn_name in self.similarity_fns_for(model):
+            similarities = pairwise_similarities(fn_name, embeddings1, embeddings2)
             is_distance = fn_name in ("manhattan", "euclidean")
             results[fn_name] = self._threshold_metrics(-similarities if is_distance else similarities, labels, fn_name)
         return results
@@ -193,8 +196,3 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
     ) -> tuple[float, float, float, float]:
         """Best F1 with its precision, recall and threshold (see `_metrics.best_f1_threshold`)."""
         return _metrics.best_f1_threshold(np.asarray(scores), np.asarray(labels), high_score_more_similar)
-
-
-def _headers(fn_names: list[str]) -> list[str]:
-    """CSV columns: <fn>_<metric> for each function and metric."""
-    return [f"{fn}_{metric}" for fn in fn_names for metric in CSV_METRICS]

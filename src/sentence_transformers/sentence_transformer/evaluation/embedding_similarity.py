@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
+from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
+    SentenceEvaluator,
+    check_similarity_fn_names,
+    pairwise_similarities,
+)
 from sentence_transformers.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
@@ -17,7 +21,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SIMILARITY_NAMES = ("cosine", "euclidean", "manhattan", "dot")
 _QUANTIZED = ("int8", "uint8", "binary", "ubinary")
 
 
@@ -69,7 +72,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         self.scores = scores
         self.batch_size = batch_size
         self.main_similarity = SimilarityFunction(main_similarity) if main_similarity else None
-        self.similarity_fn_names = _check_names(similarity_fn_names or [])
+        self.similarity_fn_names = check_similarity_fn_names(similarity_fn_names)
         if not self.similarity_fn_names and self.main_similarity is not None:
             self.similarity_fn_names = [self.main_similarity.value]
         self.name = name
@@ -78,7 +81,12 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         self.precision = precision
         self.truncate_dim = truncate_dim
         self.csv_file = f"similarity_evaluation{_suffix(name)}{_suffix(precision)}_results.csv"
-        self.csv_headers = ["epoch", "steps"] + _headers(self.similarity_fn_names)
+
+    @property
+    def csv_headers(self) -> list[str]:
+        """CSV columns: epoch, steps, then <fn>_pearson and <fn>_spearman for each similarity function."""
+        kinds = ("pearson", "spearman")
+        return ["epoch", "steps"] + [f"{fn}_{kind}" for fn in self.similarity_fn_names for kind in kinds]
 
     @classmethod
     def from_input_examples(cls, examples: list[InputExample], **kwargs) -> EmbeddingSimilarityEvaluator:
@@ -93,14 +101,10 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
         """Encode both sides, correlate each similarity with the gold scores, log, write CSV, return metrics."""
         when = self.describe_when(epoch, steps, self.truncate_dim)
         logger.info(f"EmbeddingSimilarityEvaluator: Evaluating the model on the {self.name} dataset{when}:")
-        if not self.similarity_fn_names:
-            self.similarity_fn_names = [model.similarity_fn_name]
-            self.csv_headers = ["epoch", "steps"] + _headers(self.similarity_fn_names)
         embeddings1, embeddings2 = self._embed_pairs(model)
         metrics: dict[str, float] = {}
-        for fn_name in self.similarity_fn_names:
-            similarities = SimilarityFunction.to_similarity_pairwise_fn(fn_name)(embeddings1, embeddings2)
-            similarities = similarities.detach().cpu().numpy()
+        for fn_name in self.similarity_fns_for(model):
+            similarities = pairwise_similarities(fn_name, embeddings1, embeddings2)
             metrics[f"pearson_{fn_name}"] = float(pearsonr(self.scores, similarities)[0])
             metrics[f"spearman_{fn_name}"] = float(spearmanr(self.scores, similarities)[0])
             logger.info(
@@ -171,19 +175,6 @@ def _as_float(embeddings: np.ndarray, precision: str | None) -> np.ndarray:
     if precision in _QUANTIZED:
         embeddings = embeddings.astype(np.float32)
     return embeddings
-
-
-def _check_names(names: list[str]) -> list[str]:
-    """Reject unknown similarity function names."""
-    unknown = [name for name in names if name not in SIMILARITY_NAMES]
-    if unknown:
-        raise ValueError(f"Unknown similarity_fn_names {unknown}; accepted names are {list(SIMILARITY_NAMES)}.")
-    return list(names)
-
-
-def _headers(fn_names: list[str]) -> list[str]:
-    """CSV columns: <fn>_pearson, <fn>_spearman for each function."""
-    return [f"{fn}_{kind}" for fn in fn_names for kind in ("pearson", "spearman")]
 
 
 def _suffix(part: str | None) -> str:

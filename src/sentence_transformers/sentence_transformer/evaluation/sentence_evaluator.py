@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sentence_transformers.similarity import SimilarityFunction
+
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
+
+SIMILARITY_NAMES = ("cosine", "euclidean", "manhattan", "dot")
 
 
 class SentenceEvaluator:
@@ -19,6 +23,8 @@ class SentenceEvaluator:
     Subclasses set ``primary_metric`` (the key of the metric that model selection uses) and ``greater_is_better``,
     and write their results as CSV rows under ``output_path`` with ``write_csv_row``.
     """
+
+    similarity_fn_names: list[str]  # set by evaluators that compare embeddings with similarity functions
 
     def __init__(self) -> None:
         self.greater_is_better = True
@@ -98,6 +104,12 @@ class SentenceEvaluator:
             when += f" (truncated to {truncate_dim})"
         return when
 
+    def similarity_fns_for(self, model: SentenceTransformer) -> list[str]:
+        """``similarity_fn_names``; when none were given, the model's own function (kept from then on)."""
+        if not self.similarity_fn_names:
+            self.similarity_fn_names = [model.similarity_fn_name]
+        return self.similarity_fn_names
+
     @staticmethod
     def encode_function(model: Any, role: str | None = None) -> Callable[..., Any]:
         """``model.encode_query`` / ``model.encode_document`` for role "query" / "document", else ``model.encode``.
@@ -112,6 +124,24 @@ class SentenceEvaluator:
 
 
 BaseEvaluator = SentenceEvaluator  # the 6.x name of the same base class
+
+
+def check_similarity_fn_names(names: list[str] | None) -> list[str]:
+    """A copy of ``names`` (empty for None), rejecting unknown similarity function names."""
+    names = list(names or [])
+    unknown = [name for name in names if name not in SIMILARITY_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown similarity_fn_names {unknown}; accepted names are {list(SIMILARITY_NAMES)}.")
+    return names
+
+
+def pairwise_similarities(fn_name: str, embeddings1: Any, embeddings2: Any) -> np.ndarray:
+    """Similarity of each row of ``embeddings1`` with the same row of ``embeddings2``, by ``fn_name``.
+
+    Distances come back negated (as ``SimilarityFunction`` defines them), so higher always means more similar.
+    """
+    similarities = SimilarityFunction.to_similarity_pairwise_fn(fn_name)(embeddings1, embeddings2)
+    return similarities.detach().cpu().numpy()
 
 
 def _plain_number(value: Any) -> Any:

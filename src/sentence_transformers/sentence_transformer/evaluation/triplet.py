@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sentence_transformers.sentence_transformer.evaluation.embedding_similarity import SIMILARITY_NAMES, _check_names
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
+from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
+    SIMILARITY_NAMES,
+    SentenceEvaluator,
+    check_similarity_fn_names,
+    pairwise_similarities,
+)
 from sentence_transformers.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
@@ -70,7 +74,7 @@ class TripletEvaluator(SentenceEvaluator):
         self.main_similarity_function = (
             SimilarityFunction(main_similarity_function) if main_similarity_function else None
         )
-        self.similarity_fn_names = _check_names(similarity_fn_names or [])
+        self.similarity_fn_names = check_similarity_fn_names(similarity_fn_names)
         if not self.similarity_fn_names and self.main_similarity_function is not None:
             self.similarity_fn_names = [self.main_similarity_function.value]
         self.margin = _margins(margin)
@@ -80,7 +84,11 @@ class TripletEvaluator(SentenceEvaluator):
         self.write_csv = write_csv
         self.truncate_dim = truncate_dim
         self.csv_file = "triplet_evaluation" + (f"_{name}" if name else "") + "_results.csv"
-        self.csv_headers = ["epoch", "steps"] + [f"accuracy_{fn}" for fn in self.similarity_fn_names]
+
+    @property
+    def csv_headers(self) -> list[str]:
+        """CSV columns: epoch, steps, then accuracy_<fn> for each similarity function."""
+        return ["epoch", "steps"] + [f"accuracy_{fn}" for fn in self.similarity_fn_names]
 
     @classmethod
     def from_input_examples(cls, examples: list[InputExample], **kwargs) -> TripletEvaluator:
@@ -97,14 +105,11 @@ class TripletEvaluator(SentenceEvaluator):
         anchors = self.embed_inputs(model, self.anchors, "query")
         positives = self.embed_inputs(model, self.positives, "document")
         negatives = self.embed_inputs(model, self.negatives, "document")
-        if not self.similarity_fn_names:
-            self.similarity_fn_names = [model.similarity_fn_name]
-            self.csv_headers = ["epoch", "steps"] + [f"accuracy_{fn}" for fn in self.similarity_fn_names]
         metrics = {}
-        for fn_name in self.similarity_fn_names:
-            pairwise = SimilarityFunction.to_similarity_pairwise_fn(fn_name)
-            wins = pairwise(anchors, positives) > pairwise(anchors, negatives) + self.margin[fn_name]
-            metrics[f"{fn_name}_accuracy"] = wins.float().mean().item()
+        for fn_name in self.similarity_fns_for(model):
+            positive = pairwise_similarities(fn_name, anchors, positives)
+            negative = pairwise_similarities(fn_name, anchors, negatives)
+            metrics[f"{fn_name}_accuracy"] = float(np.mean(positive > negative + self.margin[fn_name]))
             logger.info(f"Accuracy {fn_name.capitalize()} Similarity:\t{metrics[f'{fn_name}_accuracy']:.2%}")
         if self.write_csv:
             self.write_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()])

@@ -26,6 +26,7 @@ class CNN(Module):
     config_file_name: str = "cnn_config.json"
     # The 2.x key name for the input size, which every release reads.
     config_keys: list[str] = ["in_word_embedding_dimension", "out_channels", "kernel_sizes", "stride_sizes"]
+    saved_weights = "required"
 
     def __init__(
         self,
@@ -84,23 +85,6 @@ class CNN(Module):
         """Write cnn_config.json and the weights."""
         self.save_config(output_path)
         self.save_torch_weights(output_path, safe_serialization=safe_serialization)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> CNN:
-        """Rebuild from cnn_config.json (either name of the input size) and the weights."""
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
-        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model
 
 
 def _check_positive_int(value: Any, what: str) -> None:

@@ -17,6 +17,7 @@ class LayerNorm(Module):
     """
 
     config_keys: list[str] = ["dimension"]
+    saved_weights = "required"
 
     def __init__(self, dimension: int, **kwargs) -> None:
         super().__init__()
@@ -45,20 +46,3 @@ class LayerNorm(Module):
         """Write config.json and the scale and shift weights."""
         self.save_config(output_path)
         self.save_torch_weights(output_path, safe_serialization=safe_serialization)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> LayerNorm:
-        """Rebuild from config.json and the saved weights."""
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
-        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model

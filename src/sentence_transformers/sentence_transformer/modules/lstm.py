@@ -27,6 +27,7 @@ class LSTM(Module):
     config_file_name: str = "lstm_config.json"
     # The 2.x key name for the input size, which every release reads.
     config_keys: list[str] = ["word_embedding_dimension", "hidden_dim", "num_layers", "dropout", "bidirectional"]
+    saved_weights = "required"
 
     def __init__(
         self,
@@ -94,20 +95,3 @@ class LSTM(Module):
             self.save_torch_weights(output_path, safe_serialization=safe_serialization)
         finally:
             self.to(device)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> LSTM:
-        """Rebuild from lstm_config.json (either name of the input size) and the weights."""
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
-        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model

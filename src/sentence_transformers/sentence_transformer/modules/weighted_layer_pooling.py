@@ -33,6 +33,7 @@ class WeightedLayerPooling(Module):
     """
 
     config_keys: list[str] = ["word_embedding_dimension", "layer_start", "num_hidden_layers"]
+    saved_weights = "required"
 
     def __init__(
         self,
@@ -109,21 +110,3 @@ class WeightedLayerPooling(Module):
         """Write config.json and the layer weights."""
         self.save_config(output_path)
         self.save_torch_weights(output_path, safe_serialization=safe_serialization)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> WeightedLayerPooling:
-        """Rebuild from config.json (either dimension key) and the saved layer weights."""
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
-        model = cls(**config)
-        cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model

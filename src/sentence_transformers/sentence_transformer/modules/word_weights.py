@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import torch
 from torch import nn
 
 from sentence_transformers.base.modules.module import Module
-from sentence_transformers.base.weights_io import PICKLE_NAME, SAFETENSORS_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +42,7 @@ class WordWeights(Module):
     """
 
     config_keys: list[str] = ["vocab", "word_weights", "unknown_word_weight"]
+    saved_weights = "if_present"  # older folders lack the file; the weights computed from the config stand then
 
     def __init__(self, vocab: list[str], word_weights: dict[str, float], unknown_word_weight: float = 1) -> None:
         super().__init__()
@@ -71,22 +70,3 @@ class WordWeights(Module):
         """Write config.json and the weights."""
         self.save_config(output_path)
         self.save_torch_weights(output_path, safe_serialization=safe_serialization)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> WordWeights:
-        """Rebuild from config.json; saved (possibly trained) weights, when present, replace the computed ones."""
-        hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
-        folder = cls.load_dir_path(model_name_or_path, subfolder=subfolder, **hub)
-        if any(os.path.isfile(os.path.join(folder, name)) for name in (SAFETENSORS_NAME, PICKLE_NAME)):
-            cls.load_torch_weights(model_name_or_path, subfolder=subfolder, model=model, **hub)
-        return model
