@@ -33,7 +33,10 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
             negatives) or "group_by_label" (several examples per label, for the batch triplet losses).
         multi_dataset_batch_sampler: "proportional" (batches in proportion to dataset sizes) or "round_robin"
             (one batch of each in turn, until the smallest runs out).
-        prompts: A prompt for every text column, ``{column: prompt}``, or ``{dataset: {column: prompt}}``.
+        prompts: Text prepended to the inputs in training and evaluation: one string (every column),
+            ``{column: prompt}``, ``{dataset_name: prompt}`` (every column of that dataset) or
+            ``{dataset_name: {column: prompt}}``; the dataset-name forms are for a DatasetDict. Pooling with
+            ``include_prompt=False`` leaves the prompt's tokens out, as ``encode(prompt=...)`` does.
     """
 
     batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)

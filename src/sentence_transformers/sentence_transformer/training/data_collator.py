@@ -17,13 +17,16 @@ DATASET_KEY = "dataset_name"
 class SentenceTransformerDataCollator:
     """Tokenize every text column of a batch of rows; ``label``/``score`` becomes ``label``.
 
-    Column order is the loss's input order (anchor, positive, negative, …). Prompts may be one string,
-    ``{column: prompt}`` or ``{dataset_name: {column: prompt}}``.
+    Column order is the loss's input order (anchor, positive, negative, …). ``prompts`` takes the forms of
+    ``SentenceTransformerTrainingArguments.prompts`` (see ``column_prompt``). A prompted column also carries its
+    ``prompt_length`` (in tokens, as ``encode(prompt=...)`` passes it), so that ``Pooling(include_prompt=False)``
+    leaves the prompt out in training as it does at inference.
     """
 
     tokenize_fn: Callable[[list[str]], dict[str, torch.Tensor]]
     prompts: Any = None
     valid_label_columns: tuple[str, ...] = field(default=LABEL_COLUMNS)
+    _prompt_lengths: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         columns = list(rows[0])
@@ -39,24 +42,44 @@ class SentenceTransformerDataCollator:
         layout = []
         for column in columns:
             texts = [row[column] for row in rows]
-            prompt = self._prompt(dataset_name, column)
+            prompt = column_prompt(self.prompts, dataset_name, column)
             if prompt:
                 texts = [prompt + text for text in texts]
-            tokenized = self.tokenize_fn(texts)
+            tokenized = dict(self.tokenize_fn(texts))
+            if prompt and "input_ids" in tokenized:
+                tokenized["prompt_length"] = self._prompt_length(prompt)
             for key, value in tokenized.items():
                 batch[f"{column}_{key}"] = value
             layout.append((column, list(tokenized)))
         batch[COLUMNS_KEY] = layout
         return batch
 
-    def _prompt(self, dataset_name: str | None, column: str) -> str | None:
-        prompts = self.prompts
-        if prompts is None or isinstance(prompts, str):
-            return prompts
-        if dataset_name is not None and isinstance(prompts.get(dataset_name), dict):
-            prompts = prompts[dataset_name]
-        value = prompts.get(column)
-        return value if isinstance(value, str) else None
+    def _prompt_length(self, prompt: str) -> int:
+        """Tokens of the prompt without the closing special token, as ``encode`` counts them."""
+        if prompt not in self._prompt_lengths:
+            self._prompt_lengths[prompt] = self.tokenize_fn([prompt])["input_ids"].shape[-1] - 1
+        return self._prompt_lengths[prompt]
+
+
+def column_prompt(prompts: Any, dataset_name: str | None, column: str) -> str | None:
+    """The prompt for one column of one dataset.
+
+    ``prompts`` is one string (every column), ``{column: prompt}``, ``{dataset_name: prompt}`` (every column of
+    that dataset) or ``{dataset_name: {column: prompt}}``. A dataset-name key wins over a column of the same name.
+    """
+    if prompts is None or isinstance(prompts, str):
+        return prompts
+    if not isinstance(prompts, dict):
+        raise TypeError(f"prompts must be a str or a dict, got {type(prompts).__name__}")
+    if dataset_name is not None and dataset_name in prompts:
+        chosen = prompts[dataset_name]
+        if isinstance(chosen, str):
+            return chosen
+        if isinstance(chosen, dict):
+            value = chosen.get(column)
+            return value if isinstance(value, str) else None
+    value = prompts.get(column)
+    return value if isinstance(value, str) else None
 
 
 def split_features(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:

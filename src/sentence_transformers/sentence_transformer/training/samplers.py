@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler, Sampler
 
+from sentence_transformers.sentence_transformer.training.data_collator import DATASET_KEY, LABEL_COLUMNS
+
 
 def _permutation(size: int, generator: torch.Generator) -> list[int]:
     return torch.randperm(size, generator=generator).tolist()
@@ -41,7 +43,11 @@ class DefaultBatchSampler(BatchSampler):
 
 
 class NoDuplicatesBatchSampler(DefaultBatchSampler):
-    """Batches in which no text occurs twice, so in-batch negatives are never copies of the positive."""
+    """Batches in which no text occurs twice, so in-batch negatives are never copies of the positive.
+
+    Only text columns count: ``dataset_name`` and the label columns (``valid_label_columns``) are left out, since
+    a value shared by every row there (a dataset name, a class label) would otherwise force batches of one.
+    """
 
     def __init__(
         self,
@@ -50,24 +56,35 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         drop_last: bool = False,
         seed: int = 0,
         text_columns: list[str] | None = None,
+        valid_label_columns: Sequence[str] = LABEL_COLUMNS,
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, seed)
+        self.excluded = {DATASET_KEY, *valid_label_columns}
+        names = getattr(dataset, "column_names", None)
+        if text_columns is None and names is not None:
+            text_columns = [name for name in names if name not in self.excluded]
         self.text_columns = text_columns
 
-    def _texts(self, index: int) -> set[str]:
-        row = self.dataset[index]
-        columns = self.text_columns or [key for key, value in row.items() if isinstance(value, str)]
+    def _row_texts(self) -> list[set[str]]:
+        """The text values of every row, read once per epoch (column-wise when the dataset allows it)."""
+        if self.text_columns is not None and hasattr(self.dataset, "column_names"):
+            columns = [list(self.dataset[name]) for name in self.text_columns]
+            return [{value for value in values if isinstance(value, str)} for values in zip(*columns, strict=True)]
+        return [self._texts(self.dataset[index]) for index in range(len(self.dataset))]
+
+    def _texts(self, row: dict[str, Any]) -> set[str]:
+        columns = self.text_columns or [key for key in row if key not in self.excluded]
         return {row[column] for column in columns if isinstance(row.get(column), str)}
 
     def __iter__(self) -> Iterator[list[int]]:
+        texts = self._row_texts() if len(self.dataset) else []
         remaining = self._order()
         while remaining:
             batch, seen, deferred = [], set(), []
             for index in remaining:
-                texts = self._texts(index)
-                if len(batch) < self.batch_size and not texts & seen:
+                if len(batch) < self.batch_size and not texts[index] & seen:
                     batch.append(index)
-                    seen |= texts
+                    seen |= texts[index]
                 else:
                     deferred.append(index)
             remaining = deferred

@@ -1,0 +1,330 @@
+"""SentenceTransformerTrainer: samplers, best-model loading, evaluators, prompts, loss factories, eval datasets."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+)
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
+from sentence_transformers.sentence_transformer.modules import Pooling
+from sentence_transformers.sentence_transformer.training.data_collator import (
+    SentenceTransformerDataCollator,
+    column_prompt,
+    split_features,
+)
+from sentence_transformers.sentence_transformer.training.samplers import NoDuplicatesBatchSampler
+
+WORDS = "cat dog man woman sun street guitar table paris france capital search fox windowsill table brown".split()
+
+
+def unique_pairs(size: int, offset: int = 0) -> Dataset:
+    """Rows whose texts are all different, with a string label shared by every row."""
+    anchors = [f"{WORDS[i % len(WORDS)]} {i + offset}" for i in range(size)]
+    positives = [f"the {WORDS[(i + 3) % len(WORDS)]} {i + offset}" for i in range(size)]
+    return Dataset.from_dict({"anchor": anchors, "positive": positives, "label": ["entailment"] * size})
+
+
+def texts_only(size: int, offset: int = 0) -> Dataset:
+    return unique_pairs(size, offset).remove_columns("label")
+
+
+def scored_pairs(size: int = 16) -> Dataset:
+    return texts_only(size).add_column("score", [float(i % 2) for i in range(size)])
+
+
+class CosineMSE(torch.nn.Module):
+    """MSE between the cosine similarity of two columns and the score."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, labels):
+        first, second = (self.model(f)["sentence_embedding"] for f in features)
+        return torch.nn.functional.mse_loss(torch.cosine_similarity(first, second), labels.float())
+
+
+class Recording(torch.nn.Module):
+    """In-batch contrastive loss that records each batch's size and feature keys (labels are ignored)."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        super().__init__()
+        self.model = model
+        self.sizes: list[int] = []
+        self.features: list[list[dict]] = []
+
+    def forward(self, features, labels):
+        self.sizes.append(int(features[0]["input_ids"].shape[0]))
+        self.features.append([dict(f) for f in features])
+        first, second = (self.model(f)["sentence_embedding"] for f in features)
+        scores = torch.cosine_similarity(first.unsqueeze(1), second.unsqueeze(0), dim=-1) * 20
+        return torch.nn.functional.cross_entropy(scores, torch.arange(len(first)))
+
+
+def make_args(tmp_path, **kwargs) -> SentenceTransformerTrainingArguments:
+    defaults = {
+        "output_dir": str(tmp_path / "out"),
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 4,
+        "learning_rate": 1e-3,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": 3,
+        "disable_tqdm": True,
+        "logging_steps": 1,
+    }
+    return SentenceTransformerTrainingArguments(**{**defaults, **kwargs})
+
+
+def fresh(tiny_bert_dir) -> SentenceTransformer:
+    return SentenceTransformer(str(tiny_bert_dir), device="cpu")
+
+
+# ---------------------------------------------------------------- 1. no-duplicates sampler
+
+
+def test_no_duplicates_sampler_counts_only_text_columns():
+    data = unique_pairs(12).add_column("dataset_name", ["nli"] * 12)
+    batches = list(NoDuplicatesBatchSampler(data, 4, seed=1))
+    assert [len(batch) for batch in batches] == [4, 4, 4]
+    rows = [{"anchor": f"a{i % 3}", "positive": f"p{i}", "label": "same", "score": 1.0} for i in range(6)]
+    batches = list(NoDuplicatesBatchSampler(rows, 3, seed=0))
+    assert [len(batch) for batch in batches] == [3, 3]  # the anchors a0..a2 repeat: at most one of each per batch
+    for batch in batches:
+        assert len({rows[i]["anchor"] for i in batch}) == 3
+    # A column named as a label column is not text, even for a custom label name.
+    custom = Dataset.from_dict({"text": ["x", "y", "z", "w"], "tag": ["t"] * 4})
+    assert [len(b) for b in NoDuplicatesBatchSampler(custom, 4, valid_label_columns=("tag",))] == [4]
+    assert [len(b) for b in NoDuplicatesBatchSampler(custom, 4)] == [1, 1, 1, 1]
+
+
+def test_no_duplicates_through_the_trainer_on_a_dataset_dict(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    loss = Recording(model)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path, batch_sampler="no_duplicates"),
+        # A string label cannot become a tensor: keep only the text columns (plus the trainer's dataset_name).
+        train_dataset=DatasetDict({"one": texts_only(8), "two": texts_only(8, offset=100)}),
+        loss={"one": loss, "two": loss},
+    )
+    trainer.train()
+    assert loss.sizes == [4, 4, 4, 4]
+
+
+# ---------------------------------------------------------------- 2. load_best_model_at_end
+
+
+def test_load_best_model_at_end_loads_the_best_checkpoint(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    scripted = {2: 0.1, 4: 0.9, 6: 0.3, 8: 0.2}
+
+    def evaluator(model, output_path=None, epoch=-1, steps=-1):
+        return {"score": scripted[steps]}
+
+    run = make_args(
+        tmp_path,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_strategy="steps",
+        save_steps=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="score",
+        greater_is_better=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=run, train_dataset=scored_pairs(32), loss=CosineMSE(model), evaluator=evaluator
+    )
+    trainer.train()
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-4")
+    best = fresh_from(tmp_path / "out" / "checkpoint-4")
+    last = fresh_from(tmp_path / "out" / "checkpoint-8")
+    state = model.state_dict()
+    for name, value in best.state_dict().items():
+        torch.testing.assert_close(state[name], value)
+    assert any(not torch.equal(state[name], value) for name, value in last.state_dict().items())
+
+
+def fresh_from(path) -> SentenceTransformer:
+    return SentenceTransformer(str(path), device="cpu")
+
+
+# ---------------------------------------------------------------- 3. evaluators
+
+
+def test_evaluator_gets_output_path_epoch_steps_and_may_return_a_float(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    calls = []
+
+    def evaluator(model, output_path=None, epoch=-1, steps=-1):
+        calls.append((output_path, epoch, steps))
+        return 0.25
+
+    trainer = SentenceTransformerTrainer(
+        model=model, args=make_args(tmp_path), train_dataset=scored_pairs(), loss=CosineMSE(model), evaluator=evaluator
+    )
+    assert trainer.evaluator_output_path == os.path.join(str(tmp_path / "out"), "eval")
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert metrics["eval_evaluator"] == 0.25
+    assert calls[-1] == (trainer.evaluator_output_path, 1, 4)
+    trainer.evaluator_output_path = str(tmp_path / "elsewhere")
+    trainer.evaluate()
+    assert calls[-1][0] == str(tmp_path / "elsewhere") and os.path.isdir(tmp_path / "elsewhere")
+
+
+def test_a_list_of_evaluators_runs_sequentially_and_writes_csv_to_the_output_path(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    pairs = scored_pairs(8)
+    similarity = EmbeddingSimilarityEvaluator(pairs["anchor"], pairs["positive"], pairs["score"], name="sts")
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=pairs,
+        loss=CosineMSE(model),
+        evaluator=[similarity, lambda model, output_path=None, epoch=-1, steps=-1: 0.5],
+    )
+    assert isinstance(trainer.evaluator, SequentialEvaluator)
+    metrics = trainer.evaluate()
+    assert "eval_sts_spearman_cosine" in metrics and metrics["eval_evaluator_1"] == 0.5
+    assert metrics["eval_sequential_score"] == 0.5
+    assert (tmp_path / "out" / "eval" / similarity.csv_file).is_file()
+
+
+# ---------------------------------------------------------------- 4. prompts
+
+
+def test_prompt_forms():
+    column_prompts = {"anchor": "query: "}
+    by_dataset = {"nli": "query: ", "sts": {"positive": "document: "}}
+    assert column_prompt("query: ", "any", "positive") == "query: "
+    assert column_prompt(column_prompts, None, "anchor") == "query: "
+    assert column_prompt(column_prompts, "nli", "anchor") == "query: "
+    assert column_prompt(column_prompts, "nli", "positive") is None
+    assert column_prompt(by_dataset, "nli", "positive") == "query: "
+    assert column_prompt(by_dataset, "sts", "positive") == "document: "
+    assert column_prompt(by_dataset, "sts", "anchor") is None
+    assert column_prompt(by_dataset, "other", "anchor") is None
+    with pytest.raises(TypeError, match="prompts must be a str or a dict"):
+        column_prompt(["query: "], None, "anchor")
+
+
+def test_collated_prompt_is_left_out_by_pooling_as_in_encode(tiny_bert_dir):
+    model = fresh(tiny_bert_dir)
+    model.set_pooling_include_prompt(False)
+    model.eval()
+    rows = [{"anchor": "a cat sleeps", "positive": "the street", "dataset_name": "nli"}] * 2
+    batch = SentenceTransformerDataCollator(model.tokenize, prompts={"nli": {"anchor": "query: "}})(rows)
+    (anchor, positive), _ = split_features(batch)
+    assert anchor["prompt_length"] == model.tokenize(["query: "])["input_ids"].shape[-1] - 1
+    assert "prompt_length" not in positive
+    with torch.no_grad():
+        trained_view = model(anchor)["sentence_embedding"][0]
+    at_inference = model.encode("a cat sleeps", prompt="query: ", convert_to_tensor=True)
+    torch.testing.assert_close(trained_view, at_inference, atol=1e-5, rtol=1e-5)
+    model.set_pooling_include_prompt(True)
+    with_prompt = model.encode("a cat sleeps", prompt="query: ", convert_to_tensor=True)
+    assert not torch.allclose(trained_view, with_prompt, atol=1e-4)
+    assert isinstance(model[1], Pooling)
+
+
+def test_dataset_name_prompts_reach_the_loss_in_training(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    loss = Recording(model)
+    prompts = {"one": "query: ", "two": {"positive": "document: "}}
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path, prompts=prompts, multi_dataset_batch_sampler="round_robin"),
+        train_dataset=DatasetDict({"one": texts_only(4), "two": texts_only(4, offset=50)}),
+        loss=loss,
+    )
+    trainer.train()
+    query = model.tokenize(["query: "])["input_ids"].shape[-1] - 1
+    document = model.tokenize(["document: "])["input_ids"].shape[-1] - 1
+    lengths = [[f.get("prompt_length") for f in features] for features in loss.features]
+    assert lengths == [[query, query], [None, document]]
+
+
+# ---------------------------------------------------------------- 5. loss factories and model_init
+
+
+def test_loss_factories_and_model_init(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=DatasetDict({"a": scored_pairs(8), "b": scored_pairs(8)}),
+        loss={"a": CosineMSE, "b": lambda m: CosineMSE(m)},
+    )
+    assert all(isinstance(loss, CosineMSE) and loss.model is model for loss in trainer.loss.values())
+    trainer.train()
+
+    built = []
+
+    def model_init() -> SentenceTransformer:
+        built.append(fresh(tiny_bert_dir))
+        return built[-1]
+
+    before = fresh(tiny_bert_dir).encode(["a cat"])
+    trainer = SentenceTransformerTrainer(
+        model_init=model_init, args=make_args(tmp_path), train_dataset=scored_pairs(8), loss=CosineMSE
+    )
+    assert trainer.model is built[0] and trainer.loss.model is built[0]
+    trainer.train()  # transformers calls model_init again: the loss must train that new model
+    assert len(built) == 2 and trainer.model is built[1] and trainer.loss.model is built[1]
+    assert not torch.allclose(torch.tensor(trainer.model.encode(["a cat"])), torch.tensor(before))
+
+    module_loss = CosineMSE(built[1])
+    trainer = SentenceTransformerTrainer(
+        model_init=model_init, args=make_args(tmp_path), train_dataset=scored_pairs(8), loss=module_loss
+    )
+    trainer.train()
+    assert trainer.loss is module_loss and module_loss.model is trainer.model is built[-1]
+    with pytest.raises(ValueError, match="needs a model or a model_init"):
+        SentenceTransformerTrainer(args=make_args(tmp_path), train_dataset=scored_pairs(8))
+    with pytest.raises(TypeError, match="returned str"):
+        SentenceTransformerTrainer(model=model, args=make_args(tmp_path), train_dataset=scored_pairs(8), loss=str)
+
+
+# ---------------------------------------------------------------- 6. several eval datasets
+
+
+def test_eval_dataset_dict_reports_a_loss_per_dataset(tiny_bert_dir, tmp_path):
+    model = fresh(tiny_bert_dir)
+    calls = []
+
+    def evaluator(model, output_path=None, epoch=-1, steps=-1):
+        calls.append(steps)
+        return {"score": 0.5}
+
+    sts, cls = scored_pairs(8), scored_pairs(4).map(lambda row: {"score": 1.0 - row["score"]})
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=scored_pairs(8),
+        eval_dataset=DatasetDict({"sts": sts, "cls": cls}),
+        loss=CosineMSE(model),
+        evaluator=evaluator,
+    )
+    metrics = trainer.evaluate()
+    assert {"eval_sts_loss", "eval_cls_loss", "eval_score"} <= set(metrics) and "eval_loss" not in metrics
+    assert metrics["eval_sts_loss"] != metrics["eval_cls_loss"]
+    assert metrics["eval_sts_loss"] == pytest.approx(trainer.evaluate(sts)["eval_loss"], rel=1e-5)
+    assert calls == [0, 0]  # once per evaluate() call, not once per dataset
+    per_dataset_losses = SentenceTransformerTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=DatasetDict({"sts": sts, "cls": cls}),
+        loss={"sts": CosineMSE(model), "cls": CosineMSE(model)},
+    )
+    metrics = per_dataset_losses.evaluate(DatasetDict({"sts": sts, "cls": cls}))
+    assert {"eval_sts_loss", "eval_cls_loss"} <= set(metrics)
