@@ -11,7 +11,12 @@ from sentence_transformers import models, util  # noqa: E402
 from sentence_transformers.logging_handler import LoggingHandler  # noqa: E402
 from sentence_transformers.quantization import quantize_embeddings  # noqa: E402
 from sentence_transformers.sentence_transformer.model import SentenceTransformer  # noqa: E402
-from sentence_transformers.sentence_transformer.readers import InputExample, SentencesDataset  # noqa: E402
+from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData  # noqa: E402
+from sentence_transformers.sentence_transformer.readers import (  # noqa: E402
+    InputExample,
+    ParallelSentencesDataset,
+    SentencesDataset,
+)
 from sentence_transformers.similarity import SimilarityFunction  # noqa: E402
 
 # Training pulls in transformers.Trainer (and datasets/accelerate): imported on first use only.
@@ -33,7 +38,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "InputExample",
     "LoggingHandler",
+    "ParallelSentencesDataset",
     "SentenceTransformer",
+    "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "SentencesDataset",

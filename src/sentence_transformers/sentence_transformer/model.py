@@ -20,7 +20,7 @@ from sentence_transformers.base import persistence
 from sentence_transformers.base.modules.module import InputModule
 from sentence_transformers.sentence_transformer import encoding, multi_process
 from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
-from sentence_transformers.sentence_transformer.model_card import generate_model_card
+from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData, generate_model_card
 from sentence_transformers.similarity import SimilarityFunction
 from sentence_transformers.util import get_device_name
 
@@ -48,7 +48,7 @@ class SentenceTransformer(nn.Sequential):
         token / use_auth_token: Hugging Face token for private models (use_auth_token is the old name).
         truncate_dim: Cut sentence embeddings to this many dimensions in ``encode``.
         model_kwargs / tokenizer_kwargs / processor_kwargs / config_kwargs: Passed to the Hugging Face loaders.
-        model_card_data: Extra fields for the generated model card.
+        model_card_data: Model card fields: a SentenceTransformerModelCardData, or a dict of its fields.
         backend: Only "torch".
     """
 
@@ -70,7 +70,7 @@ class SentenceTransformer(nn.Sequential):
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
-        model_card_data: dict[str, Any] | None = None,
+        model_card_data: SentenceTransformerModelCardData | dict[str, Any] | None = None,
         backend: str = "torch",
         processor_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -113,8 +113,8 @@ class SentenceTransformer(nn.Sequential):
         if similarity_fn_name or config.get("similarity_fn_name"):
             self.similarity_fn_name = similarity_fn_name or config["similarity_fn_name"]
         self.truncate_dim = truncate_dim
-        self.model_card_data = dict(model_card_data or {})
-        self._model_card_text = card_text
+        self.model_card_data = SentenceTransformerModelCardData.from_value(model_card_data)
+        self._model_card_text = card_text if model_card_data is None else None  # new card data → a new card
         self._model_name_or_path = os.fspath(model_name_or_path) if model_name_or_path is not None else None
         self.to(device or get_device_name())
 

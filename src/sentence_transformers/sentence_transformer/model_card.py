@@ -1,7 +1,9 @@
-"""A README.md model card for saved models: what the model is, how to use it, how it was trained."""
+"""The model card: SentenceTransformerModelCardData (what the user and training record) and the README.md it becomes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from sentence_transformers import __version__
@@ -9,42 +11,122 @@ from sentence_transformers import __version__
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
+DEFAULT_TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction"]
+DEFAULT_TASK = "semantic textual similarity, semantic search, paraphrase mining, text classification, clustering"
+
+
+@dataclass
+class SentenceTransformerModelCardData:
+    """Fields of the generated model card (README.md), set by the user and filled in by training and evaluation.
+
+    It also answers dict-style access (``card["training"]``, ``card.get(...)``, ``card.setdefault(...)``) because
+    sbert once kept this data in a plain dict, and code written for that keeps working.
+
+    Args:
+        language: Language code(s) of the training data, e.g. "en" or ["en", "de"].
+        license: License identifier, e.g. "apache-2.0".
+        model_name: Human-readable name, the card's title.
+        model_id: Hub id the model will have, e.g. "user/model", used in the usage example.
+        train_datasets: Training datasets, as {"name": ..., "id": hub id} dicts or plain names.
+        eval_datasets: Evaluation datasets, in the same form.
+        task_name: What the model is for, in the card's description.
+        tags: Hub tags, added to the sentence-transformers ones.
+        local_files_only: Never contact the hub while building the card.
+        generate_widget_examples: Kept for upstream compatibility; sbert's card has no widget.
+    """
+
+    language: str | list[str] | None = field(default_factory=list)
+    license: str | None = None
+    model_name: str | None = None
+    model_id: str | None = None
+    train_datasets: list[dict[str, str] | str] = field(default_factory=list)
+    eval_datasets: list[dict[str, str] | str] = field(default_factory=list)
+    task_name: str | None = None
+    tags: list[str] | None = field(default_factory=lambda: list(DEFAULT_TAGS))
+    local_files_only: bool = False
+    generate_widget_examples: bool = True
+    training: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    eval_results: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_value(
+        cls, value: SentenceTransformerModelCardData | Mapping[str, Any] | None
+    ) -> SentenceTransformerModelCardData:
+        """The card data for ``value``: itself, a new empty one for None, or one holding a dict's entries."""
+        if isinstance(value, cls):
+            return value
+        if value is not None and not isinstance(value, Mapping):
+            raise TypeError(f"model_card_data must be a SentenceTransformerModelCardData or a dict, got {type(value)}")
+        card = cls()
+        for key, item in (value or {}).items():
+            card[key] = item
+        return card
+
+    def set_evaluation_metrics(self, evaluator: Any, metrics: dict[str, Any], epoch: int = 0, step: int = 0) -> None:
+        """Keep the latest metrics of ``evaluator`` (by its description), for the card's evaluation section."""
+        self.eval_results[evaluator.description] = {"epoch": epoch, "step": step, **metrics}
+
+    def _is_field(self, key: str) -> bool:
+        return key != "extra" and key in {f.name for f in fields(self)}
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key) if self._is_field(key) else self.extra[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._is_field(key):
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (self._is_field(key) or key in self.extra)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style read: the value of ``key``, or ``default`` when it is unset."""
+        value = self[key] if key in self else None
+        return default if value is None else value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Dict-style: the value of ``key``, first setting it to ``default`` when it is unset."""
+        if self.get(key) is None:
+            self[key] = default
+        return self[key]
+
 
 def generate_model_card(
     model: SentenceTransformer, model_name: str | None = None, train_datasets: list[str] | None = None
 ) -> str:
-    """Markdown with Hugging Face front matter, the architecture, and a usage example."""
-    name = model_name or "sentence-transformers-model"
-    datasets = [d for d in (train_datasets or []) if d] + list(model.model_card_data.get("train_datasets", []))
-    front = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity", "tags:"]
-    front += ["- sentence-transformers", "- sentence-similarity", "- feature-extraction"]
-    if datasets:
-        front += ["datasets:"] + [f"- {dataset}" for dataset in datasets]
-    language = model.model_card_data.get("language")
-    if language:
-        front.append(f"language: {language}")
-    front.append("---")
+    """Markdown with Hugging Face front matter, the architecture, training and evaluation, and a usage example."""
+    card = SentenceTransformerModelCardData.from_value(model.model_card_data)
+    name = model_name or card.model_name or card.model_id or "sentence-transformers-model"
+    datasets = [d for d in (train_datasets or []) if d] + list(card.train_datasets)
     body = [
         f"# {name}",
         "",
         "A Sentence Transformers model: it maps sentences and paragraphs to a "
-        f"{model.get_sentence_embedding_dimension()}-dimensional dense vector space, for semantic search, "
-        "clustering and similarity.",
+        f"{model.get_sentence_embedding_dimension()}-dimensional dense vector space, for "
+        f"{card.task_name or DEFAULT_TASK}.",
         "",
         "## Model details",
         f"- Maximum sequence length: {model.max_seq_length} tokens",
         f"- Output dimensionality: {model.get_sentence_embedding_dimension()}",
         f"- Similarity function: {model.similarity_fn_name}",
     ]
+    if card.language:
+        body.append(f"- Language: {', '.join(_as_list(card.language))}")
+    if card.license:
+        body.append(f"- License: {card.license}")
+    body += _dataset_lines("Training datasets", datasets) + _dataset_lines("Evaluation datasets", card.eval_datasets)
     if model.prompts:
         body.append(f"- Prompts: {model.prompts}")
     body += ["", "### Architecture", "", "```", repr(model), "```"]
-    body += _training_section(model.model_card_data.get("training"), model.model_card_data.get("eval_results"))
+    body += _training_section(card.training, card.eval_results)
     body += ["", "## Usage", "", "```python"]
     body += [
         "from sentence_transformers import SentenceTransformer",
         "",
-        f'model = SentenceTransformer("{name}")',
+        f'model = SentenceTransformer("{card.model_id or name}")',
         'embeddings = model.encode(["The weather is lovely today.", "It is sunny outside!"])',
         "similarities = model.similarity(embeddings, embeddings)",
         "```",
@@ -52,7 +134,37 @@ def generate_model_card(
         f"Saved with sbert {__version__}.",
         "",
     ]
-    return "\n".join(front + [""] + body)
+    return "\n".join(_front_matter(card, datasets) + [""] + body)
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _dataset_id(dataset: dict[str, str] | str) -> str | None:
+    return dataset if isinstance(dataset, str) else dataset.get("id")
+
+
+def _dataset_lines(title: str, datasets: list[dict[str, str] | str]) -> list[str]:
+    names = [d if isinstance(d, str) else d.get("name") or d.get("id") or "?" for d in datasets]
+    return [f"- {title}: {', '.join(names)}"] if names else []
+
+
+def _front_matter(card: SentenceTransformerModelCardData, datasets: list[dict[str, str] | str]) -> list[str]:
+    """The YAML header the Hub reads: language, license, library, tags, datasets."""
+    lines = ["---"]
+    languages = _as_list(card.language)
+    if languages:
+        lines += ["language:"] + [f"- {language}" for language in languages]
+    if card.license:
+        lines.append(f"license: {card.license}")
+    lines += ["library_name: sentence-transformers", "pipeline_tag: sentence-similarity", "tags:"]
+    lines += [f"- {tag}" for tag in dict.fromkeys(DEFAULT_TAGS + list(card.tags or []))]
+    ids = [i for i in dict.fromkeys(_dataset_id(d) for d in datasets) if i]
+    if ids:
+        lines += ["datasets:"] + [f"- {dataset_id}" for dataset_id in ids]
+    lines.append("---")
+    return lines
 
 
 def _training_section(training: dict[str, Any] | None, evaluations: dict[str, Any] | None) -> list[str]:
