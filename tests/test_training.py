@@ -1,8 +1,7 @@
-"""Training infrastructure: collator, batch samplers, the Trainer, fit(), readers."""
+"""Training infrastructure: collator, batch samplers, the Trainer, fit()."""
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import numpy as np
@@ -18,7 +17,6 @@ from sentence_transformers import (
     SentenceTransformerTrainer,
     SentenceTransformerTrainingArguments,
 )
-from sentence_transformers.readers import NLIDataReader, STSBenchmarkDataReader
 from sentence_transformers.sentence_transformer.training.data_collator import (
     SentenceTransformerDataCollator,
     split_features,
@@ -220,53 +218,8 @@ def test_fit_equals_trainer_for_the_same_seed(tiny_bert_dir, tmp_path):
     np.testing.assert_allclose(saved.encode(["a cat sleeps"]), fitted.encode(["a cat sleeps"]), atol=1e-6)
 
 
-def test_fit_with_evaluator_callback_and_best_model(tiny_bert_dir, tmp_path):
-    model = SentenceTransformer(str(tiny_bert_dir), device="cpu")
-    examples = [InputExample(texts=[a, b], label=s) for a, b, s in PAIRS]
-    scores = {1: 0.2, 2: 0.9, 3: 0.4, 4: 0.1}
-
-    class Evaluator:
-        primary_metric = "score"
-        greater_is_better = True
-
-        def __call__(self, model, output_path=None, epoch=-1, steps=-1):
-            return {"score": scores[steps]}
-
-    seen = []
-    model.fit(
-        [(DataLoader(examples, batch_size=4), CosineMSE(model))],
-        evaluator=Evaluator(),
-        epochs=2,
-        evaluation_steps=1,
-        scheduler="constantlr",
-        callback=lambda score, epoch, steps: seen.append((score, steps)),
-        output_path=str(tmp_path / "best"),
-        show_progress_bar=False,
-    )
-    assert seen[:4] == [(0.2, 1), (0.9, 2), (0.4, 3), (0.1, 4)]
-    assert (tmp_path / "best" / "modules.json").is_file()
-    with pytest.raises(ValueError, match="Unknown scheduler 'warmupsquare'"):
-        model.fit([(DataLoader(examples, batch_size=4), CosineMSE(model))], scheduler="warmupsquare")
-
-
 def test_smart_batching_collate(tiny_model):
     batch = [InputExample(texts=["a cat", "a dog"], label=1), InputExample(texts=["x", "y"], label=0)]
     features, labels = tiny_model.smart_batching_collate(batch)
     torch.testing.assert_close(labels, torch.tensor([1, 0]))
     torch.testing.assert_close(features[1]["input_ids"], tiny_model.tokenize(["a dog", "y"])["input_ids"])
-
-
-def test_readers(tmp_path):
-    (tmp_path / "sts.tsv").write_text("a cat\ta dog\t2.5\nx\ty\t5\n")
-    examples = STSBenchmarkDataReader(str(tmp_path)).get_examples("sts.tsv")
-    assert [e.texts for e in examples] == [["a cat", "a dog"], ["x", "y"]] and [e.label for e in examples] == [0.5, 1.0]
-    assert len(STSBenchmarkDataReader(str(tmp_path)).get_examples("sts.tsv", max_examples=1)) == 1
-    for name, lines in (("s1", "p1\np2\n"), ("s2", "h1\nh2\n"), ("labels", "entailment\ncontradiction\n")):
-        with gzip.open(tmp_path / f"{name}.train.gz", "wt") as f:
-            f.write(lines)
-    reader = NLIDataReader(str(tmp_path))
-    nli = reader.get_examples("train.gz")
-    assert [(e.texts, e.label) for e in nli] == [(["p1", "h1"], 1), (["p2", "h2"], 0)]
-    assert reader.get_num_labels() == 3
-    with pytest.raises(FileNotFoundError, match="dev.gz"):
-        reader.get_examples("dev.gz")

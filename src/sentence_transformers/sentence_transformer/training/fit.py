@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 from transformers import TrainerCallback
 
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
@@ -52,24 +54,102 @@ def scheduler_type(name: str) -> str:
     return SCHEDULERS[key]
 
 
-class _EvaluatorCallback(TrainerCallback):
-    """Calls the 2.x callback(score, epoch, steps) and keeps the best model at output_path."""
+@dataclass
+class _Plan:
+    """fit()'s schedule as the evaluation callback needs it, counted in 2.x steps."""
 
-    def __init__(self, model: SentenceTransformer, evaluator: Any, callback: Callable | None, best_path: str | None):
-        self.model, self.evaluator, self.callback, self.best_path = model, evaluator, callback, best_path
+    objectives: int
+    steps_per_epoch: int
+    evaluation_steps: int
+    output_path: str | None
+    save_best_model: bool
+    checkpoint_path: str | None
+
+
+class _FitEvaluation(TrainerCallback):
+    """The 2.x evaluation schedule: every ``evaluation_steps`` steps of an epoch and after each epoch.
+
+    Trainer steps are counted in 2.x steps (one batch of every objective). Each evaluation writes the evaluator's
+    CSV under ``output_path/eval``, calls ``callback(score, epoch, steps)`` (steps -1 after an epoch) and, with
+    ``save_best_model``, saves the best model so far at ``output_path``.
+    """
+
+    def __init__(self, model: SentenceTransformer, plan: _Plan, evaluator: Any, callback: Callable | None) -> None:
+        self.model, self.plan, self.evaluator, self.callback = model, plan, evaluator, callback
         self.best: float | None = None
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw) -> None:
-        key = f"eval_{self.evaluator.primary_metric}" if getattr(self.evaluator, "primary_metric", None) else None
-        if not metrics or key not in metrics:
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        plan = self.plan
+        if state.global_step % plan.objectives:
             return
-        score = metrics[key]
+        epoch, step = divmod(state.global_step // plan.objectives - 1, plan.steps_per_epoch)
+        step += 1
+        if self.evaluator is not None and plan.evaluation_steps > 0 and step % plan.evaluation_steps == 0:
+            self._evaluate(epoch, step)
+        if self.evaluator is not None and step == plan.steps_per_epoch:
+            self._evaluate(epoch, -1)
+        if plan.checkpoint_path and state.global_step == state.max_steps:
+            control.should_save = True  # 2.x also checkpoints the final model
+
+    def _evaluate(self, epoch: int, steps: int) -> None:
+        output_path = self.plan.output_path
+        eval_path = os.path.join(output_path, "eval") if output_path else None
+        score = primary_score(
+            self.evaluator, self.evaluator(self.model, output_path=eval_path, epoch=epoch, steps=steps)
+        )
         if self.callback is not None:
-            self.callback(score, int(state.epoch or 0), state.global_step)
+            self.callback(score, epoch, steps)
         better = getattr(self.evaluator, "greater_is_better", True)
-        if self.best_path and (self.best is None or (score > self.best if better else score < self.best)):
+        if self.best is None or (score > self.best if better else score < self.best):
             self.best = score
-            self.model.save(self.best_path)
+            if output_path and self.plan.save_best_model:
+                self.model.save(output_path)
+
+
+def primary_score(evaluator: Any, result: Any) -> float:
+    """The one number a 2.x evaluation yields: a float result, or the evaluator's primary metric."""
+    if isinstance(result, (int, float)):
+        return float(result)
+    if not isinstance(result, dict):
+        raise TypeError(f"{type(evaluator).__name__} returned {type(result).__name__}; expected a float or a dict")
+    key = getattr(evaluator, "primary_metric", None)
+    if key in result:
+        return float(result[key])
+    if len(result) == 1:
+        return float(next(iter(result.values())))
+    raise ValueError(
+        f"{type(evaluator).__name__} returned several metrics ({', '.join(result)}) and its primary_metric "
+        f"{key!r} names none of them; set evaluator.primary_metric"
+    )
+
+
+def loader_examples(loader: Any) -> list[InputExample]:
+    """The InputExamples a 2.x training loader holds (its dataset, or one pass over its batches)."""
+    if getattr(loader, "train_examples", None) is not None:  # NoDuplicatesDataLoader
+        return list(loader.train_examples)
+    dataset = getattr(loader, "dataset", None)
+    if dataset is not None:
+        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+            return list(dataset)  # e.g. SentenceLabelDataset
+        return [dataset[i] for i in range(len(dataset))]
+    # Loaders without a dataset (e.g. ContrastiveTensionDataLoader) build their examples as they go.
+    collate_fn = getattr(loader, "collate_fn", None)
+    loader.collate_fn = None
+    try:
+        return [example for batch in loader for example in batch]
+    finally:
+        loader.collate_fn = collate_fn
+
+
+def batch_sampler_for(loader: Any) -> str:
+    """The batch sampler that reproduces a 2.x loader's batching guarantee."""
+    from sentence_transformers.sentence_transformer.readers import NoDuplicatesDataLoader, SentenceLabelDataset
+
+    if isinstance(loader, NoDuplicatesDataLoader):
+        return "no_duplicates"
+    if isinstance(getattr(loader, "dataset", None), SentenceLabelDataset):
+        return "group_by_label"
+    return "batch_sampler"
 
 
 def fit(
@@ -95,7 +175,11 @@ def fit(
     checkpoint_save_total_limit: int = 0,
     seed: int = 42,
 ) -> None:
-    """Train with the 2.x arguments; see ``SentenceTransformer.fit``."""
+    """Train with the 2.x arguments; see ``SentenceTransformer.fit``.
+
+    One 2.x step takes a batch of every objective; here each objective's batch is one Trainer step, in turn
+    (round robin), so step counts (warm-up, evaluation, checkpoints) are scaled by the number of objectives.
+    """
     from datasets import DatasetDict
 
     from sentence_transformers.sentence_transformer.training.arguments import SentenceTransformerTrainingArguments
@@ -104,56 +188,68 @@ def fit(
     objectives = list(train_objectives)
     if not objectives:
         raise ValueError("fit() needs at least one (DataLoader, loss) objective")
-    datasets = {f"_dataset_{i}": examples_to_dataset(loader.dataset) for i, (loader, _) in enumerate(objectives)}
+    examples = [loader_examples(loader) for loader, _ in objectives]
+    datasets = {f"_dataset_{i}": examples_to_dataset(part) for i, part in enumerate(examples)}
     losses = {name: loss for name, (_, loss) in zip(datasets, objectives, strict=True)}
-    single = len(objectives) == 1
-    batch_size = objectives[0][0].batch_size or 32
+    samplers = {batch_sampler_for(loader) for loader, _ in objectives} - {"batch_sampler"}
+    if len(samplers) > 1:
+        raise ValueError("fit() cannot mix a NoDuplicatesDataLoader with a SentenceLabelDataset objective")
+    batch_sizes = [getattr(loader, "batch_size", None) or 32 for loader, _ in objectives]
+    if len(set(batch_sizes)) > 1:
+        logger.warning(
+            f"fit() trains every objective at the first one's batch size {batch_sizes[0]}, not {batch_sizes}"
+        )
+    n = len(objectives)
+    if steps_per_epoch is None or steps_per_epoch <= 0:
+        sizes = zip(objectives, examples, batch_sizes, strict=True)
+        steps_per_epoch = min(_batches(loader, len(part), size) for (loader, _), part, size in sizes)
+    plan = _Plan(
+        objectives=n,
+        steps_per_epoch=steps_per_epoch,
+        evaluation_steps=evaluation_steps,
+        output_path=output_path,
+        save_best_model=save_best_model,
+        checkpoint_path=checkpoint_path,
+    )
     params = {"lr": 2e-5, **(optimizer_params or {})}
-    steps = _total_steps(objectives, epochs, steps_per_epoch)
     args = SentenceTransformerTrainingArguments(
         output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sbert-fit-"),
         num_train_epochs=epochs,
-        max_steps=steps if steps_per_epoch else -1,
-        per_device_train_batch_size=batch_size,
+        max_steps=steps_per_epoch * n * epochs,
+        per_device_train_batch_size=batch_sizes[0],
         learning_rate=params["lr"],
         weight_decay=weight_decay,
-        warmup_steps=warmup_steps,
+        warmup_steps=warmup_steps * n,
         lr_scheduler_type=scheduler_type(scheduler),
         max_grad_norm=max_grad_norm,
         fp16=use_amp and torch.cuda.is_available(),
-        eval_strategy="steps" if evaluator is not None and evaluation_steps > 0 else "no",
-        eval_steps=evaluation_steps or None,
+        eval_strategy="no",
         save_strategy="steps" if checkpoint_path else "no",
-        save_steps=checkpoint_save_steps,
+        save_steps=checkpoint_save_steps * n,
         save_total_limit=checkpoint_save_total_limit or None,
         disable_tqdm=not show_progress_bar,
+        batch_sampler=samplers.pop() if samplers else "batch_sampler",
         multi_dataset_batch_sampler="round_robin",
         report_to="none",
         seed=seed,
-        logging_steps=max(1, steps // 20),
+        logging_steps=max(1, steps_per_epoch * n * epochs // 20),
     )
-    best_path = output_path if evaluator is not None and save_best_model else None
-    evaluator_callback = _EvaluatorCallback(model, evaluator, callback, best_path) if evaluator is not None else None
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
-        train_dataset=next(iter(datasets.values())) if single else DatasetDict(datasets),
-        loss=next(iter(losses.values())) if single else losses,
-        evaluator=evaluator,
-        callbacks=[evaluator_callback] if evaluator_callback else None,
+        train_dataset=next(iter(datasets.values())) if n == 1 else DatasetDict(datasets),
+        loss=next(iter(losses.values())) if n == 1 else losses,
+        callbacks=[_FitEvaluation(model, plan, evaluator, callback)],
         optimizer_cls_and_kwargs=(optimizer_class, params),
     )
     trainer.train()
-    if evaluator is not None:
-        trainer.evaluate()
     if output_path is not None and (evaluator is None or not save_best_model):
         model.save(output_path)
-    elif best_path is not None and not os.path.isdir(best_path):
-        model.save(best_path)
 
 
-def _total_steps(objectives: list[tuple[DataLoader, nn.Module]], epochs: int, steps_per_epoch: int | None) -> int:
-    if steps_per_epoch:
-        return steps_per_epoch * epochs
-    smallest = min(len(loader) for loader, _ in objectives)
-    return smallest * len(objectives) * epochs
+def _batches(loader: Any, examples: int, batch_size: int) -> int:
+    """Batches per pass of a 2.x loader (counted from its examples when it has no length)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return math.ceil(examples / batch_size)
