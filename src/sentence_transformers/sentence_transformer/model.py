@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from sentence_transformers import __version__
 from sentence_transformers.base import persistence
@@ -51,6 +52,11 @@ class SentenceTransformer(nn.Sequential):
         model_card_data: Model card fields: a SentenceTransformerModelCardData, or a dict of its fields.
         backend: Only "torch".
     """
+
+    model_type = "SentenceTransformer"
+    model_card_data_class = SentenceTransformerModelCardData
+    default_huggingface_organization = "sentence-transformers"
+    SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
     def __init__(
         self,
@@ -183,6 +189,8 @@ class SentenceTransformer(nn.Sequential):
             return min(dimension, self.truncate_dim)
         return dimension
 
+    get_embedding_dimension = get_sentence_embedding_dimension  # the 6.x name
+
     @contextlib.contextmanager
     def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
         """Within this block, ``encode`` returns embeddings cut to ``truncate_dim``."""
@@ -191,6 +199,61 @@ class SentenceTransformer(nn.Sequential):
             yield
         finally:
             self.truncate_dim = previous
+
+    truncate_embeddings = truncate_sentence_embeddings  # the 6.x name
+
+    @property
+    def transformers_model(self) -> Any:
+        """The Hugging Face ``PreTrainedModel`` inside the first module, or None (e.g. for StaticEmbedding)."""
+        return getattr(self._first_module(), "auto_model", None)
+
+    @property
+    def config(self) -> Any:
+        """The Hugging Face config of ``transformers_model``, or None."""
+        return getattr(self.transformers_model, "config", None)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype of the parameters (the first one's; None for a model without parameters)."""
+        return next((parameter.dtype for parameter in self.parameters()), None)
+
+    @property
+    def processor(self) -> Any:
+        """What turns raw inputs into tensors: for these text models, the tokenizer."""
+        return self.tokenizer
+
+    @property
+    def modalities(self) -> list[str]:
+        """The input kinds this model embeds: text."""
+        return ["text"]
+
+    def supports(self, modality: str) -> bool:
+        """Whether ``modality`` is one of ``modalities``."""
+        return modality in self.modalities
+
+    def get_backend(self) -> str:
+        """The inference backend: always "torch" here."""
+        return "torch"
+
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Trade compute for memory in training: turn on gradient checkpointing in every Hugging Face model inside.
+
+        The Trainer calls this for ``gradient_checkpointing=True``; ``kwargs`` (e.g. ``every_n_layers``) are passed
+        on. Modules without it (Pooling, Dense …) are cheap to keep in memory anyway.
+        """
+        models = [m for m in self.modules() if isinstance(m, PreTrainedModel) and m.supports_gradient_checkpointing]
+        for model in models:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
+        if not models:
+            logger.warning("No module of this model supports gradient checkpointing; training as before")
+
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """The newer transformers name of ``gradient_checkpointing_enable``."""
+        self.gradient_checkpointing_enable(activation_checkpointing_kwargs, **kwargs)
 
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
         """Set ``include_prompt`` on the first Pooling module, if there is one."""
@@ -405,12 +468,12 @@ class SentenceTransformer(nn.Sequential):
             warmup_steps: Steps of learning-rate warm-up.
             optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5).
             weight_decay: Weight decay.
-            evaluation_steps: Evaluate every so many steps (0: only at the end).
-            output_path: Where the (best) model is saved.
+            evaluation_steps: Also evaluate every so many steps of an epoch (0: only after each epoch).
+            output_path: Where the (best) model is saved; evaluator CSVs go to its ``eval`` folder.
             save_best_model: Keep the model with the best evaluator score at output_path.
             max_grad_norm: Gradient clipping.
             use_amp: Mixed precision (on CUDA).
-            callback: Called as callback(score, epoch, steps) after each evaluation.
+            callback: Called as callback(score, epoch, steps) after each evaluation (steps -1 after an epoch).
             show_progress_bar: Show progress bars.
             checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
         """
@@ -438,6 +501,8 @@ class SentenceTransformer(nn.Sequential):
             checkpoint_save_steps=checkpoint_save_steps,
             checkpoint_save_total_limit=checkpoint_save_total_limit,
         )
+
+    old_fit = fit  # the name 3.x+ gives the 2.x training method
 
     def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
         """A batch of InputExamples → one tokenized features dict per text position, and the labels."""
@@ -577,6 +642,37 @@ class SentenceTransformer(nn.Sequential):
                 )
                 commit = api.upload_folder(folder_path=target, **upload)
         return commit.pr_url if create_pr else commit.commit_url
+
+    def save_to_hub(
+        self,
+        repo_id: str,
+        organization: str | None = None,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str = "Add new SentenceTransformer model.",
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+    ) -> str:
+        """Deprecated name of ``push_to_hub``; ``organization`` becomes the owner part of ``repo_id``."""
+        warnings.warn("save_to_hub is deprecated; use push_to_hub", FutureWarning, stacklevel=2)
+        if organization and "/" not in repo_id:
+            repo_id = f"{organization}/{repo_id}"
+        elif organization and not repo_id.startswith(f"{organization}/"):
+            raise ValueError(f"repo_id {repo_id!r} names an owner other than organization {organization!r}")
+        return self.push_to_hub(
+            repo_id,
+            token=token,
+            private=private,
+            safe_serialization=safe_serialization,
+            commit_message=commit_message,
+            local_model_path=local_model_path,
+            exist_ok=exist_ok,
+            replace_model_card=replace_model_card,
+            train_datasets=train_datasets,
+        )
 
 
 def _as_ordered(modules: Iterable[nn.Module] | OrderedDict[str, nn.Module] | None) -> OrderedDict[str, nn.Module]:
