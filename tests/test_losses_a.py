@@ -22,6 +22,9 @@ from sentence_transformers.sentence_transformer.losses.angle_loss import AnglELo
 from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_ranking_loss import (
     CachedMultipleNegativesRankingLoss,
 )
+from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking_loss import (
+    CachedMultipleNegativesSymmetricRankingLoss,
+)
 from sentence_transformers.sentence_transformer.losses.contrastive_loss import ContrastiveLoss, SiameseDistanceMetric
 from sentence_transformers.sentence_transformer.losses.cosent_loss import CoSENTLoss
 from sentence_transformers.sentence_transformer.losses.cosine_similarity_loss import CosineSimilarityLoss
@@ -299,6 +302,20 @@ def test_cached_mnrl_equals_uncached_loss_and_gradients(tiny_model, options):
     assert evaluated.item() == pytest.approx(2 * plain.item(), rel=1e-5) and not evaluated.requires_grad
 
 
+def test_cached_symmetric_equals_uncached_symmetric_loss_and_gradients(tiny_model):
+    tiny_model.eval()
+    plain = MultipleNegativesSymmetricRankingLoss(tiny_model, scale=10.0)(tokenized(tiny_model, TEXTS, POSITIVE_TEXTS))
+    plain.backward()
+    expected = grads_of(tiny_model)
+    tiny_model.zero_grad()
+    loss = CachedMultipleNegativesSymmetricRankingLoss(tiny_model, scale=10.0, mini_batch_size=4)
+    assert loss.directions == ("query_to_doc", "doc_to_query") and loss.partition_mode == "per_direction"
+    cached = loss(tokenized(tiny_model, TEXTS, POSITIVE_TEXTS))
+    assert cached.item() == pytest.approx(plain.item(), rel=1e-5)
+    cached.backward()
+    assert_same_grads(grads_of(tiny_model), expected)
+
+
 def test_cached_mnrl_replays_dropout(tiny_model):
     """In train mode, gradients equal those of the same mini-batch forwards (same dropout masks) done with grad."""
     tiny_model.train()
@@ -550,6 +567,7 @@ def training_cases(model):
         "mnrl": (MultipleNegativesRankingLoss(model), triple, None),
         "symmetric": (MultipleNegativesSymmetricRankingLoss(model), pair, None),
         "cached": (CachedMultipleNegativesRankingLoss(model, mini_batch_size=4), triple, None),
+        "cached_symmetric": (CachedMultipleNegativesSymmetricRankingLoss(model, mini_batch_size=4), pair, None),
         "cosent": (CoSENTLoss(model), pair, scores),
         "angle": (AnglELoss(model), pair, scores),
         "contrastive": (ContrastiveLoss(model), pair, binary),
@@ -567,6 +585,7 @@ TRAINED_LOSSES = [
     "mnrl",
     "symmetric",
     "cached",
+    "cached_symmetric",
     "cosent",
     "angle",
     "contrastive",

@@ -15,6 +15,9 @@ from sentence_transformers.sentence_transformer.losses.cached_gist_embed_loss im
 from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_ranking_loss import (
     CachedMultipleNegativesRankingLoss,
 )
+from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking_loss import (
+    CachedMultipleNegativesSymmetricRankingLoss,
+)
 from sentence_transformers.sentence_transformer.losses.contrastive_loss import ContrastiveLoss, SiameseDistanceMetric
 from sentence_transformers.sentence_transformer.losses.contrastive_tension_loss import (
     ContrastiveTensionDataLoader,
@@ -54,6 +57,7 @@ __all__ = [
     "BatchSemiHardTripletLoss",
     "CachedGISTEmbedLoss",
     "CachedMultipleNegativesRankingLoss",
+    "CachedMultipleNegativesSymmetricRankingLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "ContrastiveTensionDataLoader",
