@@ -107,6 +107,11 @@ def test_without_evaluation_steps_evaluates_after_each_epoch_and_writes_the_csv(
     assert (tmp_path / "modules.json").is_file()
 
 
+def test_quiet_without_progress_bar(tiny_model, capsys):
+    fit(tiny_model, epochs=1)
+    assert capsys.readouterr().out == ""
+
+
 def test_float_and_single_metric_evaluators_and_unclear_ones(tiny_model, tmp_path):
     evaluator = Scripted([0.5, 0.7], as_dict=False)  # 2.x evaluators return a float
     seen = []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
 
@@ -242,6 +242,8 @@ def fit(
         callbacks=[_FitEvaluation(model, plan, evaluator, callback)],
         optimizer_cls_and_kwargs=(optimizer_class, params),
     )
+    if not show_progress_bar:
+        trainer.remove_callback(PrinterCallback)  # 2.x fit() printed nothing without its progress bars
     trainer.train()
     if output_path is not None and (evaluator is None or not save_best_model):
         model.save(output_path)
