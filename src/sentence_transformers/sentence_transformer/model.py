@@ -235,25 +235,28 @@ class SentenceTransformer(nn.Sequential):
         """The inference backend: always "torch" here."""
         return "torch"
 
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        """Trade compute for memory in training: turn on gradient checkpointing in every Hugging Face model inside.
+        """Trade compute for memory in training: checkpoint activations in every Hugging Face model inside.
 
         The Trainer calls this for ``gradient_checkpointing=True``; ``kwargs`` (e.g. ``every_n_layers``) are passed
         on. Modules without it (Pooling, Dense …) are cheap to keep in memory anyway.
         """
         models = [m for m in self.modules() if isinstance(m, PreTrainedModel) and m.supports_gradient_checkpointing]
         for model in models:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
+            if hasattr(model, "activation_checkpointing_enable"):
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs, **kwargs)
+            else:  # transformers before activation checkpointing got its name
+                model.gradient_checkpointing_enable(activation_checkpointing_kwargs, **kwargs)
         if not models:
             logger.warning("No module of this model supports gradient checkpointing; training as before")
 
-    def activation_checkpointing_enable(
-        self, activation_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        """The newer transformers name of ``gradient_checkpointing_enable``."""
-        self.gradient_checkpointing_enable(activation_checkpointing_kwargs, **kwargs)
+        """The older name of ``activation_checkpointing_enable`` (the one upstream documents)."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
         """Set ``include_prompt`` on the first Pooling module, if there is one."""
