@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -107,9 +108,11 @@ def test_without_evaluation_steps_evaluates_after_each_epoch_and_writes_the_csv(
     assert (tmp_path / "modules.json").is_file()
 
 
-def test_quiet_without_progress_bar(tiny_model, capsys):
+def test_quiet_without_progress_bar_and_no_scratch_folder_left(tiny_model, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fit(tiny_model, epochs=1)
     assert capsys.readouterr().out == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_float_and_single_metric_evaluators_and_unclear_ones(tiny_model, tmp_path):

@@ -212,39 +212,41 @@ def fit(
         checkpoint_path=checkpoint_path,
     )
     params = {"lr": 2e-5, **(optimizer_params or {})}
-    args = SentenceTransformerTrainingArguments(
-        output_dir=checkpoint_path or tempfile.mkdtemp(prefix="sbert-fit-"),
-        num_train_epochs=epochs,
-        max_steps=steps_per_epoch * n * epochs,
-        per_device_train_batch_size=batch_sizes[0],
-        learning_rate=params["lr"],
-        weight_decay=weight_decay,
-        warmup_steps=warmup_steps * n,
-        lr_scheduler_type=scheduler_type(scheduler),
-        max_grad_norm=max_grad_norm,
-        fp16=use_amp and torch.cuda.is_available(),
-        eval_strategy="no",
-        save_strategy="steps" if checkpoint_path else "no",
-        save_steps=checkpoint_save_steps * n,
-        save_total_limit=checkpoint_save_total_limit or None,
-        disable_tqdm=not show_progress_bar,
-        batch_sampler=samplers.pop() if samplers else "batch_sampler",
-        multi_dataset_batch_sampler="round_robin",
-        report_to="none",
-        seed=seed,
-        logging_steps=max(1, steps_per_epoch * n * epochs // 20),
-    )
-    trainer = SentenceTransformerTrainer(
-        model=model,
-        args=args,
-        train_dataset=next(iter(datasets.values())) if n == 1 else DatasetDict(datasets),
-        loss=next(iter(losses.values())) if n == 1 else losses,
-        callbacks=[_FitEvaluation(model, plan, evaluator, callback)],
-        optimizer_cls_and_kwargs=(optimizer_class, params),
-    )
-    if not show_progress_bar:
-        trainer.remove_callback(PrinterCallback)  # 2.x fit() printed nothing without its progress bars
-    trainer.train()
+    # Without checkpoint_path, the Trainer still wants an output folder: a scratch one, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="sbert-fit-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=checkpoint_path or scratch,
+            num_train_epochs=epochs,
+            max_steps=steps_per_epoch * n * epochs,
+            per_device_train_batch_size=batch_sizes[0],
+            learning_rate=params["lr"],
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps * n,
+            lr_scheduler_type=scheduler_type(scheduler),
+            max_grad_norm=max_grad_norm,
+            fp16=use_amp and torch.cuda.is_available(),
+            eval_strategy="no",
+            save_strategy="steps" if checkpoint_path else "no",
+            save_steps=checkpoint_save_steps * n,
+            save_total_limit=checkpoint_save_total_limit or None,
+            disable_tqdm=not show_progress_bar,
+            batch_sampler=samplers.pop() if samplers else "batch_sampler",
+            multi_dataset_batch_sampler="round_robin",
+            report_to="none",
+            seed=seed,
+            logging_steps=max(1, steps_per_epoch * n * epochs // 20),
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=next(iter(datasets.values())) if n == 1 else DatasetDict(datasets),
+            loss=next(iter(losses.values())) if n == 1 else losses,
+            callbacks=[_FitEvaluation(model, plan, evaluator, callback)],
+            optimizer_cls_and_kwargs=(optimizer_class, params),
+        )
+        if not show_progress_bar:
+            trainer.remove_callback(PrinterCallback)  # 2.x fit() printed nothing without its progress bars
+        trainer.train()
     if output_path is not None and (evaluator is None or not save_best_model):
         model.save(output_path)
 
