@@ -6,6 +6,7 @@ from sentence_transformers.sentence_transformer.evaluation.information_retrieval
 from sentence_transformers.sentence_transformer.evaluation.label_accuracy import LabelAccuracyEvaluator
 from sentence_transformers.sentence_transformer.evaluation.mse import MSEEvaluator
 from sentence_transformers.sentence_transformer.evaluation.mse_from_dataframe import MSEEvaluatorFromDataFrame
+from sentence_transformers.sentence_transformer.evaluation.nano_beir import NanoBEIREvaluator
 from sentence_transformers.sentence_transformer.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
 from sentence_transformers.sentence_transformer.evaluation.reranking import RerankingEvaluator
 from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import BaseEvaluator, SentenceEvaluator
@@ -22,6 +23,7 @@ __all__ = [
     "LabelAccuracyEvaluator",
     "MSEEvaluator",
     "MSEEvaluatorFromDataFrame",
+    "NanoBEIREvaluator",
     "ParaphraseMiningEvaluator",
     "RerankingEvaluator",
     "SentenceEvaluator",
