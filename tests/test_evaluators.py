@@ -26,6 +26,7 @@ from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator im
 from sentence_transformers.sentence_transformer.evaluation.sequential import SequentialEvaluator
 from sentence_transformers.sentence_transformer.evaluation.translation import TranslationEvaluator
 from sentence_transformers.sentence_transformer.evaluation.triplet import TripletEvaluator
+from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
 
 
@@ -146,6 +147,15 @@ def test_embedding_similarity_matches_scipy_for_all_functions(sts_case, tmp_path
     assert rows[0] == ["epoch", "steps"] + [f"{fn}_{kind}" for fn in names for kind in ("pearson", "spearman")]
     assert len(rows) == 3 and rows[1][:2] == ["-1", "-1"] and rows[2][:2] == ["1", "10"]
     assert float(rows[1][3]) == pytest.approx(metrics["sts_spearman_cosine"])
+
+
+def test_evaluators_of_one_kind_share_a_model_card_entry(sts_case):
+    model, first, second, gold = sts_case
+    model.model_card_data = SentenceTransformerModelCardData()
+    EmbeddingSimilarityEvaluator(first, second, gold, name="a")(model, epoch=1, steps=4)
+    EmbeddingSimilarityEvaluator(first, second, gold, name="b")(model, epoch=2, steps=8)
+    entry = model.model_card_data.eval_results["Semantic Similarity"]
+    assert {"a_spearman_cosine", "b_spearman_cosine"} <= set(entry) and (entry["epoch"], entry["step"]) == (2, 8)
 
 
 def test_embedding_similarity_defaults_to_the_models_function(sts_case, tmp_path):

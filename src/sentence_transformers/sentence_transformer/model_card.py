@@ -64,8 +64,12 @@ class SentenceTransformerModelCardData:
         return card
 
     def set_evaluation_metrics(self, evaluator: Any, metrics: dict[str, Any], epoch: int = 0, step: int = 0) -> None:
-        """Keep the latest metrics of ``evaluator`` (by its description), for the card's evaluation section."""
-        self.eval_results[evaluator.description] = {"epoch": epoch, "step": step, **metrics}
+        """Keep the latest metrics of ``evaluator``, for the card's evaluation section.
+
+        Entries are grouped by the evaluator's description; evaluators of one kind (their metric names carry each
+        one's ``name``, e.g. per-dataset retrieval evaluators) add to the group instead of replacing it.
+        """
+        self.eval_results.setdefault(evaluator.description, {}).update({"epoch": epoch, "step": step, **metrics})
 
     def _is_field(self, key: str) -> bool:
         return key != "extra" and key in {f.name for f in fields(self)}
