@@ -469,7 +469,8 @@ class SentenceTransformer(nn.Sequential):
             steps_per_epoch: Training steps per epoch (default: one pass over the data).
             scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
             warmup_steps: Steps of learning-rate warm-up.
-            optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5).
+            optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5, fused on
+                CPU and CUDA unless ``foreach`` or ``fused`` is given).
             weight_decay: Weight decay.
             evaluation_steps: Also evaluate every so many steps of an epoch (0: only after each epoch).
             output_path: Where the (best) model is saved; evaluator CSVs go to its ``eval`` folder.
