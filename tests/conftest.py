@@ -108,3 +108,46 @@ def read_stsb(path: Path) -> list[tuple[str, str, float]]:
 @pytest.fixture(scope="session")
 def stsb_test() -> list[tuple[str, str, float]]:
     return read_stsb(DATA / "stsb-en-test.csv")
+
+
+# ------------------------------------------------------------------ shared by the training tests
+PAIRS = [
+    ("a cat sleeps", "a cat is sleeping", 0.9),
+    ("a man plays guitar", "a man is playing a guitar", 0.95),
+    ("the dog runs", "a woman talks", 0.1),
+    ("paris is in france", "the capital of france is paris", 0.8),
+    ("a cat sleeps", "the street is busy", 0.05),
+    ("two women sit", "two women are sitting at a table", 0.85),
+    ("the sun is warm", "a man plays guitar", 0.0),
+    ("what is the capital", "paris is the capital", 0.7),
+]
+
+
+class CosineMSE(torch.nn.Module):
+    """A minimal pair loss for the training tests: MSE between the cosine similarity of two columns and the label."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, labels):
+        first, second = (self.model(f)["sentence_embedding"] for f in features)
+        return torch.nn.functional.mse_loss(torch.cosine_similarity(first, second), labels.float())
+
+
+def training_args(tmp_path: Path, **kwargs):
+    """Quiet, quick SentenceTransformerTrainingArguments writing under ``tmp_path``; ``kwargs`` override."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    defaults = {
+        "output_dir": str(tmp_path / "out"),
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 1e-3,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": 3,
+        "disable_tqdm": True,
+        "logging_steps": 1,
+    }
+    return SentenceTransformerTrainingArguments(**{**defaults, **kwargs})

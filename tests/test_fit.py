@@ -11,19 +11,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from conftest import PAIRS
 from sentence_transformers import InputExample, SentenceTransformer, losses
 from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
 
-PAIRS = [
-    ("a cat sleeps", "a cat is sleeping", 0.9),
-    ("a man plays guitar", "a man is playing a guitar", 0.95),
-    ("the dog runs", "a woman talks", 0.1),
-    ("paris is in france", "the capital of france is paris", 0.8),
-    ("a cat sleeps", "the street is busy", 0.05),
-    ("two women sit", "two women are sitting at a table", 0.85),
-    ("the sun is warm", "a man plays guitar", 0.0),
-    ("what is the capital", "paris is the capital", 0.7),
-]
 EXAMPLES = [InputExample(texts=[a, b], label=score) for a, b, score in PAIRS]
 
 

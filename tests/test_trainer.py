@@ -8,6 +8,7 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict
 
+from conftest import CosineMSE, training_args
 from sentence_transformers import (
     SentenceTransformer,
     SentenceTransformerTrainer,
@@ -40,18 +41,6 @@ def scored_pairs(size: int = 16) -> Dataset:
     return texts_only(size).add_column("score", [float(i % 2) for i in range(size)])
 
 
-class CosineMSE(torch.nn.Module):
-    """MSE between the cosine similarity of two columns and the score."""
-
-    def __init__(self, model: SentenceTransformer) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, labels):
-        first, second = (self.model(f)["sentence_embedding"] for f in features)
-        return torch.nn.functional.mse_loss(torch.cosine_similarity(first, second), labels.float())
-
-
 class Recording(torch.nn.Module):
     """In-batch contrastive loss that records each batch's size and feature keys (labels are ignored)."""
 
@@ -70,19 +59,7 @@ class Recording(torch.nn.Module):
 
 
 def make_args(tmp_path, **kwargs) -> SentenceTransformerTrainingArguments:
-    defaults = {
-        "output_dir": str(tmp_path / "out"),
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 4,
-        "per_device_eval_batch_size": 4,
-        "learning_rate": 1e-3,
-        "save_strategy": "no",
-        "report_to": "none",
-        "seed": 3,
-        "disable_tqdm": True,
-        "logging_steps": 1,
-    }
-    return SentenceTransformerTrainingArguments(**{**defaults, **kwargs})
+    return training_args(tmp_path, **{"num_train_epochs": 1, "per_device_eval_batch_size": 4, **kwargs})
 
 
 def fresh(tiny_bert_dir) -> SentenceTransformer:

@@ -10,12 +10,13 @@ import torch
 from datasets import Dataset, DatasetDict
 from torch.utils.data import DataLoader
 
+from conftest import PAIRS, CosineMSE
+from conftest import training_args as args
 from sentence_transformers import (
     InputExample,
     SentencesDataset,
     SentenceTransformer,
     SentenceTransformerTrainer,
-    SentenceTransformerTrainingArguments,
 )
 from sentence_transformers.sentence_transformer.training.data_collator import (
     SentenceTransformerDataCollator,
@@ -27,29 +28,6 @@ from sentence_transformers.sentence_transformer.training.samplers import (
     MultiDatasetBatchSampler,
     NoDuplicatesBatchSampler,
 )
-
-PAIRS = [
-    ("a cat sleeps", "a cat is sleeping", 0.9),
-    ("a man plays guitar", "a man is playing a guitar", 0.95),
-    ("the dog runs", "a woman talks", 0.1),
-    ("paris is in france", "the capital of france is paris", 0.8),
-    ("a cat sleeps", "the street is busy", 0.05),
-    ("two women sit", "two women are sitting at a table", 0.85),
-    ("the sun is warm", "a man plays guitar", 0.0),
-    ("what is the capital", "paris is the capital", 0.7),
-]
-
-
-class CosineMSE(torch.nn.Module):
-    """A minimal pair loss for these tests: MSE between cosine similarity and the label."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, labels):
-        first, second = (self.model(f)["sentence_embedding"] for f in features)
-        return torch.nn.functional.mse_loss(torch.cosine_similarity(first, second), labels.float())
 
 
 class Classifier(CosineMSE):
@@ -67,21 +45,6 @@ class Classifier(CosineMSE):
 def pair_dataset(repeat: int = 4) -> Dataset:
     rows = PAIRS * repeat
     return Dataset.from_dict({"s1": [r[0] for r in rows], "s2": [r[1] for r in rows], "score": [r[2] for r in rows]})
-
-
-def args(tmp_path, **kwargs) -> SentenceTransformerTrainingArguments:
-    defaults = {
-        "output_dir": str(tmp_path / "out"),
-        "num_train_epochs": 2,
-        "per_device_train_batch_size": 4,
-        "learning_rate": 1e-3,
-        "save_strategy": "no",
-        "report_to": "none",
-        "seed": 3,
-        "disable_tqdm": True,
-        "logging_steps": 1,
-    }
-    return SentenceTransformerTrainingArguments(**{**defaults, **kwargs})
 
 
 def test_collator_tokenizes_columns_in_order_with_labels_and_prompts(tiny_model):
