@@ -128,6 +128,12 @@ def test_no_duplicates_data_loader_ends_a_batch_it_cannot_fill():
         sentence_transformers.datasets.NoDuplicatesDataLoader(examples, batch_size=0)
 
 
+def test_no_duplicates_data_loader_keeps_an_example_whose_own_texts_match():
+    examples = [InputExample(texts=["Hello", "hello"]), InputExample(texts=["a", "b"])]
+    loader = sentence_transformers.datasets.NoDuplicatesDataLoader(examples, batch_size=2)
+    assert sorted(e.texts[0] for e in next(iter(loader))) == ["Hello", "a"]
+
+
 # --------------------------------------------------------------------------- SentenceLabelDataset
 def _label_examples():
     counts = {0: 4, 1: 4, 2: 2, 3: 1}  # label 3 has too few examples for samples_per_label=2

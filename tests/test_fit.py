@@ -285,3 +285,26 @@ def test_no_duplicates_loader_and_sentence_label_dataset_choose_their_batch_samp
     fit(tiny_model, [(grouped, Batches(tiny_model, log))], epochs=1)
     assert log and all(min(labels.count(label) for label in labels) >= 2 for _, labels in log)
     assert batch_sampler_for(DataLoader(EXAMPLES)) == "batch_sampler"
+    plain = (DataLoader(EXAMPLES, batch_size=4), losses.CosineSimilarityLoss(tiny_model))
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        fit(tiny_model, [(NoDuplicatesDataLoader(pairs, batch_size=3), Batches(tiny_model, log)), plain])
+
+
+def test_nothing_to_train_on_warns_and_returns(tiny_model, caplog):
+    from sentence_transformers.datasets import NoDuplicatesDataLoader
+
+    before = tiny_model.encode(["a cat sleeps"])
+    fit(tiny_model, [(NoDuplicatesDataLoader(EXAMPLES[:2], batch_size=4), losses.CosineSimilarityLoss(tiny_model))])
+    assert "nothing was trained" in caplog.text
+    np.testing.assert_array_equal(tiny_model.encode(["a cat sleeps"]), before)
+
+
+def test_fused_adamw_only_where_this_torch_has_it(monkeypatch):
+    from sentence_transformers.sentence_transformer.training import fit as fit_module
+
+    assert fit_module._fused_adamw_runs_on(torch.device("cuda"))
+    assert not fit_module._fused_adamw_runs_on(torch.device("mps"))
+    monkeypatch.setattr(torch, "__version__", torch.torch_version.TorchVersion("2.3.1"))
+    assert not fit_module._fused_adamw_runs_on(torch.device("cpu"))
+    monkeypatch.setattr(torch, "__version__", torch.torch_version.TorchVersion("2.13.0"))
+    assert fit_module._fused_adamw_runs_on(torch.device("cpu"))

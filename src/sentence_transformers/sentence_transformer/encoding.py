@@ -5,7 +5,7 @@ Each step is a plain function; ``forward_batch`` is the single call where anothe
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -112,9 +112,14 @@ def apply_prompt(model: SentenceTransformer, inputs: list[Any], prompt: str | No
     if not prompt:
         return inputs, {}
     prompted = [prompt + text if isinstance(text, str) else text for text in inputs]
-    tokenized = model.tokenize([prompt])
-    extra = {"prompt_length": tokenized["input_ids"].shape[-1] - 1} if "input_ids" in tokenized else {}
-    return prompted, extra
+    length = prompt_length(model.tokenize, prompt)
+    return prompted, {} if length is None else {"prompt_length": length}
+
+
+def prompt_length(tokenize: Callable[[list[str]], dict[str, Any]], prompt: str) -> int | None:
+    """Tokens of ``prompt`` without the closing special token (None for inputs without token ids)."""
+    tokenized = tokenize([prompt])
+    return tokenized["input_ids"].shape[-1] - 1 if "input_ids" in tokenized else None
 
 
 def text_length(item: Any) -> int:

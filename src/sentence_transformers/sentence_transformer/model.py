@@ -56,7 +56,7 @@ class SentenceTransformer(nn.Sequential):
     model_type = "SentenceTransformer"
     model_card_data_class = SentenceTransformerModelCardData
     default_huggingface_organization = "sentence-transformers"
-    SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+    SUPPORTED_SIMILARITY_FN_NAMES = tuple(SimilarityFunction.possible_values())
 
     def __init__(
         self,
@@ -654,7 +654,7 @@ class SentenceTransformer(nn.Sequential):
         token: str | None = None,
         private: bool | None = None,
         safe_serialization: bool = True,
-        commit_message: str = "Add new SentenceTransformer model.",
+        commit_message: str = "Add new model.",
         local_model_path: str | None = None,
         exist_ok: bool = False,
         replace_model_card: bool = False,

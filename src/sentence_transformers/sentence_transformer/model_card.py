@@ -11,8 +11,8 @@ from sentence_transformers import __version__
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-DEFAULT_TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction"]
-DEFAULT_TASK = "semantic textual similarity, semantic search, paraphrase mining, text classification, clustering"
+DEFAULT_TAGS = ["sentence-transformers", "sentence-similarity", "feature-extraction", "dense"]
+DEFAULT_TASK = "semantic textual similarity, semantic search, paraphrase mining, classification, clustering, and more"
 
 
 @dataclass
@@ -31,7 +31,7 @@ class SentenceTransformerModelCardData:
         eval_datasets: Evaluation datasets, in the same form.
         task_name: What the model is for, in the card's description.
         tags: Hub tags, added to the sentence-transformers ones.
-        local_files_only: Never contact the hub while building the card.
+        local_files_only: Kept for upstream compatibility; building sbert's card never contacts the hub.
         generate_widget_examples: Kept for upstream compatibility; sbert's card has no widget.
     """
 
@@ -41,7 +41,7 @@ class SentenceTransformerModelCardData:
     model_id: str | None = None
     train_datasets: list[dict[str, str] | str] = field(default_factory=list)
     eval_datasets: list[dict[str, str] | str] = field(default_factory=list)
-    task_name: str | None = None
+    task_name: str | None = DEFAULT_TASK
     tags: list[str] | None = field(default_factory=lambda: list(DEFAULT_TAGS))
     local_files_only: bool = False
     generate_widget_examples: bool = True

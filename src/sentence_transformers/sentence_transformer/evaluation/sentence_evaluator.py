@@ -14,7 +14,7 @@ from sentence_transformers.similarity import SimilarityFunction
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-SIMILARITY_NAMES = ("cosine", "euclidean", "manhattan", "dot")
+SIMILARITY_NAMES = tuple(SimilarityFunction.possible_values())
 
 
 class SentenceEvaluator:
@@ -63,7 +63,7 @@ class SentenceEvaluator:
             card.set_evaluation_metrics(self, metrics, epoch, step)
             return
         evaluations = card.setdefault("eval_results", {})
-        evaluations[self.description] = {"epoch": epoch, "step": step, **metrics}
+        evaluations.setdefault(self.description, {}).update({"epoch": epoch, "step": step, **metrics})
 
     @property
     def description(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import os
@@ -13,7 +14,8 @@ from torch.utils.data import Dataset
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
 
 
-def _open_text(path: str) -> IO[str]:
+def open_text(path: str) -> IO[str]:
+    """A text file for reading, gunzipped when named ``*.gz``; a missing file is named in the error."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Dataset file {path} not found")
     if path.endswith(".gz"):
@@ -22,7 +24,7 @@ def _open_text(path: str) -> IO[str]:
 
 
 def _csv_rows(path: str, delimiter: str, quoting: int) -> Iterator[list[str]]:
-    with _open_text(path) as f:
+    with open_text(path) as f:
         yield from csv.reader(f, delimiter=delimiter, quoting=quoting)
 
 
@@ -167,7 +169,7 @@ class LabelSentenceReader:
     def get_examples(self, filename: str, max_examples: int = 0) -> list[InputExample]:
         """The file's lines as InputExamples (at most ``max_examples`` when positive)."""
         examples = []
-        with _open_text(os.path.join(self.folder, filename)) as f:
+        with open_text(os.path.join(self.folder, filename)) as f:
             for line in f:
                 columns = line.strip().split(self.separator)
                 label_id = self.label_map.setdefault(columns[self.label_col_idx], len(self.label_map))
@@ -190,17 +192,14 @@ class PairedFilesReader:
 
     def get_examples(self, max_examples: int = 0) -> list[InputExample]:
         """One example per line number, until the shortest file ends (at most ``max_examples`` when positive)."""
-        handles = [_open_text(path) for path in self.filepaths]
         examples = []
-        try:
+        with contextlib.ExitStack() as stack:  # closes the files already opened when a later one is missing
+            handles = [stack.enter_context(open_text(path)) for path in self.filepaths]
             for lines in zip(*handles, strict=False):  # the shortest file ends it
                 texts = [line.rstrip("\r\n") for line in lines]
                 examples.append(InputExample(guid=str(len(examples)), texts=texts, label=1))
                 if 0 < max_examples <= len(examples):
                     break
-        finally:
-            for handle in handles:
-                handle.close()
         return examples
 
 
@@ -223,7 +222,7 @@ class NLIDataReader:
         return examples
 
     def _lines(self, name: str) -> list[str]:
-        with _open_text(os.path.join(self.dataset_folder, name)) as f:
+        with open_text(os.path.join(self.dataset_folder, name)) as f:
             return [line.rstrip("\n") for line in f]
 
     @classmethod

@@ -43,7 +43,7 @@ class NoDuplicatesDataLoader:
         while len(batch) < self.batch_size and misses < len(self.train_examples):
             example = self.train_examples[self.data_pointer]
             keys = {str(text).strip().lower() for text in example.texts}
-            if keys & seen or len(keys) < len(example.texts):
+            if keys & seen:
                 misses += 1
             else:
                 batch.append(example)

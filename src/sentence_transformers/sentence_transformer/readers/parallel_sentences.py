@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 from collections.abc import Iterable, Iterator
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from sentence_transformers.sentence_transformer.readers.dataset_readers import open_text
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
 
 logger = logging.getLogger(__name__)
@@ -51,9 +51,8 @@ class ParallelSentencesDataset(Dataset):
         ``max_sentences`` rows are read.
         """
         logger.info("Load %s", filepath)
-        opener = gzip.open if filepath.endswith(".gz") else open
         rows = []
-        with opener(filepath, "rt", encoding="utf-8") as f:
+        with open_text(filepath) as f:
             for line in f:
                 sentences = line.strip().split("\t")
                 if _too_long(sentences, max_sentence_length):

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from sentence_transformers.sentence_transformer.encoding import prompt_length
+
 LABEL_COLUMNS = ("label", "score")
 COLUMNS_KEY = "_text_columns"
 DATASET_KEY = "dataset_name"
@@ -57,7 +59,7 @@ class SentenceTransformerDataCollator:
     def _prompt_length(self, prompt: str) -> int:
         """Tokens of the prompt without the closing special token, as ``encode`` counts them."""
         if prompt not in self._prompt_lengths:
-            self._prompt_lengths[prompt] = self.tokenize_fn([prompt])["input_ids"].shape[-1] - 1
+            self._prompt_lengths[prompt] = prompt_length(self.tokenize_fn, prompt)
         return self._prompt_lengths[prompt]
 
 

@@ -191,9 +191,12 @@ def fit(
     examples = [loader_examples(loader) for loader, _ in objectives]
     datasets = {f"_dataset_{i}": examples_to_dataset(part) for i, part in enumerate(examples)}
     losses = {name: loss for name, (_, loss) in zip(datasets, objectives, strict=True)}
-    samplers = {batch_sampler_for(loader) for loader, _ in objectives} - {"batch_sampler"}
+    samplers = {batch_sampler_for(loader) for loader, _ in objectives}
     if len(samplers) > 1:
-        raise ValueError("fit() cannot mix a NoDuplicatesDataLoader with a SentenceLabelDataset objective")
+        raise ValueError(
+            "fit() batches every objective the same way, so a NoDuplicatesDataLoader or SentenceLabelDataset "
+            "objective cannot be mixed with other kinds of loaders; train them in separate fit() calls"
+        )
     batch_sizes = [getattr(loader, "batch_size", None) or 32 for loader, _ in objectives]
     if len(set(batch_sizes)) > 1:
         logger.warning(
@@ -203,6 +206,9 @@ def fit(
     if steps_per_epoch is None or steps_per_epoch <= 0:
         sizes = zip(objectives, examples, batch_sizes, strict=True)
         steps_per_epoch = min(_batches(loader, len(part), size) for (loader, _), part, size in sizes)
+    if steps_per_epoch == 0:
+        logger.warning("fit() has no full batch to train on (a loader yields no batches); nothing was trained")
+        return
     plan = _Plan(
         objectives=n,
         steps_per_epoch=steps_per_epoch,
@@ -214,7 +220,7 @@ def fit(
     params = {"lr": 2e-5, **(optimizer_params or {})}
     if (
         optimizer_class is torch.optim.AdamW
-        and model.device.type in ("cpu", "cuda")
+        and _fused_adamw_runs_on(model.device)
         and not {"fused", "foreach"} & set(params)
     ):
         # One kernel over all parameters instead of a Python loop per tensor (transformers' default optimizer too).
@@ -238,7 +244,7 @@ def fit(
             save_steps=checkpoint_save_steps * n,
             save_total_limit=checkpoint_save_total_limit or None,
             disable_tqdm=not show_progress_bar,
-            batch_sampler=samplers.pop() if samplers else "batch_sampler",
+            batch_sampler=samplers.pop(),
             multi_dataset_batch_sampler="round_robin",
             report_to="none",
             seed=seed,
@@ -265,3 +271,8 @@ def _batches(loader: Any, examples: int, batch_size: int) -> int:
         return len(loader)
     except TypeError:
         return math.ceil(examples / batch_size)
+
+
+def _fused_adamw_runs_on(device: torch.device) -> bool:
+    """Whether this torch has a fused AdamW kernel for ``device`` (CUDA always; the CPU from torch 2.4)."""
+    return device.type == "cuda" or (device.type == "cpu" and torch.__version__ >= "2.4")
