@@ -134,11 +134,16 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
 
     def _headers(self, fn_names: list[str]) -> list[str]:
         """CSV columns, e.g. cosine-Accuracy@1 ... cosine-MAP@100."""
-        columns = []
-        for fn_name in fn_names:
-            for family, cutoffs in self._csv_layout():
-                columns += [f"{fn_name}-{_DISPLAY[family]}@{k}" for k in cutoffs]
-        return columns
+        return [header for header, _ in self.csv_columns(fn_names)]
+
+    def csv_columns(self, fn_names: list[str]) -> list[tuple[str, str]]:
+        """(CSV header, metric name) pairs in CSV order, e.g. ("cosine-Accuracy@1", "cosine_accuracy@1")."""
+        return [
+            (f"{fn_name}-{_DISPLAY[family]}@{k}", f"{fn_name}_{family}@{k}")
+            for fn_name in fn_names
+            for family, cutoffs in self._csv_layout()
+            for k in cutoffs
+        ]
 
     def _csv_layout(self) -> list[tuple[str, list[int]]]:
         """Families in CSV column order; precision and recall alternate per k as one pair of columns."""
@@ -160,7 +165,12 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
                 row += [scores[fn_name][f"{family}@k"][k] for family, cutoffs in self._csv_layout() for k in cutoffs]
             self.write_csv_row(output_path, self.csv_file, self.csv_headers, row)
         if not self.primary_metric:
-            self.primary_metric = self._choose_primary_metric(scores)
+            self.primary_metric = choose_primary_metric(
+                self.main_score_function,
+                self.score_function_names,
+                self.ndcg_at_k,
+                lambda fn, k: scores[fn]["ndcg@k"][k],
+            )
         metrics = {
             f"{fn_name}_{family.replace('@k', f'@{k}')}": value
             for fn_name, families in scores.items()
@@ -180,14 +190,6 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             self.score_function_names = [fn_name]
             self.csv_headers = ["epoch", "steps"] + self._headers(self.score_function_names)
             self.primary_metric = None
-
-    def _choose_primary_metric(self, scores: dict[str, dict[str, dict[int, float]]]) -> str:
-        """NDCG at the largest k of the main score function, or of the function that scores best on it."""
-        k = max(self.ndcg_at_k)
-        if self.main_score_function is not None:
-            return f"{self.main_score_function.value}_ndcg@{k}"
-        best = max(self.score_function_names, key=lambda fn_name: scores[fn_name]["ndcg@k"][k])
-        return f"{best}_ndcg@{k}"
 
     def compute_all_metrics(
         self,
@@ -335,6 +337,20 @@ def _query_metric(family: str, top_relevant: list[bool], num_relevant: int, k: i
         return dcg_at_k([float(flag) for flag in top_relevant], k) / dcg_at_k([1.0] * num_relevant, k)
     precisions = [sum(top_relevant[: rank + 1]) / (rank + 1) for rank, flag in enumerate(top_relevant) if flag]
     return sum(precisions) / min(k, num_relevant)
+
+
+def choose_primary_metric(
+    main_score_function: SimilarityFunction | None,
+    fn_names: list[str],
+    ndcg_at_k: list[int],
+    ndcg_of: Callable[[str, int], float],
+) -> str:
+    """NDCG at the largest k of the main score function, or of the function that scores best on it."""
+    k = max(ndcg_at_k)
+    if main_score_function is not None:
+        return f"{main_score_function.value}_ndcg@{k}"
+    best = max(fn_names, key=lambda fn_name: ndcg_of(fn_name, k))
+    return f"{best}_ndcg@{k}"
 
 
 def _check_cutoffs(argument: str, cutoffs: Sequence[int]) -> list[int]:

@@ -11,9 +11,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from sentence_transformers.sentence_transformer.evaluation.information_retrieval import (
-    _DISPLAY,
     InformationRetrievalEvaluator,
     _check_cutoffs,
+    choose_primary_metric,
 )
 from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
 from sentence_transformers.similarity import SimilarityFunction
@@ -234,7 +234,12 @@ class NanoBEIREvaluator(SentenceEvaluator):
         aggregated = {metric: float(self.aggregate_fn(values)) for metric, values in per_metric.items()}
         self._update_score_function_names(self.evaluators[0].score_function_names)
         if not self.primary_metric:
-            self.primary_metric = self._choose_primary_metric(aggregated)
+            self.primary_metric = choose_primary_metric(
+                self.main_score_function,
+                self.score_function_names,
+                self.ndcg_at_k,
+                lambda fn, k: aggregated[f"{fn}_ndcg@{k}"],
+            )
         self._log_aggregate(aggregated)
         if self.write_csv:
             self._write_csv(output_path, epoch, steps, aggregated)
@@ -248,25 +253,9 @@ class NanoBEIREvaluator(SentenceEvaluator):
             self.score_function_names = list(names)
             self.primary_metric = None
 
-    def _choose_primary_metric(self, aggregated: dict[str, float]) -> str:
-        """Aggregated NDCG at the largest k of the main score function, or of the best one."""
-        k = max(self.ndcg_at_k)
-        if self.main_score_function is not None:
-            return f"{self.main_score_function.value}_ndcg@{k}"
-        best = max(self.score_function_names, key=lambda fn_name: aggregated[f"{fn_name}_ndcg@{k}"])
-        return f"{best}_ndcg@{k}"
-
     def _csv_columns(self) -> list[tuple[str, str]]:
         """(CSV header, metric name) pairs: the columns of the retrieval evaluator's CSV, aggregated."""
-        layout = [("accuracy", k) for k in self.accuracy_at_k]
-        layout += [(family, k) for k in self.precision_recall_at_k for family in ("precision", "recall")]
-        layout += [("mrr", k) for k in self.mrr_at_k] + [("ndcg", k) for k in self.ndcg_at_k]
-        layout += [("map", k) for k in self.map_at_k]
-        return [
-            (f"{fn_name}-{_DISPLAY[family]}@{k}", f"{fn_name}_{family}@{k}")
-            for fn_name in self.score_function_names
-            for family, k in layout
-        ]
+        return self.evaluators[0].csv_columns(self.score_function_names)
 
     def _write_csv(self, output_path: str | None, epoch: int, steps: int, aggregated: dict[str, float]) -> None:
         """Append one row of aggregated metrics to ``csv_file`` under ``output_path``."""
