@@ -11,6 +11,7 @@ from sentence_transformers.sentence_transformer.evaluation import _metrics
 from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
     SentenceEvaluator,
     check_similarity_fn_names,
+    pair_columns,
     pairwise_similarities,
 )
 
@@ -91,9 +92,7 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
     @classmethod
     def from_input_examples(cls, examples: list[InputExample], **kwargs) -> BinaryClassificationEvaluator:
         """Build from 2.x ``InputExample`` pairs whose label is 0 or 1."""
-        sentences1 = [example.texts[0] for example in examples]
-        sentences2 = [example.texts[1] for example in examples]
-        return cls(sentences1, sentences2, [example.label for example in examples], **kwargs)
+        return cls(*pair_columns(examples), **kwargs)
 
     def __call__(
         self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1, steps: int = -1
@@ -167,24 +166,6 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         rows2 = [position[sentence] for sentence in self.sentences2]
         return embeddings[rows1], embeddings[rows2]
 
-    def embed_inputs(self, model: SentenceTransformer, sentences: list[str], **kwargs) -> np.ndarray:
-        """Encode ``sentences`` as a numpy array with this evaluator's settings."""
-        return np.asarray(
-            model.encode(
-                sentences,
-                batch_size=self.batch_size,
-                show_progress_bar=self.show_progress_bar,
-                convert_to_numpy=True,
-                truncate_dim=self.truncate_dim,
-                **kwargs,
-            )
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        """truncate_dim when set."""
-        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
-
-    # Kept as static methods for code that calls them directly, as in 2.x.
     @staticmethod
     def find_best_acc_and_threshold(scores: Any, labels: Any, high_score_more_similar: bool) -> tuple[float, float]:
         """Best accuracy and its threshold (see `_metrics.best_accuracy_threshold`)."""

@@ -11,6 +11,7 @@ from scipy.stats import pearsonr, spearmanr
 from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
     SentenceEvaluator,
     check_similarity_fn_names,
+    pair_columns,
     pairwise_similarities,
 )
 from sentence_transformers.similarity import SimilarityFunction
@@ -91,9 +92,7 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
     @classmethod
     def from_input_examples(cls, examples: list[InputExample], **kwargs) -> EmbeddingSimilarityEvaluator:
         """Build from 2.x ``InputExample`` pairs whose label is the gold score."""
-        sentences1 = [example.texts[0] for example in examples]
-        sentences2 = [example.texts[1] for example in examples]
-        return cls(sentences1, sentences2, [example.label for example in examples], **kwargs)
+        return cls(*pair_columns(examples), **kwargs)
 
     def __call__(
         self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1, steps: int = -1
@@ -143,16 +142,8 @@ class EmbeddingSimilarityEvaluator(SentenceEvaluator):
 
     def embed_inputs(self, model: SentenceTransformer, sentences: list[str], **kwargs) -> np.ndarray:
         """Encode ``sentences`` as a numpy array with this evaluator's settings (normalized when quantizing)."""
-        return model.encode(
-            sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            convert_to_numpy=True,
-            precision=self.precision or "float32",
-            normalize_embeddings=bool(self.precision),
-            truncate_dim=self.truncate_dim,
-            **kwargs,
-        )
+        options = {"precision": self.precision or "float32", "normalize_embeddings": bool(self.precision), **kwargs}
+        return super().embed_inputs(model, sentences, **options)
 
     @property
     def description(self) -> str:

@@ -279,14 +279,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         self, model: SentenceTransformer, sentences: list[str], role: str | None = None, **kwargs
     ) -> Tensor:
         """Encode ``sentences`` as one tensor, with ``encode_query`` / ``encode_document`` for those roles."""
-        return self.encode_function(model, role)(
-            sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            convert_to_tensor=True,
-            truncate_dim=self.truncate_dim,
-            **kwargs,
-        )
+        return super().embed_inputs(model, sentences, role, convert_to_tensor=True, **kwargs)
 
     def compute_metrics(self, queries_result_list: list[list[dict[str, Any]]]) -> dict[str, dict[int, float]]:
         """Averages over queries of every metric at every cut-off, from each query's hits."""

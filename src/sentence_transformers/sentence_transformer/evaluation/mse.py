@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -85,24 +85,7 @@ class MSEEvaluator(SentenceEvaluator):
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
-    def embed_inputs(self, model: SentenceTransformer, sentences: list[str], **kwargs) -> np.ndarray:
-        """Encode ``sentences`` as a numpy array with this evaluator's settings."""
-        return np.asarray(
-            model.encode(
-                sentences,
-                batch_size=self.batch_size,
-                show_progress_bar=self.show_progress_bar,
-                convert_to_numpy=True,
-                truncate_dim=self.truncate_dim,
-                **kwargs,
-            )
-        )
-
     @property
     def description(self) -> str:
         """Shown in model cards."""
         return "Knowledge Distillation"
-
-    def get_config_dict(self) -> dict[str, Any]:
-        """truncate_dim when set."""
-        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}

@@ -140,22 +140,10 @@ class RerankingEvaluator(SentenceEvaluator):
         )
 
     def embed_inputs(
-        self,
-        model: SentenceTransformer,
-        sentences: list[str],
-        role: str | None = None,
-        show_progress_bar: bool | None = None,
-        **kwargs,
+        self, model: SentenceTransformer, sentences: list[str], role: str | None = None, **kwargs: Any
     ) -> Tensor:
         """Encode ``sentences`` as one tensor, with ``encode_query`` / ``encode_document`` for those roles."""
-        return self.encode_function(model, role)(
-            sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar if show_progress_bar is None else show_progress_bar,
-            convert_to_tensor=True,
-            truncate_dim=self.truncate_dim,
-            **kwargs,
-        )
+        return super().embed_inputs(model, sentences, role, convert_to_tensor=True, **kwargs)
 
     def get_config_dict(self) -> dict[str, Any]:
         """at_k, and truncate_dim when set."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,9 @@ class SentenceEvaluator:
     """
 
     similarity_fn_names: list[str]  # set by evaluators that compare embeddings with similarity functions
+    batch_size: int  # set, like the two below, by evaluators that embed inputs
+    show_progress_bar: bool | None = None
+    truncate_dim: int | None = None
 
     def __init__(self) -> None:
         self.greater_is_better = True
@@ -77,8 +80,23 @@ class SentenceEvaluator:
         return "".join(words)
 
     def get_config_dict(self) -> dict[str, Any]:
-        """Settings worth reporting next to the metrics in a model card (none by default)."""
-        return {}
+        """Settings worth reporting next to the metrics in a model card: ``truncate_dim`` when set."""
+        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
+
+    def embed_inputs(self, model: Any, sentences: Sequence[str], role: str | None = None, **kwargs: Any) -> Any:
+        """Encode ``sentences`` with this evaluator's batch_size, show_progress_bar and truncate_dim.
+
+        ``role`` "query" / "document" uses ``encode_query`` / ``encode_document``; keywords override the settings.
+        The result is a numpy array, or one tensor with ``convert_to_tensor=True``.
+        """
+        settings = {
+            "batch_size": self.batch_size,
+            "show_progress_bar": self.show_progress_bar,
+            "convert_to_numpy": True,
+            "truncate_dim": self.truncate_dim,
+        }
+        embeddings = self.encode_function(model, role)(sentences, **{**settings, **kwargs})
+        return embeddings if kwargs.get("convert_to_tensor") else np.asarray(embeddings)
 
     @staticmethod
     def write_csv_row(output_path: str | None, filename: str, headers: list[str], row: list[Any]) -> None:
@@ -124,6 +142,11 @@ class SentenceEvaluator:
 
 
 BaseEvaluator = SentenceEvaluator  # the 6.x name of the same base class
+
+
+def pair_columns(examples: Sequence[Any]) -> tuple[list[str], list[str], list[Any]]:
+    """First texts, second texts and labels of 2.x ``InputExample`` pairs: the arguments of pair evaluators."""
+    return [e.texts[0] for e in examples], [e.texts[1] for e in examples], [e.label for e in examples]
 
 
 def check_similarity_fn_names(names: list[str] | None) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -69,8 +69,8 @@ class TranslationEvaluator(SentenceEvaluator):
         """Encode both sides, match by cosine similarity in both directions, write CSV and return metrics."""
         when = self.describe_when(epoch, steps, self.truncate_dim)
         logger.info(f"Evaluating translation matching Accuracy of the model on the {self.name} dataset{when}:")
-        source = self.embed_inputs(model, self.source_sentences)
-        target = self.embed_inputs(model, self.target_sentences)
+        source = self.embed_inputs(model, self.source_sentences, convert_to_tensor=True)
+        target = self.embed_inputs(model, self.target_sentences, convert_to_tensor=True)
         similarities = cos_sim(source, target).detach().cpu().numpy()
         src2trg = _matching_accuracy(similarities, self.target_sentences)
         trg2src = _matching_accuracy(similarities.T, self.source_sentences)
@@ -97,21 +97,6 @@ class TranslationEvaluator(SentenceEvaluator):
             print("True Target:", self.target_sentences[i], f"(Score: {row[i]:.4f})")  # noqa: T201
             for index in np.argsort(-row, kind="stable")[:5]:
                 print("\t", index, f"(Score: {row[index]:.4f})", self.target_sentences[index])  # noqa: T201
-
-    def embed_inputs(self, model: SentenceTransformer, sentences: list[str], **kwargs) -> Any:
-        """Encode ``sentences`` as one tensor with this evaluator's settings."""
-        return model.encode(
-            sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            convert_to_tensor=True,
-            truncate_dim=self.truncate_dim,
-            **kwargs,
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        """truncate_dim when set."""
-        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
 
 
 def _matching_accuracy(similarities: np.ndarray, candidates: list[str]) -> float:

@@ -125,16 +125,6 @@ class TripletEvaluator(SentenceEvaluator):
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
-    def embed_inputs(self, model: SentenceTransformer, sentences: Sequence[str], role: str | None = None) -> np.ndarray:
-        """Encode ``sentences`` as a numpy array, with ``encode_query`` / ``encode_document`` for those roles."""
-        return self.encode_function(model, role)(
-            sentences,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            convert_to_numpy=True,
-            truncate_dim=self.truncate_dim,
-        )
-
     def get_config_dict(self) -> dict[str, Any]:
         """margin when not all zero, truncate_dim when set."""
         config: dict[str, Any] = {}
