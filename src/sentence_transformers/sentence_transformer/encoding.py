@@ -1,21 +1,37 @@
-"""The encode engine: prompts → sort by length → batches → tokenize → forward → post-process → restore order → convert.
+"""The encode engine: a pipeline that keeps the processor or GPU busy.
 
-Each step is a plain function; ``forward_batch`` is the single call where another backend would plug in.
+Stages (each a plain function or small class below):
+
+1. prompts: the prompt is prepended and its token length noted (``apply_prompt``);
+2. tokenize once: the input module tokenizes a window of texts in one batched call, unpadded (``prepare``);
+3. sort: the window is ordered by true token count, longest first, so batches carry almost no padding;
+4. batches: padded batches are built from those ids, with the input position of each row (``plan_batches``);
+   stages 2–4 run on a background thread (``prefetched``), a few batches ahead of the model: the fast tokenizers
+   release the GIL, and on a GPU the batches are pinned so that host→device copies overlap with compute;
+5. forward: features to the device (non-blocking) and the modules, without gradients (``forward_batch``); the one
+   call where a backend plugs in: the Transformer module runs torch, ONNX Runtime or OpenVINO behind it;
+6. post-process and write: truncate and normalize on the device, then copy into one preallocated output at the
+   rows' input positions (``EmbeddingSink``); nothing in this loop waits on the device;
+7. convert: the output leaves the device once, at the end, and is quantized or converted as asked.
+
+The model's ``encode``, the multi-process pool's workers, the CLI and the server all run this engine.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.autonotebook import trange
+from tqdm.autonotebook import tqdm
 
 from sentence_transformers.quantization import quantize_embeddings
-from sentence_transformers.util import batch_to_device, truncate_embeddings
+from sentence_transformers.util import truncate_embeddings
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -123,7 +139,7 @@ def prompt_length(tokenize: Callable[[list[str]], dict[str, Any]], prompt: str) 
 
 
 def text_length(item: Any) -> int:
-    """Length used to sort inputs so that batches hold texts of similar length."""
+    """Length in characters, to sort inputs whose module cannot count tokens."""
     if isinstance(item, str):
         return len(item)
     if isinstance(item, dict):
@@ -131,49 +147,241 @@ def text_length(item: Any) -> int:
     return sum(len(part) for part in item)
 
 
-def length_order(model: SentenceTransformer, inputs: list[Any]) -> np.ndarray:
-    """Indices of the inputs, longest first (stable, so equal lengths keep the caller's order).
+# Texts tokenized and sorted together: at least this many, or this many batches' worth. Large enough that sorting
+# within a window leaves as little padding as sorting everything; small enough that tokenizing the next window
+# overlaps the model's work on this one, and that the ids held at once stay small.
+MIN_WINDOW = 2048
+WINDOW_BATCHES = 16
+PREFETCH_BATCHES = 4
 
-    Lengths are counted in tokens when the input module can count them (batches then carry almost no padding,
-    about a quarter less work on short sentences than sorting by characters), else in characters.
+
+class PreparedInputs(Protocol):
+    """Inputs ready for batching: each one's length, and the model features of any subset of them."""
+
+    lengths: np.ndarray
+
+    def features(self, indices: np.ndarray) -> dict[str, Any]: ...
+
+
+class _TokenizedPerBatch:
+    """For input modules that cannot tokenize ahead: lengths from ``token_lengths`` or characters, and
+    ``tokenize`` on each batch."""
+
+    def __init__(self, model: SentenceTransformer, inputs: list[Any], tokenize_kwargs: dict[str, Any]) -> None:
+        self.model, self.inputs, self.tokenize_kwargs = model, inputs, tokenize_kwargs
+        count_tokens = getattr(model._first_module(), "token_lengths", None)
+        lengths = count_tokens(inputs) if callable(count_tokens) else [text_length(item) for item in inputs]
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+
+    def features(self, indices: np.ndarray) -> dict[str, Any]:
+        return self.model.tokenize([self.inputs[i] for i in indices], **self.tokenize_kwargs)
+
+
+def prepare(model: SentenceTransformer, inputs: list[Any], kwargs: dict[str, Any]) -> PreparedInputs:
+    """Tokenize ``inputs`` once when the input module can (``pretokenize``), else defer to ``tokenize`` per batch."""
+    first = model._first_module()
+    routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
+    tokenize_kwargs = {"task": kwargs["task"]} if routed else {}
+    pretokenize = getattr(first, "pretokenize", None)
+    if callable(pretokenize) and not tokenize_kwargs and not _tokenize_replaced(model):
+        prepared = pretokenize(inputs)
+        if prepared is not None:
+            return prepared
+    return _TokenizedPerBatch(model, inputs, tokenize_kwargs)
+
+
+def _tokenize_replaced(model: SentenceTransformer) -> bool:
+    """Whether a subclass or the caller replaced ``model.tokenize``: then it must see every batch."""
+    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+
+    return "tokenize" in vars(model) or type(model).tokenize is not SentenceTransformer.tokenize
+
+
+@dataclass
+class Batch:
+    """The padded features of some inputs and their positions in the caller's order."""
+
+    features: dict[str, Any]
+    positions: torch.Tensor
+
+
+def window_size(batch_size: int) -> int:
+    """How many texts are tokenized and sorted together."""
+    return max(MIN_WINDOW, WINDOW_BATCHES * batch_size)
+
+
+def batch_count(count: int, batch_size: int) -> int:
+    """How many batches ``plan_batches`` yields for ``count`` inputs."""
+    window = window_size(batch_size)
+    full, rest = divmod(count, window)
+    return full * -(-window // batch_size) + -(-rest // batch_size)
+
+
+def plan_batches(
+    model: SentenceTransformer,
+    inputs: list[Any],
+    extra: dict[str, Any],
+    batch_size: int,
+    kwargs: dict[str, Any],
+    pin_memory: bool = False,
+) -> Iterator[Batch]:
+    """Window by window: tokenize once, sort longest first (stable), and yield padded batches."""
+    window = window_size(batch_size)
+    for start in range(0, len(inputs), window):
+        prepared = prepare(model, inputs[start : start + window], kwargs)
+        order = np.argsort(-prepared.lengths, kind="stable")
+        for first in range(0, len(order), batch_size):
+            indices = order[first : first + batch_size]
+            features = {**prepared.features(indices), **extra}
+            positions = torch.from_numpy(indices + start)
+            if pin_memory:
+                features = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+                positions = positions.pin_memory()
+            yield Batch(features, positions)
+
+
+T = TypeVar("T")
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
+    """Run ``items`` on a background thread, up to ``depth`` ahead; its errors are raised here.
+
+    Leaving the loop early (an error, a break) stops the thread before this generator closes.
     """
-    count_tokens = getattr(model._first_module(), "token_lengths", None)
-    lengths = count_tokens(inputs) if callable(count_tokens) and inputs else [text_length(item) for item in inputs]
-    return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            offer(_Failure(error))
+
+    worker = threading.Thread(target=produce, name="sbert-encode-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
-def batches(items: list[Any], batch_size: int, show_progress_bar: bool) -> Iterator[list[Any]]:
-    """Consecutive batches, with a tqdm bar when asked."""
-    for start in trange(0, len(items), batch_size, desc="Batches", disable=not show_progress_bar):
-        yield items[start : start + batch_size]
+def to_device(features: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors to ``device`` without blocking the host (the copies come from pinned memory on a GPU)."""
+    return {
+        key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+        for key, value in features.items()
+    }
 
 
 def forward_batch(
-    model: SentenceTransformer, batch: list[Any], extra: dict[str, Any], device: torch.device, **kwargs
+    model: SentenceTransformer, features: dict[str, Any], device: torch.device, **kwargs
 ) -> dict[str, Any]:
-    """Tokenize one batch and run the pipeline on it without gradients."""
-    first = model._first_module()
-    routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
-    features = model.tokenize(batch, **({"task": kwargs["task"]} if routed else {}))
-    features.update(extra)
-    features = batch_to_device(features, device)
+    """The forward step: one batch's features to the device and through the modules, without gradients."""
     with torch.no_grad():
-        return model.forward(features, **kwargs)
+        return model.forward(to_device(features, device), **kwargs)
 
 
-def postprocess(features: dict[str, Any], options: EncodeOptions) -> list[Any]:
-    """Per-input results of one batch: sentence embeddings, trimmed token embeddings, or all features."""
-    if options.output_value == "token_embeddings":
-        return _trimmed_token_embeddings(features)
-    if options.output_value is None:
-        return _per_input_features(features)
-    embeddings = truncate_embeddings(features["sentence_embedding"], options.truncate_dim)
-    if options.normalize_embeddings:
-        embeddings = F.normalize(embeddings, p=2, dim=1)
-    embeddings = embeddings.detach()
-    if options.convert_to_numpy and not options.convert_to_tensor:
-        embeddings = embeddings.cpu()
-    return list(embeddings)
+class EmbeddingSink:
+    """Sentence embeddings, truncated and normalized on the device, written into one preallocated output."""
+
+    def __init__(self, count: int, options: EncodeOptions, device: torch.device) -> None:
+        self.count, self.options, self.device = count, options, device
+        self.output: torch.Tensor | None = None
+
+    def add(self, features: dict[str, Any], positions: torch.Tensor) -> None:
+        embeddings = truncate_embeddings(features["sentence_embedding"], self.options.truncate_dim)
+        if self.options.normalize_embeddings:
+            embeddings = F.normalize(embeddings, p=2, dim=1)
+        if self.output is None:
+            self.output = torch.empty((self.count, embeddings.shape[1]), dtype=embeddings.dtype, device=self.device)
+        self.output.index_copy_(0, positions.to(self.device, non_blocking=True), embeddings.detach())
+
+    def result(self, dimension: int | None) -> Any:
+        """The output in the container the caller asked for; quantized, numpy and list outputs leave the device."""
+        options = self.options
+        output = self.output
+        if output is None:
+            output = torch.empty((0, dimension) if dimension else (0,), dtype=torch.float32)
+        if options.precision != "float32":
+            quantized = quantize_embeddings(_to_numpy(output), precision=options.precision)
+            return torch.from_numpy(quantized) if options.convert_to_tensor else quantized
+        if options.convert_to_tensor:
+            return output
+        if options.convert_to_numpy:
+            return _to_numpy(output)
+        return list(output)
+
+
+class RowSink:
+    """Per-input results (token embeddings, or all features) placed at their input positions."""
+
+    def __init__(self, count: int, options: EncodeOptions) -> None:
+        self.rows: list[Any] = [None] * count
+        self.options = options
+
+    def add(self, features: dict[str, Any], positions: torch.Tensor) -> None:
+        if self.options.output_value == "token_embeddings":
+            rows = _trimmed_token_embeddings(features)
+        else:
+            rows = _per_input_features(features)
+        for position, row in zip(positions.tolist(), rows, strict=True):
+            self.rows[position] = row
+
+    def result(self, dimension: int | None) -> list[Any]:
+        return self.rows
+
+
+def run(
+    model: SentenceTransformer, inputs: list[Any], extra: dict[str, Any], options: EncodeOptions, **kwargs
+) -> Any:
+    """Encode ``inputs`` (prompts already applied) in eval mode, and return them as ``options`` ask."""
+    device = model.device
+    count = len(inputs)
+    sink = EmbeddingSink(count, options, device) if options.output_value == "sentence_embedding" else None
+    sink = sink or RowSink(count, options)
+    total = batch_count(count, options.batch_size)
+    batches = plan_batches(model, inputs, extra, options.batch_size, kwargs, pin_memory=device.type == "cuda")
+    if total > 1:
+        batches = prefetched(batches)
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        for batch in tqdm(batches, total=total, desc="Batches", disable=not options.show_progress_bar):
+            sink.add(forward_batch(model, batch.features, device, **kwargs), batch.positions)
+    finally:
+        batches.close()
+        for module, training in modes:
+            module.training = training
+    return sink.result(model.get_sentence_embedding_dimension())
+
+
+def _to_numpy(embeddings: torch.Tensor) -> np.ndarray:
+    embeddings = embeddings.detach().cpu()
+    return (embeddings.float() if embeddings.dtype == torch.bfloat16 else embeddings).numpy()
 
 
 def _trimmed_token_embeddings(features: dict[str, Any]) -> list[torch.Tensor]:
@@ -201,21 +409,10 @@ def _per_input_features(features: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def convert(results: list[Any], options: EncodeOptions, dimension: int | None) -> Any:
-    """Quantize and stack the restored-order results into the container the caller asked for."""
+    """Quantize and stack per-input results (in the caller's order) into the container the caller asked for."""
     if options.output_value != "sentence_embedding":
         return results
-    if options.precision != "float32":
-        quantized = quantize_embeddings(_stack(results, dimension), precision=options.precision)
-        return torch.from_numpy(quantized) if options.convert_to_tensor else quantized
-    if options.convert_to_tensor:
-        return _stack(results, dimension)
-    if options.convert_to_numpy:
-        stacked = _stack(results, dimension)
-        return (stacked.float() if stacked.dtype == torch.bfloat16 else stacked).numpy()
-    return results
-
-
-def _stack(results: list[torch.Tensor], dimension: int | None) -> torch.Tensor:
+    sink = EmbeddingSink(len(results), options, torch.device("cpu"))
     if results:
-        return torch.stack(results)
-    return torch.empty((0, dimension) if dimension else (0,), dtype=torch.float32)
+        sink.output = torch.stack(results)
+    return sink.result(dimension)

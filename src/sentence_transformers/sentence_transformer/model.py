@@ -109,6 +109,8 @@ class SentenceTransformer(nn.Sequential):
                 loaded.model_card_text,
             )
         super().__init__(_as_ordered(modules))
+        if model_name_or_path is not None:
+            self._match_first_module_dtype()
         self.module_kwargs = module_kwargs
         self.prompts = {**(config.get("prompts") or {}), **(prompts or {})}
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
@@ -281,6 +283,13 @@ class SentenceTransformer(nn.Sequential):
         declared = any("task" in accepted for accepted in self.module_kwargs.values())
         return declared or any("task" in getattr(module, "forward_kwargs", ()) for module in self._modules.values())
 
+    def _match_first_module_dtype(self) -> None:
+        """Cast later modules (Dense …) to the dtype the first one was loaded in (e.g. ``torch_dtype="float16"``)."""
+        dtype = next((parameter.dtype for parameter in self._first_module().parameters()), None)
+        if dtype is not None and dtype.is_floating_point:
+            for module in list(self._modules.values())[1:]:
+                module.to(dtype)
+
     def _first_module(self) -> nn.Module:
         return next(iter(self._modules.values()))
 
@@ -348,19 +357,7 @@ class SentenceTransformer(nn.Sequential):
             self.to(device)
         inputs, single = encoding.as_input_list(sentences)
         inputs, extra = encoding.apply_prompt(self, inputs, prompt_text)
-        order = encoding.length_order(self, inputs)
-        results: list[Any] = []
-        modes = [(module, module.training) for module in self.modules()]
-        self.eval()
-        try:
-            for batch in encoding.batches([inputs[i] for i in order], options.batch_size, options.show_progress_bar):
-                features = encoding.forward_batch(self, batch, extra, self.device, **kwargs)
-                results.extend(encoding.postprocess(features, options))
-        finally:
-            for module, training in modes:
-                module.training = training
-        restored = [results[position] for position in np.argsort(order)]
-        output = encoding.convert(restored, options, self.get_sentence_embedding_dimension())
+        output = encoding.run(self, inputs, extra, options, **kwargs)
         return output[0] if single and len(output) else output
 
     def encode_query(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:

@@ -12,6 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
 from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.token_ids import TokenIds
 
 # Earlier releases named the Transformer's config after the architecture; read them all, write the first.
 CONFIG_FILE_NAMES = [
@@ -109,6 +110,30 @@ class Transformer(InputModule):
             return_token_type_ids=False,
         )
         return [len(ids) for ids in encoded["input_ids"]]
+
+    def pretokenize(self, texts: list[str] | list[tuple[str, str]]) -> TokenIds | None:
+        """Tokenize once, unpadded, for the encode engine; None when ``tokenize`` must do it batch by batch.
+
+        Padding a subset of the result gives exactly the tensors ``tokenize`` gives that subset.
+        """
+        tokenizer = self.tokenizer
+        if not texts or isinstance(texts[0], dict) or getattr(tokenizer, "pad_token_id", None) is None:
+            return None
+        encoded = tokenizer(
+            *self._prepare(texts),
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_attention_mask=False,
+        )
+        if set(encoded) - {"input_ids", "token_type_ids"}:
+            return None  # a tokenizer with extra outputs: let tokenize() build them
+        return TokenIds(
+            encoded["input_ids"],
+            encoded.get("token_type_ids"),
+            pad_token_id=tokenizer.pad_token_id,
+            pad_token_type_id=getattr(tokenizer, "pad_token_type_id", 0),
+            padding_side=getattr(tokenizer, "padding_side", "right"),
+        )
 
     def tokenize(
         self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs

@@ -132,34 +132,45 @@ def _max(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> 
     return tokens.masked_fill(mask.unsqueeze(-1) == 0, -1e9).max(dim=1).values
 
 
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision values are summed in float32: a long sum in fp16/bf16 loses digits."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def _masked_sum(
     tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of the unmasked tokens and their count (or summed token weights, when a WordWeights gave them)."""
-    summed = (tokens * mask.unsqueeze(-1)).sum(dim=1)
+) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
+    """Sum of the unmasked tokens and their count (or summed token weights, when a WordWeights gave them), both
+    accumulated in at least float32, and the dtype the pooled result returns in."""
+    accumulation = _accumulation_dtype(tokens.dtype)
+    summed = (tokens * mask.unsqueeze(-1)).sum(dim=1, dtype=accumulation)
+    output_dtype = tokens.dtype
     if "token_weights_sum" in features:
-        count = features["token_weights_sum"].unsqueeze(-1).expand(summed.shape)
+        weights = features["token_weights_sum"]
+        output_dtype = torch.promote_types(output_dtype, weights.dtype)
+        count = weights.to(accumulation).unsqueeze(-1).expand(summed.shape)
     else:
-        count = mask.sum(dim=1, keepdim=True)
-    return summed, torch.clamp(count, min=1e-9)
+        count = mask.sum(dim=1, keepdim=True, dtype=accumulation)
+    return summed, torch.clamp(count, min=1e-9), output_dtype
 
 
 def _mean(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
-    summed, count = _masked_sum(tokens, mask, features)
-    return summed / count
+    summed, count, output_dtype = _masked_sum(tokens, mask, features)
+    return (summed / count).to(output_dtype)
 
 
 def _mean_sqrt_len(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
-    summed, count = _masked_sum(tokens, mask, features)
-    return summed / torch.sqrt(count)
+    summed, count, output_dtype = _masked_sum(tokens, mask, features)
+    return (summed / torch.sqrt(count)).to(output_dtype)
 
 
 def _weighted_mean(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
     """Mean where token i weighs i (1-based): later tokens of a causal model have seen more context."""
-    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=tokens.dtype)
-    weights = mask * positions.unsqueeze(0)
-    summed = (tokens * weights.unsqueeze(-1)).sum(dim=1)
-    return summed / torch.clamp(weights.sum(dim=1, keepdim=True), min=1e-9)
+    accumulation = _accumulation_dtype(tokens.dtype)
+    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=accumulation)
+    weights = mask.to(accumulation) * positions.unsqueeze(0)
+    summed = (tokens.to(accumulation) * weights.unsqueeze(-1)).sum(dim=1)
+    return (summed / torch.clamp(weights.sum(dim=1, keepdim=True), min=1e-9)).to(tokens.dtype)
 
 
 def _last_token(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
