@@ -355,9 +355,7 @@ class RowSink:
         return self.rows
 
 
-def run(
-    model: SentenceTransformer, inputs: list[Any], extra: dict[str, Any], options: EncodeOptions, **kwargs
-) -> Any:
+def run(model: SentenceTransformer, inputs: list[Any], extra: dict[str, Any], options: EncodeOptions, **kwargs) -> Any:
     """Encode ``inputs`` (prompts already applied) in eval mode, and return them as ``options`` ask."""
     device = model.device
     count = len(inputs)

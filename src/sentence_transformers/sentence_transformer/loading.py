@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from sentence_transformers.base import persistence
-from sentence_transformers.base.hub import resolve_folder
+from sentence_transformers.base.hub import is_local, resolve_file, resolve_folder
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
 
@@ -37,6 +37,7 @@ class LoadOptions:
     model_kwargs: dict[str, Any] | None = None
     tokenizer_kwargs: dict[str, Any] | None = None
     config_kwargs: dict[str, Any] | None = None
+    backend: str = "torch"
 
     def hub(self) -> dict[str, Any]:
         """The keyword arguments that locate files."""
@@ -53,6 +54,8 @@ def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeli
     folder = resolve_folder(
         model_name_or_path, options.token, options.cache_folder, options.revision, options.local_files_only
     )
+    if options.backend != "torch" and not is_local(model_name_or_path):
+        _fetch_backend_files(model_name_or_path, options)
     card = _read_card(folder)
     if os.path.isfile(os.path.join(folder, persistence.MODULES_FILE)):
         modules, module_kwargs = _load_modules(folder, options)
@@ -65,6 +68,21 @@ def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeli
     return LoadedPipeline(_plain_model(folder, options), model_card_text=card)
 
 
+_BACKEND_FILES = {"onnx": ("onnx", "model.onnx"), "openvino": ("openvino", "openvino_model.xml")}
+
+
+def _fetch_backend_files(name: str, options: LoadOptions) -> None:
+    """Hub snapshots leave out onnx/ and openvino/: fetch the one model file the backend opens, and its weights,
+    into the same snapshot (when the repository has none, the backend exports one from the torch weights)."""
+    subfolder, default = _BACKEND_FILES[options.backend]
+    file_name = (options.model_kwargs or {}).get("file_name") or default
+    companion = file_name + "_data" if options.backend == "onnx" else os.path.splitext(file_name)[0] + ".bin"
+    for where in (subfolder, ""):
+        if resolve_file(name, file_name, where, **options.hub()):
+            resolve_file(name, companion, where, **options.hub())
+            return
+
+
 def _plain_model(folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
     """A Hugging Face model without modules.json becomes Transformer + mean Pooling."""
     hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
@@ -75,6 +93,7 @@ def _plain_model(folder: str, options: LoadOptions) -> OrderedDict[str, nn.Modul
         model_args={**hub, **(options.model_kwargs or {})},
         tokenizer_args={**hub, **(options.tokenizer_kwargs or {})},
         config_args={**hub, **(options.config_kwargs or {})},
+        backend=options.backend,
     )
     pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
     return OrderedDict([("0", transformer), ("1", pooling)])
@@ -101,6 +120,7 @@ def _load_module(module_class: type, folder: str, subfolder: str, options: LoadO
         "model_kwargs": options.model_kwargs,
         "tokenizer_kwargs": options.tokenizer_kwargs,
         "config_kwargs": options.config_kwargs,
+        "backend": options.backend,
     }
     return persistence.load_module(module_class, folder, subfolder, offered)
 

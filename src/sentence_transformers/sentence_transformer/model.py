@@ -17,6 +17,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from sentence_transformers import __version__
+from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import persistence
 from sentence_transformers.base.modules.module import InputModule
 from sentence_transformers.sentence_transformer import encoding, multi_process
@@ -50,7 +51,8 @@ class SentenceTransformer(nn.Sequential):
         truncate_dim: Cut sentence embeddings to this many dimensions in ``encode``.
         model_kwargs / tokenizer_kwargs / processor_kwargs / config_kwargs: Passed to the Hugging Face loaders.
         model_card_data: Model card fields: a SentenceTransformerModelCardData, or a dict of its fields.
-        backend: Only "torch".
+        backend: "torch" (default), "onnx" (ONNX Runtime: loads ``onnx/model.onnx``, or ``model_kwargs["file_name"]``,
+            exporting it on first load when absent) or "openvino" (``openvino/openvino_model.xml``).
     """
 
     model_type = "SentenceTransformer"
@@ -83,8 +85,7 @@ class SentenceTransformer(nn.Sequential):
         if use_auth_token is not None:
             warnings.warn("use_auth_token is deprecated; use token", FutureWarning, stacklevel=2)
             token = token if token is not None else use_auth_token
-        if backend != "torch":
-            raise ValueError(f"Unsupported backend {backend!r}: sbert runs the 'torch' backend")
+        check_backend(backend)
         if model_name_or_path is not None and modules is not None:
             raise ValueError("Pass either model_name_or_path or modules, not both")
         config: dict[str, Any] = {}
@@ -100,6 +101,7 @@ class SentenceTransformer(nn.Sequential):
                 model_kwargs=model_kwargs,
                 tokenizer_kwargs={**(tokenizer_kwargs or {}), **(processor_kwargs or {})} or None,
                 config_kwargs=config_kwargs,
+                backend=backend,
             )
             loaded = load_pipeline(os.fspath(model_name_or_path), options)
             modules, module_kwargs, config, card_text = (
@@ -111,6 +113,11 @@ class SentenceTransformer(nn.Sequential):
         super().__init__(_as_ordered(modules))
         if model_name_or_path is not None:
             self._match_first_module_dtype()
+        if backend != self.get_backend():
+            raise ValueError(
+                f"backend={backend!r} applies to a Transformer module loaded from a model folder; this model's first "
+                f"module is {type(self._first_module()).__name__} and runs {self.get_backend()!r}"
+            )
         self.module_kwargs = module_kwargs
         self.prompts = {**(config.get("prompts") or {}), **(prompts or {})}
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
@@ -234,8 +241,8 @@ class SentenceTransformer(nn.Sequential):
         return modality in self.modalities
 
     def get_backend(self) -> str:
-        """The inference backend: always "torch" here."""
-        return "torch"
+        """The inference backend of the first module: "torch", "onnx" or "openvino"."""
+        return getattr(self._first_module(), "backend", "torch") if len(self) else "torch"
 
     def activation_checkpointing_enable(
         self, activation_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any

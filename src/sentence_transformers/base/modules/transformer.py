@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
+from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
 from sentence_transformers.base.modules.module import InputModule
@@ -63,8 +64,7 @@ class Transformer(InputModule):
         **kwargs,
     ) -> None:
         super().__init__()
-        if backend != "torch":
-            raise ValueError(f"Unsupported backend {backend!r}: sbert runs the 'torch' backend")
+        check_backend(backend)
         self.do_lower_case = do_lower_case
         self.backend = backend
         model_kwargs = {**(model_args or {}), **(model_kwargs or {})}
@@ -72,7 +72,10 @@ class Transformer(InputModule):
         config_kwargs = {**(config_args or {}), **(config_kwargs or {})}
         hub_kwargs = _hub_kwargs(model_kwargs, cache_dir)
         config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs, **config_kwargs)
-        self.auto_model = _load_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
+        if backend == "torch":
+            self.auto_model = load_auto_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
+        else:
+            self.auto_model = _load_runtime_model(backend, model_name_or_path, config, {**hub_kwargs, **model_kwargs})
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_name_or_path or model_name_or_path, **_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs
         )
@@ -161,7 +164,7 @@ class Transformer(InputModule):
 
     def save(self, output_path: str, safe_serialization: bool = True, **kwargs) -> None:
         """Write the Hugging Face model, its tokenizer and sentence_bert_config.json."""
-        if safe_serialization:
+        if safe_serialization or self.backend != "torch":
             self.auto_model.save_pretrained(output_path)
         else:
             self.auto_model.config.save_pretrained(output_path)
@@ -183,6 +186,7 @@ class Transformer(InputModule):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
         **kwargs,
     ) -> Transformer:
         """Rebuild from a saved folder: sentence_bert_config.json plus the Hugging Face files beside it."""
@@ -199,7 +203,7 @@ class Transformer(InputModule):
         ):
             config[key] = {**config.get(key, {}), **hub, **(given or {})}
         config.setdefault("cache_dir", cache_folder)
-        return cls(model_name_or_path=folder, **config)
+        return cls(model_name_or_path=folder, backend=backend, **config)
 
 
 def _read_config(folder: str) -> dict[str, Any]:
@@ -232,7 +236,18 @@ def _model_only(model_kwargs: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _load_model(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
+def _load_runtime_model(
+    backend: str, name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]
+) -> torch.nn.Module:
+    """The ONNX Runtime or OpenVINO model of a folder (exported on first load when the folder has none)."""
+    from sentence_transformers.backend import load_onnx_model, load_openvino_model
+
+    folder = resolve_folder(name_or_path, model_kwargs.get("token"), model_kwargs.get("cache_dir"))
+    load = load_onnx_model if backend == "onnx" else load_openvino_model
+    return load(folder, config, **model_kwargs)
+
+
+def load_auto_model(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
     """AutoModel, except encoder-decoder families (T5, MT5, UMT5) whose encoder alone gives embeddings."""
     model_kwargs = {key: value for key, value in model_kwargs.items() if key != "config"}
     if config.model_type in {"t5", "mt5", "umt5"}:

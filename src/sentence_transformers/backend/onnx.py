@@ -1,0 +1,146 @@
+"""ONNX Runtime backend: export a Hugging Face model with torch.onnx and run it in an InferenceSession."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PretrainedConfig
+
+from sentence_transformers.backend.runtime import MODEL_INPUTS, RuntimeModel, load_runtime_model, require
+
+ONNX_FILE = "model.onnx"
+OPSET = 17
+
+
+class OnnxModel(RuntimeModel):
+    """A model exported to ONNX, run by ONNX Runtime.
+
+    Args:
+        model_path: The ``.onnx`` file.
+        config: The Hugging Face config it was exported from.
+        provider: Execution provider (default: the first ONNX Runtime has, as upstream; CPUExecutionProvider here).
+        provider_options: Options of that provider.
+        session_options: An ``onnxruntime.SessionOptions``; by default intra-op threads follow torch's thread count.
+    """
+
+    backend = "onnx"
+    subfolder = "onnx"
+
+    def __init__(
+        self,
+        model_path: str,
+        config: PretrainedConfig,
+        provider: str | None = None,
+        provider_options: dict[str, Any] | None = None,
+        session_options: Any = None,
+        scratch: tempfile.TemporaryDirectory | None = None,
+    ) -> None:
+        self.provider = provider
+        self.provider_options = provider_options
+        self.session_options = session_options
+        super().__init__(model_path, config, scratch)
+
+    def open_session(self) -> Any:
+        ort = require("onnxruntime", "onnx")
+        provider = self.provider or ort.get_available_providers()[0]
+        options = self.session_options
+        if options is None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+        return ort.InferenceSession(
+            self.model_path,
+            sess_options=options,
+            providers=[provider],
+            provider_options=[self.provider_options] if self.provider_options else None,
+        )
+
+    def graph_inputs(self) -> set[str]:
+        return {node.name for node in self.session.get_inputs()}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, inputs)[0]
+
+    def model_files(self) -> list[str]:
+        data = [self.model_path + suffix for suffix in ("_data", ".data")]
+        return [self.model_path, *[path for path in data if os.path.isfile(path)]]
+
+
+class _HiddenStates(nn.Module):
+    """The Hugging Face model reduced to what the Transformer module reads: the last hidden state."""
+
+    def __init__(self, model: nn.Module, input_names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = input_names
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.input_names, inputs, strict=True)), return_dict=True)[0]
+
+
+def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE) -> str:
+    """Export ``model`` (a Hugging Face model) to ``folder/file_name`` with dynamic batch and sequence axes.
+
+    Uses torch.onnx's TorchScript exporter: its graphs are the ones ONNX Runtime's transformer optimizer fuses.
+    """
+    accepted = inspect.signature(model.forward).parameters
+    input_names = tuple(name for name in MODEL_INPUTS if name in accepted)
+    was_training = model.training
+    wrapper = _HiddenStates(model.float(), input_names).eval()
+    vocab = max(2, int(getattr(model.config, "vocab_size", 2) or 2))
+    dummy = {
+        "input_ids": torch.randint(1, vocab, (2, 8)),
+        "attention_mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3]),
+        "token_type_ids": torch.zeros(2, 8, dtype=torch.long),
+    }
+    axes = {name: {0: "batch_size", 1: "sequence_length"} for name in (*input_names, "last_hidden_state")}
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, file_name)
+    partial = target + ".partial"
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter about the TorchScript exporter
+            torch.onnx.export(
+                wrapper,
+                tuple(dummy[name] for name in input_names),
+                partial,
+                input_names=list(input_names),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        os.replace(partial, target)
+    finally:
+        model.train(was_training)
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def load_onnx_model(
+    model_name_or_path: str, config: PretrainedConfig, task_name: str = "feature-extraction", **model_kwargs
+) -> OnnxModel:
+    """Open ``onnx/model.onnx`` (or ``model_kwargs["file_name"]``) of a model folder, exporting it when absent.
+
+    model_kwargs: ``file_name``, ``provider``, ``provider_options``, ``session_options``, ``export`` (True: export
+    even when the file exists; False: never export).
+    """
+    if task_name != "feature-extraction":
+        raise ValueError(f"Only the 'feature-extraction' task is supported, got {task_name!r}")
+    return load_runtime_model(
+        OnnxModel,
+        model_name_or_path,
+        config,
+        model_kwargs,
+        {"provider", "provider_options", "session_options"},
+        ONNX_FILE,
+        export_onnx,
+    )

@@ -1,0 +1,91 @@
+"""OpenVINO backend: the ONNX export converted to OpenVINO IR (``openvino_model.xml`` + ``.bin``) and compiled."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+from torch import nn
+from transformers import PretrainedConfig
+
+from sentence_transformers.backend.onnx import export_onnx
+from sentence_transformers.backend.runtime import RuntimeModel, load_runtime_model, require
+
+OPENVINO_FILE = "openvino_model.xml"
+
+
+class OpenVINOModel(RuntimeModel):
+    """A model in OpenVINO IR, compiled for an OpenVINO device.
+
+    Args:
+        model_path: The ``.xml`` file (its weights are the ``.bin`` beside it).
+        config: The Hugging Face config it was exported from.
+        device: OpenVINO device name (default "CPU").
+        ov_config: Compile options, as a dict or the path of a JSON file. Inference runs in float32 unless it
+            sets ``INFERENCE_PRECISION_HINT`` (OpenVINO would pick bf16 on processors that have it).
+    """
+
+    backend = "openvino"
+    subfolder = "openvino"
+
+    def __init__(
+        self,
+        model_path: str,
+        config: PretrainedConfig,
+        device: str = "CPU",
+        ov_config: dict[str, Any] | str | None = None,
+        scratch: tempfile.TemporaryDirectory | None = None,
+    ) -> None:
+        self.device_name = device
+        self.ov_config = {"INFERENCE_PRECISION_HINT": "f32", **_read_ov_config(ov_config)}
+        super().__init__(model_path, config, scratch)
+
+    def open_session(self) -> Any:
+        openvino = require("openvino", "openvino")
+        return openvino.Core().compile_model(self.model_path, self.device_name, self.ov_config)
+
+    def graph_inputs(self) -> set[str]:
+        return {name for port in self.session.inputs for name in port.get_names()}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        # The result is a view of the request's buffer, which the next call overwrites: keep a copy.
+        return np.array(self.session(inputs)[0], copy=True)
+
+    def model_files(self) -> list[str]:
+        return [self.model_path, os.path.splitext(self.model_path)[0] + ".bin"]
+
+
+def _read_ov_config(ov_config: dict[str, Any] | str | None) -> dict[str, Any]:
+    if ov_config is None:
+        return {}
+    if isinstance(ov_config, dict):
+        return dict(ov_config)
+    if not os.path.isfile(ov_config):
+        raise FileNotFoundError(f"ov_config {ov_config!r} is neither a dict nor a JSON file")
+    with open(ov_config, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def export_openvino(model: nn.Module, folder: str) -> str:
+    """Export ``model`` through ONNX to OpenVINO IR in ``folder``; weights stay fp32 (no fp16 compression)."""
+    openvino = require("openvino", "openvino")
+    with tempfile.TemporaryDirectory(prefix="sbert-onnx-") as onnx_folder:
+        converted = openvino.convert_model(export_onnx(model, onnx_folder))
+    target = os.path.join(folder, OPENVINO_FILE)
+    openvino.save_model(converted, target, compress_to_fp16=False)
+    return target
+
+
+def load_openvino_model(
+    model_name_or_path: str, config: PretrainedConfig, task_name: str = "feature-extraction", **model_kwargs
+) -> OpenVINOModel:
+    """Open ``openvino/openvino_model.xml`` (or ``model_kwargs["file_name"]``) of a model folder, exporting it
+    when absent. model_kwargs: ``file_name``, ``device``, ``ov_config``, ``export``."""
+    if task_name != "feature-extraction":
+        raise ValueError(f"Only the 'feature-extraction' task is supported, got {task_name!r}")
+    return load_runtime_model(
+        OpenVINOModel, model_name_or_path, config, model_kwargs, {"device", "ov_config"}, OPENVINO_FILE, export_openvino
+    )

@@ -1,0 +1,193 @@
+"""RuntimeModel: a Hugging Face model replaced by an exported graph (ONNX Runtime, OpenVINO) behind the same call.
+
+The Transformer module calls ``auto_model(input_ids=…, attention_mask=…)`` and reads ``output[0]``; a runtime model
+answers that call from its session, so the encode engine, Pooling and everything after it are unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PretrainedConfig
+from transformers.modeling_outputs import BaseModelOutput
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "openvino")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Keys of model_kwargs that only locate or load torch weights; a runtime backend has no use for them.
+_TORCH_ONLY_KEYS = {"torch_dtype", "dtype", "attn_implementation", "device_map", "low_cpu_mem_usage", "revision"}
+_HUB_KEYS = {"token", "cache_dir", "local_files_only", "trust_remote_code", "subfolder", "force_download"}
+
+
+def check_backend(backend: str) -> None:
+    """Reject a backend name that is not one of ``BACKENDS``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {', '.join(map(repr, BACKENDS))}")
+
+
+def require(package: str, extra: str) -> Any:
+    """Import an optional package, or fail naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise ImportError(f"The {extra!r} backend needs the {package!r} package: pip install 'sbert[{extra}]'") from exc
+
+
+class RuntimeModel(nn.Module):
+    """An exported model file run by an inference runtime; subclasses open the session and run it.
+
+    Args:
+        model_path: The model file (``.onnx`` or OpenVINO ``.xml``).
+        config: The Hugging Face config of the model it was exported from.
+        scratch: A temporary folder that holds an export made at load time; removed with this object.
+    """
+
+    backend: str = ""
+    subfolder: str = ""  # where save_pretrained puts the model file, as upstream lays it out
+
+    def __init__(self, model_path: str, config: PretrainedConfig, scratch: tempfile.TemporaryDirectory | None = None):
+        super().__init__()
+        self.model_path = model_path
+        self.config = config
+        self._scratch = scratch
+        self.session = self.open_session()
+
+    @abstractmethod
+    def open_session(self) -> Any:
+        """Load ``model_path`` into the runtime."""
+
+    @abstractmethod
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The last hidden state [batch, tokens, hidden] for these int64 inputs."""
+
+    @abstractmethod
+    def model_files(self) -> list[str]:
+        """The files that make up the model (the graph, and its weights when kept beside it)."""
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The inputs the graph takes, in MODEL_INPUTS order."""
+        return tuple(name for name in MODEL_INPUTS if name in self.graph_inputs())
+
+    @abstractmethod
+    def graph_inputs(self) -> set[str]:
+        """Names of the graph's inputs."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> Any:
+        """Run the graph on the batch; returns the output the Hugging Face model would (``[0]`` = hidden states)."""
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, **kwargs}
+        if given["attention_mask"] is None:
+            given["attention_mask"] = torch.ones_like(input_ids)
+        if given.get("token_type_ids") is None:
+            given["token_type_ids"] = torch.zeros_like(input_ids)
+        arrays = {name: given[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(self.run(arrays)))
+
+    def save_pretrained(self, save_directory: str, **kwargs) -> None:
+        """Write config.json and the model files into ``save_directory/<subfolder>/``."""
+        self.config.save_pretrained(save_directory)
+        target = os.path.join(save_directory, self.subfolder)
+        os.makedirs(target, exist_ok=True)
+        for path in self.model_files():
+            destination = os.path.join(target, os.path.basename(path))
+            if os.path.abspath(path) != os.path.abspath(destination):
+                shutil.copyfile(path, destination)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sessions do not pickle (multi-process pools send the model to each worker): reopen from the file.
+        state = self.__dict__.copy()
+        state["session"] = None
+        state["_scratch"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.session = self.open_session()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_path!r})"
+
+
+def split_model_kwargs(model_kwargs: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """The runtime's own keys of model_kwargs; torch and hub keys are left to the export, anything else is an
+    error."""
+    unknown = set(model_kwargs) - known - _TORCH_ONLY_KEYS - _HUB_KEYS
+    if unknown:
+        raise ValueError(
+            f"Unknown model_kwargs for this backend: {', '.join(sorted(unknown))}; it takes {', '.join(sorted(known))}"
+        )
+    return {key: value for key, value in model_kwargs.items() if key in known}
+
+
+def find_model_file(folder: str, file_name: str, subfolder: str) -> str | None:
+    """``folder/file_name`` or ``folder/<subfolder>/file_name``; a path inside file_name is honoured."""
+    for candidate in (os.path.join(folder, file_name), os.path.join(folder, subfolder, file_name)):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def other_model_files(folder: str, subfolder: str, suffix: str) -> list[str]:
+    """The model files of this kind the folder has, to name them when the wanted one is missing."""
+    found = []
+    for where in (folder, os.path.join(folder, subfolder)):
+        if os.path.isdir(where):
+            found += [os.path.relpath(os.path.join(where, name), folder) for name in sorted(os.listdir(where))]
+    return [name for name in found if name.endswith(suffix)]
+
+
+def torch_load_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The model_kwargs that loading the torch model for an export still needs (hub access, remote code)."""
+    return {key: value for key, value in model_kwargs.items() if key in _HUB_KEYS}
+
+
+def load_runtime_model(
+    model_class: type[RuntimeModel],
+    folder: str,
+    config: PretrainedConfig,
+    model_kwargs: dict[str, Any],
+    options: set[str],
+    default_file: str,
+    export: Callable[[nn.Module, str], str],
+) -> RuntimeModel:
+    """Open ``model_class``'s file from ``folder`` (or its subfolder), exporting the torch model when it is absent.
+
+    ``options`` are the model_kwargs the runtime takes besides file_name and export; ``export(torch_model,
+    scratch_folder)`` writes the model file and returns its path.
+    """
+    runtime = split_model_kwargs(model_kwargs, options | {"file_name", "export"})
+    file_name = runtime.pop("file_name", None)
+    force_export = runtime.pop("export", None)
+    path = None if force_export else find_model_file(folder, file_name or default_file, model_class.subfolder)
+    scratch = None
+    if path is None:
+        if force_export is False or file_name is not None:
+            found = other_model_files(folder, model_class.subfolder, os.path.splitext(default_file)[1])
+            raise FileNotFoundError(
+                f"No {file_name or default_file!r} in {folder!r} or its {model_class.subfolder}/ folder "
+                f"(found: {', '.join(found) or 'none'}); pass export=True in model_kwargs to export one"
+            )
+        from sentence_transformers.base.modules.transformer import load_auto_model
+
+        logger.warning("No %r found in %r. Exporting the model to %s.", default_file, folder, model_class.backend)
+        scratch = tempfile.TemporaryDirectory(prefix=f"sbert-{model_class.backend}-")
+        torch_model = load_auto_model(folder, config, torch_load_kwargs(model_kwargs))
+        path = export(torch_model, scratch.name)
+        logger.warning(
+            "Saving the exported %s model is recommended, so that it is not exported again on the next load: "
+            "model.save_pretrained('path/to/folder')",
+            model_class.backend,
+        )
+    return model_class(path, config, scratch=scratch, **runtime)
