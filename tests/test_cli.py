@@ -59,3 +59,156 @@ def test_errors_are_clear(saved_model, tmp_path, capsys, monkeypatch):
     (tmp_path / "bad.jsonl").write_text('{"text": 3}\n')
     assert main(["encode", str(tmp_path / "bad.jsonl"), "--model", saved_model]) == 2
     assert "line 1 has no string field 'text'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ chunked streaming (bounded memory)
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A man is playing a guitar on the street.",
+    "",
+    "Two women are sitting at a table and talking.",
+    "What is the capital of France?",
+    "Paris is the capital of France.",
+    "Sentence embeddings map texts to dense vectors.",
+    "A cat sleeps on the warm windowsill.",
+    "query: search results ranking",
+    "the dog",
+    "a guitar in the afternoon sun",
+]  # 11 texts: chunks of 3 give 4 chunks, the last one short
+
+
+def _files(folder):
+    """The files in ``folder`` besides the saved model."""
+    return sorted(p.name for p in folder.iterdir() if p.name != "model")
+
+
+def _encode_file(saved_model, tmp_path, *options, texts=TEXTS, output="out.npy"):
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    out = tmp_path / output
+    args = ["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--chunk-size", "3", *options]
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.parametrize("precision", ["float32", "binary", "ubinary"])
+def test_chunked_npy_equals_one_encode(saved_model, tmp_path, capsys, precision):
+    out = _encode_file(saved_model, tmp_path, "--precision", precision, "--no-progress")
+    expected = SentenceTransformer(saved_model, device="cpu").encode(TEXTS, precision=precision)
+    result = np.load(out)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    if precision == "float32":
+        np.testing.assert_allclose(result, expected, atol=1e-6)
+    else:  # per-value quantization: each chunk on its own gives the same bits
+        np.testing.assert_array_equal(result, expected)
+    assert f"encoded 11 texts → {expected.shape}" in capsys.readouterr().err
+    assert _files(tmp_path) == ["in.txt", "out.npy"]  # no temporary file left
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+def test_chunked_scalar_quantization_uses_ranges_over_all_texts(saved_model, tmp_path, precision):
+    out = _encode_file(saved_model, tmp_path, "--precision", precision, "-b", "1", "--normalize")
+    model = SentenceTransformer(saved_model, device="cpu")
+    expected = model.encode(TEXTS, precision=precision, batch_size=1, normalize_embeddings=True)
+    np.testing.assert_array_equal(np.load(out), expected)
+    per_chunk = np.concatenate(
+        [
+            model.encode(TEXTS[i : i + 3], precision=precision, batch_size=1, normalize_embeddings=True)
+            for i in range(0, len(TEXTS), 3)
+        ]
+    )
+    assert not np.array_equal(per_chunk, expected)  # the test would catch per-chunk buckets
+    assert _files(tmp_path) == ["in.txt", "out.npy"]
+
+
+def test_chunked_jsonl_output_unchanged(saved_model, tmp_path):
+    out = _encode_file(saved_model, tmp_path, "--truncate-dim", "8", output="out.jsonl")
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["text"] for line in lines] == TEXTS
+    expected = SentenceTransformer(saved_model, device="cpu").encode(TEXTS, truncate_dim=8)
+    np.testing.assert_allclose(np.array([line["embedding"] for line in lines]), expected, atol=1e-6)
+    assert _files(tmp_path) == ["in.txt", "out.jsonl"]
+
+
+def test_chunked_jsonl_stdout_int8(saved_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(TEXTS) + "\n"))
+    args = ["encode", "-", "-m", saved_model, "--chunk-size", "4", "--precision", "int8", "-b", "1"]
+    assert main([*args, "--no-progress"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["text"] for line in lines] == TEXTS
+    expected = SentenceTransformer(saved_model, device="cpu").encode(TEXTS, precision="int8", batch_size=1)
+    np.testing.assert_array_equal(np.array([line["embedding"] for line in lines]), expected)
+
+
+def test_stdin_to_npy(saved_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\r\n".join(TEXTS)))
+    out = tmp_path / "out.npy"
+    assert main(["encode", "-m", saved_model, "-o", str(out), "--chunk-size", "2", "--no-progress"]) == 0
+    expected = SentenceTransformer(saved_model, device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+    assert "encoded 11 texts" in capsys.readouterr().err
+    assert _files(tmp_path) == ["out.npy"]  # the spooled copy of stdin is gone
+
+
+def test_jsonl_field_over_chunks(saved_model, tmp_path):
+    rows = [json.dumps({"body": text}) for text in TEXTS]
+    (tmp_path / "in.jsonl").write_text("\n".join(rows[:5] + [""] + rows[5:]) + "\n")  # a blank line is skipped
+    out = tmp_path / "out.npy"
+    args = ["encode", str(tmp_path / "in.jsonl"), "--field", "body", "-m", saved_model, "-o", str(out)]
+    assert main([*args, "--chunk-size", "4"]) == 0
+    expected = SentenceTransformer(saved_model, device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+
+
+def test_bad_line_after_the_first_chunk_fails_before_encoding(saved_model, tmp_path, capsys, monkeypatch):
+    rows = [json.dumps({"text": text}) for text in TEXTS] + ["not json"]
+    (tmp_path / "in.jsonl").write_text("\n".join(rows) + "\n")
+    calls = []
+    monkeypatch.setattr(SentenceTransformer, "encode", lambda self, texts, **kw: calls.append(texts))
+    for output in ("out.npy", "out.jsonl"):
+        args = ["encode", str(tmp_path / "in.jsonl"), "-m", saved_model, "-o", str(tmp_path / output)]
+        assert main([*args, "--chunk-size", "2"]) == 2
+        assert "line 12 is not valid JSON" in capsys.readouterr().err
+    assert calls == []
+    assert _files(tmp_path) == ["in.jsonl"]
+
+
+@pytest.mark.parametrize("output", ["out.npy", "out.jsonl"])
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_failure_midway_leaves_no_output(saved_model, tmp_path, monkeypatch, output, precision):
+    original = SentenceTransformer.encode
+    calls = []
+
+    def failing_encode(self, texts, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise RuntimeError("out of memory on chunk 2")
+        return original(self, texts, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", failing_encode)
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
+    (tmp_path / output).write_text("previous output")
+    args = ["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(tmp_path / output)]
+    with pytest.raises(RuntimeError, match="chunk 2"):
+        main([*args, "--chunk-size", "3", "--precision", precision])
+    assert calls == [3, 3]
+    assert (tmp_path / output).read_text() == "previous output"  # the old output is untouched
+    assert _files(tmp_path) == ["in.txt", output]  # no temporary file left
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "ubinary"])
+def test_empty_input_gives_empty_array(saved_model, tmp_path, capsys, precision):
+    (tmp_path / "in.txt").write_text("")
+    out = tmp_path / "out.npy"
+    assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--precision", precision]) == 0
+    expected = SentenceTransformer(saved_model, device="cpu").encode([], precision=precision)
+    result = np.load(out)
+    assert result.shape == expected.shape and result.dtype == expected.dtype
+    assert f"encoded 0 texts → {expected.shape}" in capsys.readouterr().err
+
+
+def test_single_text_int8_keeps_the_clear_error(saved_model, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("only one\n")
+    out = tmp_path / "out.npy"
+    assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--precision", "int8"]) == 2
+    assert "single embedding" in capsys.readouterr().err
+    assert _files(tmp_path) == ["in.txt"]

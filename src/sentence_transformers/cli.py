@@ -1,12 +1,32 @@
-"""The ``sbert`` command: encode texts from a file or stdin into .npy or JSONL."""
+"""The ``sbert`` command: encode texts from a file or stdin into .npy or JSONL.
+
+Memory is bounded by one chunk of texts, not by the input: the texts are read as a stream, encoded ``CHUNK_SIZE`` at
+a time, and each chunk's rows go straight to the output.
+
+- A .npy output is written through a memmap of a temporary sibling file: a first pass over the input counts (and
+  checks) the texts without keeping them, so the array's shape is known before the first row is written; the pages
+  written for a chunk are flushed and unmapped before the next one, so they never pile up in the process's memory.
+  The finished file is renamed over the target; a failure removes it and leaves the target untouched.
+- A JSONL output streams one chunk at a time (to stdout, or to a temporary sibling renamed into place at the end).
+- int8/uint8 buckets span every embedding, as when the whole input is encoded in one call: the float embeddings go to
+  a temporary .npy first, then are quantized chunk by chunk with the per-dimension ranges of all of them.
+  binary/ubinary are per value, so each chunk is quantized on its own.
+- stdin can be read only once: it is copied to a temporary file (next to the output) when a second pass is needed
+  (a .npy output, or int8/uint8 precision); otherwise it streams.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
+import secrets
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -15,6 +35,8 @@ from sentence_transformers import __version__
 from sentence_transformers.sentence_transformer.encoding import PRECISIONS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+CHUNK_SIZE = 16_384  # texts read, encoded and written at a time
+SCALAR_PRECISIONS = ("int8", "uint8")  # buckets computed over all embeddings, so quantized after the last chunk
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--truncate-dim", type=int, help="keep only the first N dimensions")
     encode.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
     return parser
 
 
@@ -53,43 +76,149 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    """Read the texts, encode them, and write the embeddings."""
-    texts = read_texts(args.input, args.field)
-    from sentence_transformers import SentenceTransformer
+    """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    to_npy = args.output is not None and args.output.endswith(".npy")
+    scalar = args.precision in SCALAR_PRECISIONS
+    work_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else None
+    with contextlib.ExitStack() as cleanup:
+        source = open_source(args.input, args.field, cleanup, rereadable=to_npy or scalar, spool_dir=work_dir)
+        total = source.count() if source.rereadable else None  # also reports bad input before the model loads
+        sink: Output = NpyOutput(args.output, total or 0) if to_npy else JsonlOutput(args.output)
+        cleanup.callback(sink.discard)  # does nothing once the output is in place
+        from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(args.model, device=args.device)
-    embeddings = model.encode(
-        texts,
-        batch_size=args.batch_size,
-        show_progress_bar=not args.no_progress,
-        normalize_embeddings=args.normalize,
-        prompt=args.prompt,
-        prompt_name=args.prompt_name,
-        precision=args.precision,
-        truncate_dim=args.truncate_dim,
-    )
-    write_embeddings(embeddings, texts, args.output)
-    print(f"sbert: encoded {len(texts)} texts → {embeddings.shape}", file=sys.stderr)  # noqa: T201
+        model = SentenceTransformer(args.model, device=args.device)
+
+        def encode(texts: list[str], precision: str) -> np.ndarray:
+            return model.encode(
+                texts,
+                batch_size=args.batch_size,
+                show_progress_bar=False,  # one bar over all chunks instead
+                normalize_embeddings=args.normalize,
+                prompt=args.prompt,
+                prompt_name=args.prompt_name,
+                precision=precision,
+                truncate_dim=args.truncate_dim,
+            )
+
+        progress = _progress_bar(total, disable=args.no_progress)
+        with progress:
+            if scalar:
+                _encode_scalar(source, encode, sink, args.precision, args.chunk_size, progress, cleanup, work_dir)
+            else:
+                for chunk in source.chunks(args.chunk_size):
+                    sink.write(chunk, encode(chunk, args.precision))
+                    progress.update(len(chunk))
+        if sink.count == 0:  # no texts: still an empty (0, dim) array, as encoding an empty list gives
+            sink.write([], encode([], args.precision))
+        sink.finish()
+    print(f"sbert: encoded {sink.count} texts → {sink.shape}", file=sys.stderr)  # noqa: T201
     return 0
 
 
-def read_texts(source: str, field: str | None) -> list[str]:
-    """Texts from a file or stdin: one per line, or ``field`` of each JSONL object."""
+def _encode_scalar(
+    source: TextSource,
+    encode: Callable[[list[str], str], np.ndarray],
+    sink: Output,
+    precision: str,
+    chunk_size: int,
+    progress: Any,
+    cleanup: contextlib.ExitStack,
+    work_dir: str | None,
+) -> None:
+    """int8/uint8: float embeddings to a temporary .npy, then quantized per chunk with ranges over all of them."""
+    from sentence_transformers.quantization import logger as quantization_logger
+    from sentence_transformers.quantization import quantize_embeddings
+
+    floats = NpyRows(_temporary_file(cleanup, work_dir, ".npy"), source.count())
+    for chunk in source.chunks(chunk_size):
+        floats.append(encode(chunk, "float32"))
+        progress.update(len(chunk))
+    floats.check_full()
+    if floats.rows == 0:
+        return
+    ranges = None  # a single embedding: quantize_embeddings raises its usual error
+    if floats.rows >= 2:
+        quantization_logger.warning("Computing %s quantization buckets from %d embeddings.", precision, floats.rows)
+        ranges = floats.ranges(chunk_size)
+    blocks = floats.blocks(chunk_size)
+    pairs: Iterable[tuple[list[str], np.ndarray]] = (
+        zip(source.chunks(chunk_size), blocks, strict=True) if sink.needs_texts else (([], block) for block in blocks)
+    )
+    for chunk, block in pairs:
+        sink.write(chunk, quantize_embeddings(block, precision, ranges=ranges))
+
+
+# ----------------------------------------------------------------------------------------------------------- input
+class TextSource:
+    """Texts from a file (``path``) or stdin (``path`` None), read as a stream: one per line, or ``field`` of each
+    JSONL object. A file can be read any number of times; stdin once."""
+
+    def __init__(self, path: str | None, field: str | None, name: str, errors: str = "strict") -> None:
+        self.path, self.field, self.name, self.errors = path, field, name, errors
+        self._count: int | None = None
+
+    @property
+    def rereadable(self) -> bool:
+        return self.path is not None
+
+    def texts(self) -> Iterator[str]:
+        if self.path is None:
+            yield from iter_texts(sys.stdin, self.field, self.name)
+            return
+        with open(self.path, encoding="utf-8", errors=self.errors) as f:
+            yield from iter_texts(f, self.field, self.name)
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        texts = self.texts()
+        while chunk := list(itertools.islice(texts, size)):
+            yield chunk
+
+    def count(self) -> int:
+        """The number of texts, from one pass that keeps none of them (and raises on a malformed line)."""
+        if self._count is None:
+            self._count = sum(1 for _ in self.texts())
+        return self._count
+
+
+def open_source(
+    source: str,
+    field: str | None,
+    cleanup: contextlib.ExitStack,
+    rereadable: bool = False,
+    spool_dir: str | None = None,
+) -> TextSource:
+    """The texts of a file, or of stdin (``-``). When the source must be ``rereadable``, stdin is first copied to a
+    temporary file in ``spool_dir`` (default: the system's temporary folder), removed when ``cleanup`` closes."""
     if source == "-":
-        return _parse(sys.stdin, field, "<stdin>")
+        if not rereadable:
+            return TextSource(None, field, "<stdin>")
+        path = _temporary_file(cleanup, spool_dir, ".txt")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+            shutil.copyfileobj(sys.stdin, f, 1 << 20)
+        return TextSource(path, field, "<stdin>", errors="surrogateescape")
     if not os.path.isfile(source):
         raise FileNotFoundError(f"input file {source!r} not found")
     if field is None and source.endswith(".jsonl"):
         field = "text"
-    with open(source, encoding="utf-8") as f:
-        return _parse(f, field, source)
+    return TextSource(source, field, source)
 
 
-def _parse(stream: TextIO, field: str | None, name: str) -> list[str]:
-    lines = stream.read().splitlines()
+def read_texts(source: str, field: str | None) -> list[str]:
+    """All texts of a file or stdin at once: one per line, or ``field`` of each JSONL object."""
+    with contextlib.ExitStack() as cleanup:
+        return list(open_source(source, field, cleanup).texts())
+
+
+def iter_texts(stream: TextIO, field: str | None, name: str) -> Iterator[str]:
+    """The texts of ``stream``: its lines (split as ``str.splitlines`` does), or ``field`` of each non-blank line's
+    JSON object; a malformed line raises a ValueError naming ``name`` and the line number."""
+    lines = (line for raw in stream for line in raw.splitlines())
     if field is None:
-        return lines
-    texts = []
+        yield from lines
+        return
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -99,26 +228,173 @@ def _parse(stream: TextIO, field: str | None, name: str) -> list[str]:
             raise ValueError(f"{name} line {number} is not valid JSON: {exc}") from exc
         if not isinstance(record, dict) or not isinstance(record.get(field), str):
             raise ValueError(f"{name} line {number} has no string field {field!r}")
-        texts.append(record[field])
-    return texts
+        yield record[field]
 
 
-def write_embeddings(embeddings: np.ndarray, texts: list[str], output: str | None) -> None:
-    """Save as .npy, or as JSONL lines {"text", "embedding"} to a file or stdout."""
-    if output is not None and output.endswith(".npy"):
-        np.save(output, embeddings)
-        return
-    if output is None:
-        _write_jsonl(sys.stdout, embeddings, texts)
-        return
-    with open(output, "w", encoding="utf-8") as f:
-        _write_jsonl(f, embeddings, texts)
+# ---------------------------------------------------------------------------------------------------------- output
+def _temporary_file(cleanup: contextlib.ExitStack, folder: str | None, suffix: str) -> str:
+    """An empty temporary file in ``folder``, removed when ``cleanup`` closes."""
+    fd, path = tempfile.mkstemp(prefix=".sbert-", suffix=suffix, dir=folder)
+    os.close(fd)
+    cleanup.callback(_remove, path)
+    return path
 
 
-def _write_jsonl(stream: TextIO, embeddings: np.ndarray, texts: list[str]) -> None:
-    for text, embedding in zip(texts, embeddings, strict=True):
-        record: dict[str, Any] = {"text": text, "embedding": embedding.tolist()}
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class StagedFile:
+    """A new file beside ``target`` that replaces ``target`` on commit, so ``target`` is never half-written."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        folder, name = os.path.split(os.path.abspath(target))
+        self.path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        with open(self.path, "xb"):  # created with the usual permissions, unlike mkstemp's 0600
+            pass
+        self.done = False
+
+    def commit(self) -> None:
+        os.replace(self.path, self.target)
+        self.done = True
+
+    def discard(self) -> None:
+        if not self.done:
+            _remove(self.path)
+            self.done = True
+
+
+class NpyRows:
+    """An .npy file of ``rows`` rows, filled in order through a memmap that is flushed and unmapped after every
+    block, so written pages leave the process's resident memory. dtype and row shape come from the first block."""
+
+    def __init__(self, path: str, rows: int) -> None:
+        self.path, self.rows, self.filled = path, rows, 0
+        self.started = False
+
+    def append(self, block: np.ndarray) -> None:
+        end = self.filled + len(block)
+        if end > self.rows:
+            raise ValueError("the input grew while it was being encoded")
+        if not self.started and self.rows == 0:
+            with open(self.path, "wb") as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(block))
+        elif not self.started:
+            shape = (self.rows, *block.shape[1:])
+            rows = np.lib.format.open_memmap(self.path, mode="w+", dtype=block.dtype, shape=shape)
+            rows[: len(block)] = block
+            rows.flush()
+            del rows
+        elif len(block):
+            rows = np.lib.format.open_memmap(self.path, mode="r+")
+            rows[self.filled : end] = block
+            rows.flush()
+            del rows
+        self.started, self.filled = True, end
+
+    def check_full(self) -> None:
+        if self.filled != self.rows:
+            raise ValueError(f"the input changed while it was being encoded ({self.filled} texts, not {self.rows})")
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """The rows, ``size`` at a time, each copied out of a memmap that is unmapped before the next."""
+        for start in range(0, self.rows, size):
+            rows = np.lib.format.open_memmap(self.path, mode="r")
+            block = np.array(rows[start : start + size])
+            del rows
+            yield block
+
+    def ranges(self, size: int) -> np.ndarray:
+        """Per-dimension ``[min, max]`` over all rows (``[2, dim]``), as quantize_embeddings computes them."""
+        low = high = None
+        for block in self.blocks(size):
+            block = block.reshape(-1, block.shape[-1])
+            low = block.min(axis=0) if low is None else np.minimum(low, block.min(axis=0))
+            high = block.max(axis=0) if high is None else np.maximum(high, block.max(axis=0))
+        return np.vstack([low, high])
+
+
+class Output:
+    """Where the embeddings go, a chunk at a time; ``finish`` puts the output in place, ``discard`` drops it."""
+
+    needs_texts = True
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.row_shape: tuple[int, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.count, *self.row_shape)
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        self.count += len(embeddings)
+        self.row_shape = tuple(embeddings.shape[1:])
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+
+class NpyOutput(Output):
+    """A .npy of a known number of rows, written through a memmap of a staged file."""
+
+    needs_texts = False
+
+    def __init__(self, target: str, rows: int) -> None:
+        super().__init__()
+        self.staged = StagedFile(target)
+        self.rows = NpyRows(self.staged.path, rows)
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        self.rows.append(embeddings)
+        super().write(texts, embeddings)
+
+    def finish(self) -> None:
+        self.rows.check_full()
+        self.staged.commit()
+
+    def discard(self) -> None:
+        self.staged.discard()
+
+
+class JsonlOutput(Output):
+    """JSONL lines {"text", "embedding"} on stdout (``target`` None), or in a staged file."""
+
+    def __init__(self, target: str | None) -> None:
+        super().__init__()
+        self.staged: StagedFile | None = None
+        self.stream: TextIO = sys.stdout
+        if target is not None:
+            self.staged = StagedFile(target)
+            self.stream = open(self.staged.path, "w", encoding="utf-8")
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        for text, embedding in zip(texts, embeddings, strict=True):
+            record: dict[str, Any] = {"text": text, "embedding": embedding.tolist()}
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.flush()
+        super().write(texts, embeddings)
+
+    def finish(self) -> None:
+        if self.staged is not None:
+            self.stream.close()
+            self.staged.commit()
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.stream.close()
+            self.staged.discard()
+
+
+def _progress_bar(total: int | None, disable: bool) -> Any:
+    from tqdm.autonotebook import tqdm
+
+    return tqdm(total=total, desc="Encoding", unit=" texts", disable=disable)
 
 
 if __name__ == "__main__":

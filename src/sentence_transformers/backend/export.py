@@ -145,7 +145,8 @@ def export_dynamic_quantized_onnx_model(
             per_channel=config.per_channel,
             reduce_range=config.reduce_range,
             weight_type=weight_type[config.weights_dtype],
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            # DefaultTensorType: fused ONNX Runtime operators (of an optimized model) have no inferred output type.
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "DefaultTensorType": 1},
         )
         suffix = file_suffix or f"{config.weights_dtype}_{preset}"
         _save_or_push(produced, model_name_or_path, suffix, push_to_hub, create_pr)
