@@ -177,6 +177,7 @@ def run_all(args: argparse.Namespace, texts: dict[str, list[str]], tmp: Path) ->
             "onnx_dir": args.onnx_dir,
             "device": args.device,
             "threads": args.threads,
+            "repeat": args.repeat,
             "variant": variant,
             "int8_config": args.int8_config,
             "texts": str(tmp / f"{workload}.json"),
@@ -367,6 +368,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workloads", default="sentences,passages", help="comma-separated: sentences,passages")
     parser.add_argument("--multiplier", type=int, default=1, help="repeat the STSb test sentences N times")
     parser.add_argument("--passages", type=int, default=400, help="number of ~150-word passages")
+    parser.add_argument("--repeat", type=int, default=1, help="time N full encodes per run and keep the fastest")
     parser.add_argument("--threads", type=int, help="torch threads in the workers (default: torch's choice)")
     parser.add_argument("--int8-config", default="avx512_vnni", choices=INT8_CONFIGS, help="onnx int8 preset")
     parser.add_argument("--json", help="also write every row (and the environments) to this JSON file")
