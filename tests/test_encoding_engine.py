@@ -75,6 +75,18 @@ def test_pretokenize_declines_what_tokenize_must_do(tiny_bert_dir):
     assert transformer.pretokenize(["a"]) is None
 
 
+def test_a_subclass_tokenize_sees_every_batch(tiny_bert_dir):
+    class Marked(Transformer):
+        def tokenize(self, texts, **kwargs):
+            features = super().tokenize(texts, **kwargs)
+            features["input_ids"][:, 1] = 5  # the subclass changes what the model sees
+            return features
+
+    marked = SentenceTransformer(modules=[Marked(str(tiny_bert_dir)), Pooling(32)], device="cpu")
+    assert marked[0].pretokenize(TEXTS) is None
+    np.testing.assert_allclose(marked.encode(TEXTS, batch_size=3), _one_by_one(marked, TEXTS), atol=1e-6, rtol=0)
+
+
 def _one_by_one(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
     """The padding-free reference: each text alone through tokenize and the modules."""
     rows = []

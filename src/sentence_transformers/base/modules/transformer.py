@@ -122,6 +122,8 @@ class Transformer(InputModule):
         tokenizer = self.tokenizer
         if not texts or isinstance(texts[0], dict) or getattr(tokenizer, "pad_token_id", None) is None:
             return None
+        if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self):
+            return None  # a subclass or caller replaced tokenize: it must see every batch
         encoded = tokenizer(
             *self._prepare(texts),
             truncation="longest_first",
