@@ -24,6 +24,11 @@ def test_pool_matches_single_process_and_keeps_order(tiny_model):
         # float sums differ in the last bit across batch layouts: a value may land one bucket over
         assert np.abs(quantized.astype(int) - tiny_model.encode(TEXTS, precision="int8").astype(int)).max() <= 1
         assert tiny_model.encode([], pool=pool).shape == (0, 32)
+        as_tensor = tiny_model.encode(TEXTS, pool=pool, convert_to_tensor=True, chunk_size=4)
+        np.testing.assert_allclose(as_tensor.numpy(), expected, atol=1e-5)
+        tokens = tiny_model.encode(TEXTS[:6], pool=pool, output_value="token_embeddings", chunk_size=4)
+        for got, want in zip(tokens, tiny_model.encode(TEXTS[:6], output_value="token_embeddings"), strict=True):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
         with pytest.raises(ValueError, match="Unknown prompt_name 'nope'"):
             tiny_model.encode(TEXTS, pool=pool, prompt_name="nope")
     finally:

@@ -406,11 +406,14 @@ def _per_input_features(features: dict[str, Any]) -> list[dict[str, Any]]:
     return [row(index) for index in range(size)]
 
 
-def convert(results: list[Any], options: EncodeOptions, dimension: int | None) -> Any:
-    """Quantize and stack per-input results (in the caller's order) into the container the caller asked for."""
+def convert(results: list[Any] | torch.Tensor, options: EncodeOptions, dimension: int | None) -> Any:
+    """Quantize and stack results in the caller's order (per-input rows, or one [n, dim] tensor of sentence
+    embeddings) into the container the caller asked for."""
     if options.output_value != "sentence_embedding":
         return results
     sink = EmbeddingSink(len(results), options, torch.device("cpu"))
-    if results:
+    if isinstance(results, torch.Tensor):
+        sink.output = results
+    elif results:
         sink.output = torch.stack(results)
     return sink.result(dimension)

@@ -85,6 +85,7 @@ def encode_in_pool(
         "normalize_embeddings": options.normalize_embeddings,
         "truncate_dim": options.truncate_dim,
         "convert_to_numpy": False,
+        "convert_to_tensor": options.output_value == "sentence_embedding",  # one tensor per chunk, not rows
         "show_progress_bar": False,
         **kwargs,
     }
@@ -93,7 +94,11 @@ def encode_in_pool(
     for chunk_id, chunk in enumerate(chunks):
         pool["input"].put((chunk_id, chunk, worker_kwargs))
     results = _collect(pool, len(chunks))
-    output = encoding.convert([row for chunk_id in range(len(chunks)) for row in results[chunk_id]], options, None)
+    ordered = [results[chunk_id] for chunk_id in range(len(chunks))]
+    if options.output_value == "sentence_embedding":
+        output = encoding.convert(torch.cat(ordered), options, None)
+    else:
+        output = encoding.convert([row for rows in ordered for row in rows], options, None)
     return output[0] if single else output
 
 
@@ -109,7 +114,7 @@ def _collect(pool: dict[str, Any], count: int) -> dict[int, list[Any]]:
             if dead:
                 raise RuntimeError(f"Encoding worker(s) {', '.join(dead)} died before finishing their chunks") from None
             continue
-        results[chunk_id] = rows or []
+        results[chunk_id] = rows if rows is not None else []
         error = error or failure
     if error:
         raise RuntimeError(f"Encoding failed in a worker process:\n{error}")
@@ -127,6 +132,10 @@ def _worker(device: str, model: SentenceTransformer, inputs: Any, outputs: Any, 
         chunk_id, chunk, kwargs = task
         try:
             rows = model.encode(chunk, **kwargs)
-            outputs.put((chunk_id, [row.cpu() if isinstance(row, torch.Tensor) else row for row in rows], None))
+            if isinstance(rows, torch.Tensor):
+                rows = rows.cpu()
+            else:
+                rows = [row.cpu() if isinstance(row, torch.Tensor) else row for row in rows]
+            outputs.put((chunk_id, rows, None))
         except Exception as exc:  # noqa: BLE001 - every failure must reach the caller
             outputs.put((chunk_id, None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
