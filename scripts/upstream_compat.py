@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ["minilm", "cls_dense", "multi_pool", "router", "asym"]
+KINDS = ["minilm", "cls_dense", "multi_pool", "ordered_pool", "router", "asym"]
 TEXTS = ["A man is playing a guitar.", "The cat sits outside.", "", "naïve café — 東京 🚀", "word " * 300]
 
 # The same pipelines, built by whichever implementation runs this text (it only uses the shared public API).
@@ -41,13 +41,15 @@ def build(kind):
     if kind == "multi_pool":
         p = models.Pooling(384, pooling_mode_mean_tokens=True, pooling_mode_max_tokens=True)
         return SentenceTransformer(modules=[t, p], device="cpu", prompts={"query": "query: "}, similarity_fn_name="dot")
+    if kind == "ordered_pool":  # a mode order the 2.x boolean keys cannot express
+        return SentenceTransformer(modules=[t, models.Pooling(384, pooling_mode=["mean", "cls", "max"])], device="cpu")
     if kind in ("router", "asym"):
         routes = {"query": [models.Dense(384, 32)], "document": [models.Dense(384, 32)]}
         head = models.Router(routes, default_route="document") if kind == "router" else models.Asym(routes)
         return SentenceTransformer(modules=[t, models.Pooling(384, pooling_mode="mean"), head], device="cpu")
     raise SystemExit(kind)
 mode, folder = sys.argv[1], sys.argv[2]
-kinds = ["minilm", "cls_dense", "multi_pool", "router", "asym"]
+kinds = ["minilm", "cls_dense", "multi_pool", "ordered_pool", "router", "asym"]
 for kind in kinds:
     path = f"{folder}/{kind}"
     if mode == "save":

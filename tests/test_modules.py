@@ -48,12 +48,38 @@ def test_pooling_lasttoken_left_padding():
     torch.testing.assert_close(result, torch.tensor([[9.0, 9.0], [8.0, 8.0]]))
 
 
-def test_pooling_several_modes_concatenate_in_fixed_order():
-    both = pool(pooling_mode=("mean", "cls"))
-    torch.testing.assert_close(both, torch.cat([pool(pooling_mode="cls"), pool(pooling_mode="mean")], dim=1))
+def test_pooling_several_modes_concatenate_in_the_given_order():
+    both = pool(pooling_mode=("mean", "cls"))  # concatenated in the order given, as upstream 6.x
+    torch.testing.assert_close(both, torch.cat([pool(pooling_mode="mean"), pool(pooling_mode="cls")], dim=1))
     legacy = Pooling(2, pooling_mode_cls_token=True, pooling_mode_mean_tokens=True)
     assert legacy.get_pooling_mode_str() == "cls+mean"
     assert legacy.get_sentence_embedding_dimension() == 4
+
+
+def test_pooling_mode_order_survives_save_and_load(tmp_path):
+    ordered = Pooling(2, pooling_mode=["mean", "max"], include_prompt=False)
+    ordered.save(str(tmp_path / "ordered"))
+    config = json.loads((tmp_path / "ordered" / "config.json").read_text())
+    assert config == {"embedding_dimension": 2, "pooling_mode": ["mean", "max"], "include_prompt": False}
+    loaded = Pooling.load(str(tmp_path / "ordered"))
+    assert loaded.pooling_mode == ("mean", "max") and not loaded.include_prompt
+    features = {"token_embeddings": TOKENS.clone(), "attention_mask": MASK.clone()}
+    want = torch.cat([pool(pooling_mode="mean"), pool(pooling_mode="max")], dim=1)
+    torch.testing.assert_close(loaded(features)["sentence_embedding"], want)
+    # the fixed order cls, max, mean … keeps the 2.x boolean keys that every release reads
+    Pooling(2, pooling_mode=["max", "mean"]).save(str(tmp_path / "fixed"))
+    config = json.loads((tmp_path / "fixed" / "config.json").read_text())
+    assert config["pooling_mode_max_tokens"] and config["pooling_mode_mean_tokens"] and "pooling_mode" not in config
+
+
+def test_pooling_loads_upstream_6_config(tmp_path):
+    (tmp_path / "config.json").write_text(
+        json.dumps({"embedding_dimension": 2, "pooling_mode": ["lasttoken", "cls"], "include_prompt": True})
+    )
+    loaded = Pooling.load(str(tmp_path))
+    features = {"token_embeddings": TOKENS.clone(), "attention_mask": MASK.clone()}
+    want = torch.cat([pool(pooling_mode="lasttoken"), pool(pooling_mode="cls")], dim=1)
+    torch.testing.assert_close(loaded(features)["sentence_embedding"], want)
 
 
 def test_pooling_legacy_and_new_constructor_forms():

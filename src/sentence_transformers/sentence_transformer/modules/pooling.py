@@ -64,11 +64,12 @@ class Pooling(Module):
             "lasttoken": pooling_mode_lasttoken,
         }
         if pooling_mode is not None:
-            chosen = _parse_modes(pooling_mode)
-            flags = {mode: mode in chosen for mode in POOLING_MODES}
-        if not any(flags.values()):
+            self.modes = _parse_modes(pooling_mode)  # concatenated in the order given, as upstream 6.x does
+            flags = {mode: mode in self.modes for mode in POOLING_MODES}
+        else:
+            self.modes = tuple(mode for mode in POOLING_MODES if flags[mode])
+        if not self.modes:
             raise ValueError(f"Pooling needs at least one mode; valid modes: {', '.join(POOLING_MODES)}")
-        self.modes = tuple(mode for mode in POOLING_MODES if flags[mode])
         for mode, key in _MODE_KEYS.items():
             setattr(self, key, flags[mode])
         self.include_prompt = include_prompt
@@ -86,6 +87,17 @@ class Pooling(Module):
 
     def __repr__(self) -> str:
         return f"Pooling({self.get_config_dict()})"
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The 2.x boolean keys, which every release reads, when they express the modes' order; else upstream 6.x's
+        ``pooling_mode`` list, since the booleans always mean the fixed order cls, max, mean, …"""
+        if self.modes == tuple(mode for mode in POOLING_MODES if mode in self.modes):
+            return super().get_config_dict()
+        return {
+            "embedding_dimension": self.word_embedding_dimension,
+            "pooling_mode": list(self.modes),
+            "include_prompt": self.include_prompt,
+        }
 
     def get_pooling_mode_str(self) -> str:
         """The modes joined with '+', e.g. 'cls+mean'."""
@@ -113,15 +125,16 @@ class Pooling(Module):
         self.save_config(output_path)
 
 
-def _parse_modes(pooling_mode: str | Sequence[str]) -> set[str]:
+def _parse_modes(pooling_mode: str | Sequence[str]) -> tuple[str, ...]:
+    """The mode names in the order given, aliases resolved and repeats dropped."""
     names = [pooling_mode] if isinstance(pooling_mode, str) else list(pooling_mode)
-    chosen = set()
+    chosen: dict[str, None] = {}
     for name in names:
         mode = _ALIASES.get(str(name).lower(), str(name).lower())
         if mode not in POOLING_MODES:
             raise ValueError(f"Unknown pooling mode {name!r}; valid modes: {', '.join(POOLING_MODES)}")
-        chosen.add(mode)
-    return chosen
+        chosen[mode] = None
+    return tuple(chosen)
 
 
 def _cls(tokens: torch.Tensor, mask: torch.Tensor, features: dict[str, Any]) -> torch.Tensor:
