@@ -251,3 +251,17 @@ def test_transformer_token_lengths_match_tokenize(tiny_bert_dir):
     assert transformer.token_lengths(texts) == mask.sum(dim=1).tolist()
     pairs = [("a cat", "the dog sleeps"), ("x", "y")]
     assert transformer.token_lengths(pairs) == transformer.tokenize(pairs)["attention_mask"].sum(dim=1).tolist()
+
+
+def test_tokenizer_max_length_follows_max_seq_length(tiny_bert_dir, tmp_path):
+    transformer = Transformer(str(tiny_bert_dir), max_seq_length=9)
+    long_text = " ".join(["guitar"] * 40)
+    assert transformer.tokenizer.model_max_length == 9
+    assert len(transformer.tokenizer(long_text, truncation=True)["input_ids"]) == 9
+    transformer.max_seq_length = 7
+    assert len(transformer.tokenizer(long_text, truncation=True)["input_ids"]) == 7
+    transformer.save(str(tmp_path))
+    saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert saved["model_max_length"] == 7
+    assert json.loads((tmp_path / "sentence_bert_config.json").read_text())["max_seq_length"] == 7
+    assert Transformer.load(str(tmp_path)).tokenizer.model_max_length == 7

@@ -98,6 +98,19 @@ class Transformer(InputModule):
             features["all_layer_embeddings"] = hidden_states
         return features
 
+    @property
+    def max_seq_length(self) -> int | None:
+        """Longest input in tokens; the tokenizer's ``model_max_length`` follows it (as upstream), so calling the
+        tokenizer with ``truncation=True`` and the saved tokenizer_config.json agree with it."""
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int | None) -> None:
+        self._max_seq_length = value
+        tokenizer = self.__dict__.get("tokenizer")
+        if value is not None and tokenizer is not None:
+            tokenizer.model_max_length = value
+
     def get_word_embedding_dimension(self) -> int:
         """Size of the token embeddings the model returns."""
         config = self.auto_model.config
