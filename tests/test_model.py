@@ -180,7 +180,9 @@ def test_save_load_round_trip_standard_format(tiny_bert_dir, tmp_path):
     ]
     config = json.loads((target / "config_sentence_transformers.json").read_text())
     assert config["prompts"] == {"query": "query: "} and config["similarity_fn_name"] == "dot"
-    assert config["__version__"]["sentence_transformers"] == sentence_transformers.__version__
+    # upstream reads the sentence_transformers version: the upstream format written; sbert's own under its key
+    assert config["__version__"]["sentence_transformers"] == "6.2.0"
+    assert config["__version__"]["sbert"] == sentence_transformers.__version__
     assert (target / "model.safetensors").is_file() and (target / "2_Dense" / "model.safetensors").is_file()
     assert "tiny-test" in (target / "README.md").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary folders left behind"

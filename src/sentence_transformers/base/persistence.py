@@ -18,6 +18,10 @@ from torch import nn
 
 MODULES_FILE = "modules.json"
 MODEL_CONFIG_FILE = "config_sentence_transformers.json"
+# The upstream sentence-transformers release whose on-disk format sbert writes. Upstream reads the
+# "sentence_transformers" version of config_sentence_transformers.json, so that is where it goes; sbert's own
+# version is written under "sbert".
+FORMAT_VERSION = "6.2.0"
 
 # Class name → module that defines it. Saved under ``sentence_transformers.models.<Class>``, a name every release reads.
 _ST_MODULES = "sentence_transformers.sentence_transformer.modules"

@@ -587,7 +587,8 @@ class SentenceTransformer(nn.Sequential):
 
         return {
             "__version__": {
-                "sentence_transformers": __version__,
+                "sentence_transformers": persistence.FORMAT_VERSION,
+                "sbert": __version__,
                 "transformers": transformers.__version__,
                 "pytorch": torch.__version__,
             },
