@@ -406,6 +406,21 @@ def test_token_and_deprecated_use_auth_token_reach_the_hub(tiny_model, tmp_path,
     with pytest.warns(FutureWarning, match="use_auth_token"):
         SentenceTransformer("me/private", use_auth_token="tok-2", device="cpu")
     assert seen == ["tok-1", "tok-2"]
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="Both token and use_auth_token"):
+        SentenceTransformer("me/private", token="tok-1", use_auth_token="tok-2", device="cpu")
+    assert seen == ["tok-1", "tok-2"]  # refused before reaching the hub
+
+
+def test_construction_errors_as_upstream(tmp_path):
+    with pytest.raises(ValueError, match="empty modules list"):
+        SentenceTransformer(modules=[])
+    with pytest.raises(ValueError, match="empty modules list"):
+        SentenceTransformer(modules=iter([]))
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not a folder")
+    for error in (ValueError, NotADirectoryError):
+        with pytest.raises(error, match="is a file, not a folder"):
+            SentenceTransformer(str(weights))
 
 
 def test_tokenizer_processor_and_model_kwargs_reach_the_loaders(tiny_bert_dir):

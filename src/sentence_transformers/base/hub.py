@@ -42,6 +42,10 @@ _ROOT_LEVEL_MODELS = {
 }
 
 
+class NotAModelFolderError(NotADirectoryError, ValueError):
+    """A model path that names a file: a NotADirectoryError as upstream raises, and a ValueError (a bad argument)."""
+
+
 def default_cache_folder(cache_folder: str | None = None) -> str | None:
     """The cache folder to use: the argument, else $SENTENCE_TRANSFORMERS_HOME, else huggingface_hub's default."""
     return cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None
@@ -75,6 +79,10 @@ def resolve_folder(
     name_or_path = os.fspath(name_or_path)
     if is_local(name_or_path):
         return os.path.expanduser(name_or_path)
+    if os.path.isfile(os.path.expanduser(name_or_path)):
+        raise NotAModelFolderError(
+            f"Path {name_or_path!r} is a file, not a folder: give the model's folder or a Hugging Face Hub model name"
+        )
     if _looks_like_path(name_or_path):
         raise FileNotFoundError(f"Model folder {name_or_path!r} does not exist")
     repo_id = hub_repo_id(name_or_path)

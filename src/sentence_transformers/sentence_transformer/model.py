@@ -84,10 +84,17 @@ class SentenceTransformer(nn.Sequential):
     ) -> None:
         if use_auth_token is not None:
             warnings.warn("use_auth_token is deprecated; use token", FutureWarning, stacklevel=2)
-            token = token if token is not None else use_auth_token
+            if token is not None:
+                raise ValueError("Both token and use_auth_token are given: pass only token")
+            token = use_auth_token
         check_backend(backend)
         if model_name_or_path is not None and modules is not None:
             raise ValueError("Pass either model_name_or_path or modules, not both")
+        if modules is not None and not (modules := _as_ordered(modules)):
+            raise ValueError(
+                f"An empty modules list was passed to {type(self).__name__}; give at least one module, "
+                "e.g. a Transformer"
+            )
         config: dict[str, Any] = {}
         module_kwargs: dict[str, list[str]] = {}
         card_text = None
