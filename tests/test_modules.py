@@ -132,6 +132,51 @@ def test_dense_forward_by_hand_and_round_trip(tmp_path):
     assert isinstance(loaded.activation_function, nn.ReLU)
 
 
+def test_dense_residual_by_hand_and_round_trip(tmp_path):
+    weight = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    same = Dense(2, 2, bias=False, activation_function=nn.ReLU(), init_weight=weight, use_residual=True)
+    x = torch.tensor([[1.0, -2.0]])
+    # relu([1, -1]) + x
+    torch.testing.assert_close(same({"sentence_embedding": x})["sentence_embedding"], torch.tensor([[2.0, -2.0]]))
+    wider = Dense(2, 3, activation_function=nn.Identity(), use_residual=True)
+    with torch.no_grad():
+        wider.residual.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    want = wider.linear(x) + torch.tensor([[1.0, -2.0, -1.0]])
+    torch.testing.assert_close(wider({"sentence_embedding": x})["sentence_embedding"], want)
+    wider.save(str(tmp_path))
+    assert json.loads((tmp_path / "config.json").read_text())["use_residual"] is True
+    loaded = Dense.load(str(tmp_path))
+    torch.testing.assert_close(loaded.residual.weight, wider.residual.weight)
+    torch.testing.assert_close(loaded({"sentence_embedding": x})["sentence_embedding"], want)
+
+
+def test_unknown_config_keys_are_named_and_ignored(tmp_path, caplog):
+    Dense(2, 2).save(str(tmp_path / "dense"))
+    config = json.loads((tmp_path / "dense" / "config.json").read_text())
+    (tmp_path / "dense" / "config.json").write_text(json.dumps({**config, "from_the_future": 1}))
+    class Scale(Module):  # a constructor without **kwargs: an unknown key would fail it, so it is dropped
+        config_keys = ["factor"]
+
+        def __init__(self, factor: float) -> None:
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, features, **kwargs):
+            return features
+
+        def save(self, output_path, *args, **kwargs):
+            self.save_config(output_path)
+
+    (tmp_path / "scale").mkdir()
+    (tmp_path / "scale" / "config.json").write_text(json.dumps({"factor": 3.0, "from_the_future": 2}))
+    with caplog.at_level("WARNING"):
+        dense = Dense.load(str(tmp_path / "dense"))
+        scale = Scale.load(str(tmp_path / "scale"))
+    assert "Dense config has unknown key(s) from_the_future" in caplog.text
+    assert "Scale config has unknown key(s) from_the_future" in caplog.text
+    assert not dense.use_residual and scale.factor == 3.0
+
+
 def test_dense_loads_legacy_pickle_weights(tmp_path):
     dense = Dense(2, 2)
     dense.save(str(tmp_path), safe_serialization=False)

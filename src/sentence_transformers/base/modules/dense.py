@@ -26,9 +26,10 @@ class Dense(Module):
         init_bias: Initial bias vector, shape [out_features].
         module_input_name: The feature to read (``sentence_embedding`` or ``token_embeddings``).
         module_output_name: The feature to write; by default the one read.
+        use_residual: Add the input to the output (through a bias-free projection when the sizes differ).
     """
 
-    config_keys: list[str] = ["in_features", "out_features", "bias", "activation_function"]
+    config_keys: list[str] = ["in_features", "out_features", "bias", "activation_function", "use_residual"]
     saved_weights = "required"
 
     def __init__(
@@ -41,6 +42,7 @@ class Dense(Module):
         init_bias: torch.Tensor | None = None,
         module_input_name: str = "sentence_embedding",
         module_output_name: str | None = None,
+        use_residual: bool = False,
         **kwargs,
     ) -> None:
         super().__init__()
@@ -53,14 +55,20 @@ class Dense(Module):
         self.module_input_name = module_input_name
         self.module_output_name = module_output_name
         self.linear = nn.Linear(in_features, out_features, bias=bias)
+        self.use_residual = use_residual
+        if use_residual and in_features != out_features:
+            self.residual = nn.Linear(in_features, out_features, bias=False)
         if init_weight is not None:
             self.linear.weight = nn.Parameter(torch.as_tensor(init_weight, dtype=torch.float32))
         if init_bias is not None:
             self.linear.bias = nn.Parameter(torch.as_tensor(init_bias, dtype=torch.float32))
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        """Apply activation(linear(x)) to the input feature."""
-        output = self.activation_function(self.linear(features[self.module_input_name]))
+        """Apply activation(linear(x)) to the input feature, plus x (or its projection) with ``use_residual``."""
+        inputs = features[self.module_input_name]
+        output = self.activation_function(self.linear(inputs))
+        if self.use_residual:
+            output = output + (inputs if self.in_features == self.out_features else self.residual(inputs))
         features[self.module_output_name or self.module_input_name] = output
         return features
 
@@ -72,6 +80,8 @@ class Dense(Module):
         """The config with the activation stored by its import name; routing keys only when not the default."""
         config = super().get_config_dict()
         config["activation_function"] = activation_name(self.activation_function)
+        if not self.use_residual:  # left out at its default, so that releases without it load the folder
+            del config["use_residual"]
         if self.module_input_name != "sentence_embedding":
             config["module_input_name"] = self.module_input_name
         if self.module_output_name is not None:
@@ -100,7 +110,7 @@ class Dense(Module):
     ) -> Dense:
         """Rebuild from config.json and the weights file."""
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
+        config = cls.known_config(cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
         activation = config.get("activation_function")
         if isinstance(activation, str):
             config["activation_function"] = activation_from_name(activation, trust_remote_code)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
 import os
 from abc import ABC, abstractmethod
 from typing import Any, Literal
@@ -12,6 +14,8 @@ from torch import nn
 
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_file, resolve_folder
+
+logger = logging.getLogger(__name__)
 
 
 class Module(ABC, nn.Module):
@@ -65,8 +69,24 @@ class Module(ABC, nn.Module):
 
         Override to read other files too."""
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
+        model = cls(**cls.known_config(cls.load_config(model_name_or_path, subfolder=subfolder, **hub)))
         return cls.load_saved_weights(model, model_name_or_path, subfolder=subfolder, **hub)
+
+    @classmethod
+    def known_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The config without the keys the constructor does not take, each named in a logged warning.
+
+        A newer release may save keys this one does not know; they are dropped rather than failing the load. A
+        constructor with ``**kwargs`` still receives them (a custom module may read them there).
+        """
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        named = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
+        unknown = sorted(key for key in config if key not in named and key not in cls.config_keys)
+        if unknown:
+            logger.warning("%s config has unknown key(s) %s; they are ignored", cls.__name__, ", ".join(unknown))
+        if any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return config
+        return {key: value for key, value in config.items() if key in named}
 
     @classmethod
     def load_saved_weights(cls, model: Module, model_name_or_path: str, subfolder: str = "", **hub: Any) -> Module:
