@@ -305,3 +305,20 @@ def test_eval_dataset_dict_reports_a_loss_per_dataset(tiny_bert_dir, tmp_path):
     )
     metrics = per_dataset_losses.evaluate(DatasetDict({"sts": sts, "cls": cls}))
     assert {"eval_sts_loss", "eval_cls_loss"} <= set(metrics)
+
+
+def test_training_arguments_parse_from_a_command_line(tmp_path):
+    from transformers import HfArgumentParser
+
+    from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
+
+    parser = HfArgumentParser(SentenceTransformerTrainingArguments)
+    common = ["--output_dir", str(tmp_path), "--batch_sampler", "no_duplicates"]
+    (args,) = parser.parse_args_into_dataclasses([*common, "--prompts", '{"anchor": "query: "}'])
+    assert args.batch_sampler is BatchSamplers.NO_DUPLICATES
+    assert args.multi_dataset_batch_sampler is MultiDatasetBatchSamplers.PROPORTIONAL
+    assert args.prompts == {"anchor": "query: "}
+    (args,) = parser.parse_args_into_dataclasses([*common, "--prompts", "query: "])
+    assert args.prompts == "query: "
+    with pytest.raises(ValueError, match="does not parse"):
+        parser.parse_args_into_dataclasses([*common, "--prompts", '{"anchor": '])

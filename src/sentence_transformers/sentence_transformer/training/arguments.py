@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from transformers import TrainingArguments
 
@@ -36,14 +36,21 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         prompts: Text prepended to the inputs in training and evaluation: one string (every column),
             ``{column: prompt}``, ``{dataset_name: prompt}`` (every column of that dataset) or
             ``{dataset_name: {column: prompt}}``; the dataset-name forms are for a DatasetDict. Pooling with
-            ``include_prompt=False`` leaves the prompt's tokens out, as ``encode(prompt=...)`` does.
+            ``include_prompt=False`` leaves the prompt's tokens out, as ``encode(prompt=...)`` does. On a command
+            line (``transformers.HfArgumentParser``), a JSON object gives the mapping forms, any other text one prompt.
     """
 
     batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)
     multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(default=MultiDatasetBatchSamplers.PROPORTIONAL)
-    prompts: Any = field(default=None)
+    # Typed as a string for HfArgumentParser; a dict is accepted too (dataclasses do not check types).
+    prompts: str | None = field(default=None, metadata={"help": "A prompt for every column, or a JSON mapping."})
 
     def __post_init__(self) -> None:
+        if isinstance(self.prompts, str) and self.prompts.lstrip().startswith("{"):
+            try:
+                self.prompts = json.loads(self.prompts)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"prompts looks like JSON but does not parse: {exc}") from exc
         self.batch_sampler = BatchSamplers(self.batch_sampler)
         self.multi_dataset_batch_sampler = MultiDatasetBatchSamplers(self.multi_dataset_batch_sampler)
         # Text columns are tokenized by the collator, so the dataset must keep them all.
