@@ -186,3 +186,16 @@ def test_smart_batching_collate(tiny_model):
     features, labels = tiny_model.smart_batching_collate(batch)
     torch.testing.assert_close(labels, torch.tensor([1, 0]))
     torch.testing.assert_close(features[1]["input_ids"], tiny_model.tokenize(["a dog", "y"])["input_ids"])
+
+
+def test_group_by_label_takes_the_first_valid_label_column():
+    from datasets import Dataset
+
+    data = Dataset.from_dict({"text": [f"t{i}" for i in range(8)], "class": [0, 1, 2, 3, 0, 1, 2, 3]})
+    sampler = GroupByLabelBatchSampler(data, 4, seed=0, valid_label_columns=["label", "class"])
+    assert sampler.label_column == "class"
+    for batch in sampler:
+        labels = [data[i]["class"] for i in batch]
+        assert all(labels.count(label) == 2 for label in labels)
+    with pytest.raises(ValueError, match=r"None of the valid_label_columns \['label', 'score'\].*'class'"):
+        GroupByLabelBatchSampler(data, 4, valid_label_columns=["label", "score"])

@@ -93,7 +93,11 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
 
 
 class GroupByLabelBatchSampler(DefaultBatchSampler):
-    """Batches made of pairs (or more) of examples sharing a label, for the batch triplet losses."""
+    """Batches made of pairs (or more) of examples sharing a label, for the batch triplet losses.
+
+    The label is ``label_column``, or with ``valid_label_columns`` (upstream's argument) the first of those columns
+    that the dataset has.
+    """
 
     def __init__(
         self,
@@ -102,10 +106,19 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         drop_last: bool = False,
         seed: int = 0,
         label_column: str = "label",
+        valid_label_columns: Sequence[str] | None = None,
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, seed)
         if batch_size % 2:
             raise ValueError(f"group_by_label needs an even batch_size, got {batch_size}")
+        if valid_label_columns is not None:
+            names = list(getattr(dataset, "column_names", None) or [])
+            label_column = next((column for column in valid_label_columns if column in names), None)
+            if label_column is None:
+                raise ValueError(
+                    f"None of the valid_label_columns {list(valid_label_columns)} is a column of the dataset "
+                    f"(its columns: {names})"
+                )
         self.label_column = label_column
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -227,9 +227,9 @@ class SentenceTransformerTrainer(Trainer):
         if kind == BatchSamplers.NO_DUPLICATES:
             return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, seed, valid_label_columns=label_columns)
         if kind == BatchSamplers.GROUP_BY_LABEL:
-            names = getattr(dataset, "column_names", None) or []
-            label = next((column for column in label_columns if column in names), "label")
-            return GroupByLabelBatchSampler(dataset, batch_size, drop_last, seed, label_column=label)
+            if getattr(dataset, "column_names", None):
+                return GroupByLabelBatchSampler(dataset, batch_size, drop_last, seed, valid_label_columns=label_columns)
+            return GroupByLabelBatchSampler(dataset, batch_size, drop_last, seed)
         return DefaultBatchSampler(dataset, batch_size, drop_last, seed)
 
     def evaluate(
