@@ -438,3 +438,40 @@ def test_tokenizer_processor_and_model_kwargs_reach_the_loaders(tiny_bert_dir):
     assert model.tokenize(["one two three four five six seven"])["input_ids"].shape == (1, 6)
     with pytest.raises(ValueError, match="max_seq_length"):
         model.max_seq_length = 0
+
+
+def test_base_model_is_recorded_for_hub_models_and_shown_in_the_card(tiny_model, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from sentence_transformers.base import hub
+
+    tiny_model.save(str(tmp_path / "snap"))
+    monkeypatch.setattr(hub, "snapshot_download", lambda repo_id, **kw: str(tmp_path / "snap"))
+    asked = []
+
+    def model_info(model_id, revision=None):
+        asked.append((model_id, revision))
+        return SimpleNamespace(id=model_id, sha="abc123")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", model_info)
+    model = SentenceTransformer("all-MiniLM-L6-v2", device="cpu")
+    assert asked == [("sentence-transformers/all-MiniLM-L6-v2", None)]
+    assert model.model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert model.model_card_data.base_model_revision == "abc123"
+    model.model_card_data.model_name = None
+    model._model_card_text = None  # write a new card rather than keep the loaded one
+    model.save(str(tmp_path / "finetuned"))
+    card = (tmp_path / "finetuned" / "README.md").read_text()
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
+    assert "finetuned from [sentence-transformers/all-MiniLM-L6-v2]" in card and "revision abc123" in card
+    SentenceTransformer("other/model", device="cpu", local_files_only=True)
+    SentenceTransformer(str(tmp_path / "snap"), device="cpu")
+    assert len(asked) == 1  # neither a local folder nor local_files_only asks the hub
+
+    def offline(model_id, revision=None):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", offline)
+    assert SentenceTransformer("owner/model", device="cpu").model_card_data.base_model is None

@@ -154,6 +154,7 @@ def test_unknown_config_keys_are_named_and_ignored(tmp_path, caplog):
     Dense(2, 2).save(str(tmp_path / "dense"))
     config = json.loads((tmp_path / "dense" / "config.json").read_text())
     (tmp_path / "dense" / "config.json").write_text(json.dumps({**config, "from_the_future": 1}))
+
     class Scale(Module):  # a constructor without **kwargs: an unknown key would fail it, so it is dropped
         config_keys = ["factor"]
 

@@ -19,6 +19,7 @@ from transformers import PreTrainedModel
 from sentence_transformers import __version__
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import persistence
+from sentence_transformers.base.hub import hub_repo_id, is_local
 from sentence_transformers.base.modules.module import InputModule
 from sentence_transformers.sentence_transformer import encoding, multi_process
 from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
@@ -138,6 +139,8 @@ class SentenceTransformer(nn.Sequential):
         self.model_card_data = SentenceTransformerModelCardData.from_value(model_card_data)
         self._model_card_text = card_text if model_card_data is None else None  # new card data → a new card
         self._model_name_or_path = os.fspath(model_name_or_path) if model_name_or_path is not None else None
+        if self._model_name_or_path is not None and not local_files_only and not is_local(self._model_name_or_path):
+            self.model_card_data.set_base_model(hub_repo_id(self._model_name_or_path), revision=revision)
         self.to(device or get_device_name())
 
     # ----------------------------------------------------------------- properties

@@ -45,6 +45,8 @@ class SentenceTransformerModelCardData:
     tags: list[str] | None = field(default_factory=lambda: list(DEFAULT_TAGS))
     local_files_only: bool = False
     generate_widget_examples: bool = True
+    base_model: str | None = field(default=None, init=False)
+    base_model_revision: str | None = field(default=None, init=False)
     training: dict[str, Any] | None = field(default=None, init=False, repr=False)
     eval_results: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -62,6 +64,21 @@ class SentenceTransformerModelCardData:
         for key, item in (value or {}).items():
             card[key] = item
         return card
+
+    def set_base_model(self, model_id: str, revision: str | None = None) -> bool:
+        """Record the hub model this one starts from, once the hub confirms it exists; False when it cannot
+        (``local_files_only``, offline, or no such model). The card then says what the model was finetuned from."""
+        if self.local_files_only:
+            return False
+        from huggingface_hub import model_info
+
+        try:
+            info = model_info(model_id, revision=revision)
+        except Exception:  # noqa: BLE001 - offline, unknown model, outage: the card just says less
+            return False
+        self.base_model = info.id
+        self.base_model_revision = revision if revision not in (None, "main") else info.sha
+        return True
 
     def set_evaluation_metrics(self, evaluator: Any, metrics: dict[str, Any], epoch: int = 0, step: int = 0) -> None:
         """Keep the latest metrics of ``evaluator``, for the card's evaluation section.
@@ -108,7 +125,9 @@ def generate_model_card(
     body = [
         f"# {name}",
         "",
-        "A Sentence Transformers model: it maps sentences and paragraphs to a "
+        "A Sentence Transformers model"
+        + (f", finetuned from [{card.base_model}](https://huggingface.co/{card.base_model})" if card.base_model else "")
+        + ": it maps sentences and paragraphs to a "
         f"{model.get_sentence_embedding_dimension()}-dimensional dense vector space, for "
         f"{card.task_name or DEFAULT_TASK}.",
         "",
@@ -117,6 +136,9 @@ def generate_model_card(
         f"- Output dimensionality: {model.get_sentence_embedding_dimension()}",
         f"- Similarity function: {model.similarity_fn_name}",
     ]
+    if card.base_model:
+        revision = f" (revision {card.base_model_revision})" if card.base_model_revision else ""
+        body.append(f"- Base model: [{card.base_model}](https://huggingface.co/{card.base_model}){revision}")
     if card.language:
         body.append(f"- Language: {', '.join(_as_list(card.language))}")
     if card.license:
@@ -162,6 +184,8 @@ def _front_matter(card: SentenceTransformerModelCardData, datasets: list[dict[st
         lines += ["language:"] + [f"- {language}" for language in languages]
     if card.license:
         lines.append(f"license: {card.license}")
+    if card.base_model:
+        lines.append(f"base_model: {card.base_model}")
     lines += ["library_name: sentence-transformers", "pipeline_tag: sentence-similarity", "tags:"]
     lines += [f"- {tag}" for tag in dict.fromkeys(DEFAULT_TAGS + list(card.tags or []))]
     ids = [i for i in dict.fromkeys(_dataset_id(d) for d in datasets) if i]
