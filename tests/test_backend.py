@@ -159,7 +159,7 @@ def test_hub_models_fetch_the_backend_file(monkeypatch):
     monkeypatch.setattr(loading, "resolve_file", fake_resolve_file)
     options = loading.LoadOptions(backend="onnx", model_kwargs={"file_name": "model_O3.onnx"})
     loading._fetch_backend_files("owner/model", options)
-    assert fetched == ["onnx/model_O3.onnx", "onnx/model_O3.onnx_data"]
+    assert fetched == ["onnx/model_O3.onnx", "onnx/model_O3.onnx_data", "onnx/model_O3.onnx.data"]
 
 
 def test_openvino_backend(model_dir, reference, tmp_path):

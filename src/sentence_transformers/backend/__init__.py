@@ -10,12 +10,15 @@ from sentence_transformers.backend.onnx import OnnxModel, export_onnx, load_onnx
 from sentence_transformers.backend.openvino import OpenVINOModel, export_openvino, load_openvino_model
 from sentence_transformers.backend.runtime import BACKENDS, RuntimeModel
 
+RUNTIME_MODELS: dict[str, type[RuntimeModel]] = {"onnx": OnnxModel, "openvino": OpenVINOModel}
+
 __all__ = [
     "BACKENDS",
     "OnnxModel",
     "OpenVINOModel",
     "OptimizationConfig",
     "QuantizationConfig",
+    "RUNTIME_MODELS",
     "RuntimeModel",
     "export_dynamic_quantized_onnx_model",
     "export_onnx",

@@ -32,6 +32,7 @@ class OnnxModel(RuntimeModel):
 
     backend = "onnx"
     subfolder = "onnx"
+    default_file = ONNX_FILE
 
     def __init__(
         self,
@@ -69,9 +70,9 @@ class OnnxModel(RuntimeModel):
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, inputs)[0]
 
-    def model_files(self) -> list[str]:
-        data = [self.model_path + suffix for suffix in ("_data", ".data")]
-        return [self.model_path, *[path for path in data if os.path.isfile(path)]]
+    @staticmethod
+    def companion_files(model_file: str) -> list[str]:
+        return [model_file + "_data", model_file + ".data"]  # external weights, as upstream and torch name them
 
 
 class _HiddenStates(nn.Module):
@@ -150,6 +151,5 @@ def load_onnx_model(
         config,
         model_kwargs,
         {"provider", "provider_options", "session_options"},
-        ONNX_FILE,
         export_onnx,
     )

@@ -30,6 +30,7 @@ class OpenVINOModel(RuntimeModel):
 
     backend = "openvino"
     subfolder = "openvino"
+    default_file = OPENVINO_FILE
 
     def __init__(
         self,
@@ -54,8 +55,9 @@ class OpenVINOModel(RuntimeModel):
         # The result is a view of the request's buffer, which the next call overwrites: keep a copy.
         return np.array(self.session(inputs)[0], copy=True)
 
-    def model_files(self) -> list[str]:
-        return [self.model_path, os.path.splitext(self.model_path)[0] + ".bin"]
+    @staticmethod
+    def companion_files(model_file: str) -> list[str]:
+        return [os.path.splitext(model_file)[0] + ".bin"]
 
 
 def _read_ov_config(ov_config: dict[str, Any] | str | None) -> dict[str, Any]:
@@ -87,5 +89,5 @@ def load_openvino_model(
     if task_name != "feature-extraction":
         raise ValueError(f"Only the 'feature-extraction' task is supported, got {task_name!r}")
     return load_runtime_model(
-        OpenVINOModel, model_name_or_path, config, model_kwargs, {"device", "ov_config"}, OPENVINO_FILE, export_openvino
+        OpenVINOModel, model_name_or_path, config, model_kwargs, {"device", "ov_config"}, export_openvino
     )

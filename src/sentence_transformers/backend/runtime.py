@@ -56,6 +56,7 @@ class RuntimeModel(nn.Module):
 
     backend: str = ""
     subfolder: str = ""  # where save_pretrained puts the model file, as upstream lays it out
+    default_file: str = ""  # the model file opened when model_kwargs name none
 
     def __init__(self, model_path: str, config: PretrainedConfig, scratch: tempfile.TemporaryDirectory | None = None):
         super().__init__()
@@ -72,9 +73,14 @@ class RuntimeModel(nn.Module):
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The last hidden state [batch, tokens, hidden] for these int64 inputs."""
 
+    @staticmethod
     @abstractmethod
+    def companion_files(model_file: str) -> list[str]:
+        """The files that may sit beside ``model_file`` and belong to it (its weights)."""
+
     def model_files(self) -> list[str]:
-        """The files that make up the model (the graph, and its weights when kept beside it)."""
+        """The files that make up the model: the graph, and the companions it has."""
+        return [self.model_path, *[path for path in self.companion_files(self.model_path) if os.path.isfile(path)]]
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -159,7 +165,6 @@ def load_runtime_model(
     config: PretrainedConfig,
     model_kwargs: dict[str, Any],
     options: set[str],
-    default_file: str,
     export: Callable[[nn.Module, str], str],
 ) -> RuntimeModel:
     """Open ``model_class``'s file from ``folder`` (or its subfolder), exporting the torch model when it is absent.
@@ -170,6 +175,7 @@ def load_runtime_model(
     runtime = split_model_kwargs(model_kwargs, options | {"file_name", "export"})
     file_name = runtime.pop("file_name", None)
     force_export = runtime.pop("export", None)
+    default_file = model_class.default_file
     path = None if force_export else find_model_file(folder, file_name or default_file, model_class.subfolder)
     scratch = None
     if path is None:

@@ -68,18 +68,17 @@ def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeli
     return LoadedPipeline(_plain_model(folder, options), model_card_text=card)
 
 
-_BACKEND_FILES = {"onnx": ("onnx", "model.onnx"), "openvino": ("openvino", "openvino_model.xml")}
-
-
 def _fetch_backend_files(name: str, options: LoadOptions) -> None:
     """Hub snapshots leave out onnx/ and openvino/: fetch the one model file the backend opens, and its weights,
     into the same snapshot (when the repository has none, the backend exports one from the torch weights)."""
-    subfolder, default = _BACKEND_FILES[options.backend]
-    file_name = (options.model_kwargs or {}).get("file_name") or default
-    companion = file_name + "_data" if options.backend == "onnx" else os.path.splitext(file_name)[0] + ".bin"
-    for where in (subfolder, ""):
+    from sentence_transformers.backend import RUNTIME_MODELS
+
+    model_class = RUNTIME_MODELS[options.backend]
+    file_name = (options.model_kwargs or {}).get("file_name") or model_class.default_file
+    for where in (model_class.subfolder, ""):
         if resolve_file(name, file_name, where, **options.hub()):
-            resolve_file(name, companion, where, **options.hub())
+            for companion in model_class.companion_files(file_name):
+                resolve_file(name, companion, where, **options.hub())
             return
 
 
