@@ -17,13 +17,13 @@ from scipy.stats import pearsonr, spearmanr
 from torch import nn
 from torch.utils.data import DataLoader
 
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
+from sentence_transformers.base.evaluation.sequential import SequentialEvaluator
 from sentence_transformers.sentence_transformer.evaluation.binary_classification import BinaryClassificationEvaluator
 from sentence_transformers.sentence_transformer.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
 from sentence_transformers.sentence_transformer.evaluation.label_accuracy import LabelAccuracyEvaluator
 from sentence_transformers.sentence_transformer.evaluation.mse import MSEEvaluator
 from sentence_transformers.sentence_transformer.evaluation.mse_from_dataframe import MSEEvaluatorFromDataFrame
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.sentence_transformer.evaluation.sequential import SequentialEvaluator
 from sentence_transformers.sentence_transformer.evaluation.translation import TranslationEvaluator
 from sentence_transformers.sentence_transformer.evaluation.triplet import TripletEvaluator
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
@@ -107,7 +107,7 @@ def test_base_stores_metrics_on_dict_card_and_ignores_models_without_one():
     evaluator = SentenceEvaluator()
     model = StubModel({})
     evaluator.store_metrics_in_model_card_data(model, {"x": 1.0}, epoch=1, step=5)
-    assert model.model_card_data["eval_results"]["Sentence"] == {"epoch": 1, "step": 5, "x": 1.0}
+    assert model.model_card_data["eval_results"]["Base"] == {"epoch": 1, "step": 5, "x": 1.0}
     evaluator.store_metrics_in_model_card_data(object(), {"x": 1.0})  # no card: nothing happens, no error
 
 

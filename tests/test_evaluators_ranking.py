@@ -16,7 +16,7 @@ from sentence_transformers.sentence_transformer.evaluation import _metrics
 from sentence_transformers.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
 from sentence_transformers.sentence_transformer.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
 from sentence_transformers.sentence_transformer.evaluation.reranking import RerankingEvaluator
-from sentence_transformers.similarity import cos_sim, dot_score
+from sentence_transformers.util.similarity import cos_sim, dot_score
 from test_evaluators import StubModel, read_csv, unit
 
 

@@ -265,7 +265,7 @@ class Batches(losses.MultipleNegativesRankingLoss):
 
 def test_no_duplicates_loader_and_sentence_label_dataset_choose_their_batch_samplers(tiny_model):
     from sentence_transformers.datasets import NoDuplicatesDataLoader, SentenceLabelDataset
-    from sentence_transformers.sentence_transformer.training.fit import batch_sampler_for
+    from sentence_transformers.sentence_transformer.fit_mixin import batch_sampler_for
 
     # Three anchors repeated over 12 pairs: random batches of 3 would nearly always repeat one. (Words, not
     # digits: the tiny tokenizer knows no digits, and the check compares token ids.)
@@ -300,7 +300,7 @@ def test_nothing_to_train_on_warns_and_returns(tiny_model, caplog):
 
 
 def test_fused_adamw_only_where_this_torch_has_it(monkeypatch):
-    from sentence_transformers.sentence_transformer.training import fit as fit_module
+    from sentence_transformers.sentence_transformer import fit_mixin as fit_module
 
     assert fit_module._fused_adamw_runs_on(torch.device("cuda"))
     assert not fit_module._fused_adamw_runs_on(torch.device("mps"))

@@ -18,30 +18,30 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.losses.angle_loss import AnglELoss
-from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_ranking_loss import (
+from sentence_transformers.sentence_transformer.losses.angle import AnglELoss
+from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_ranking import (
     CachedMultipleNegativesRankingLoss,
 )
-from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking_loss import (
+from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking import (
     CachedMultipleNegativesSymmetricRankingLoss,
 )
-from sentence_transformers.sentence_transformer.losses.contrastive_loss import ContrastiveLoss, SiameseDistanceMetric
-from sentence_transformers.sentence_transformer.losses.cosent_loss import CoSENTLoss
-from sentence_transformers.sentence_transformer.losses.cosine_similarity_loss import CosineSimilarityLoss
-from sentence_transformers.sentence_transformer.losses.distill_kl_div_loss import DistillKLDivLoss
-from sentence_transformers.sentence_transformer.losses.margin_mse_loss import MarginMSELoss
-from sentence_transformers.sentence_transformer.losses.mega_batch_margin_loss import MegaBatchMarginLoss
-from sentence_transformers.sentence_transformer.losses.mse_loss import MSELoss
-from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking_loss import (
+from sentence_transformers.sentence_transformer.losses.contrastive import ContrastiveLoss, SiameseDistanceMetric
+from sentence_transformers.sentence_transformer.losses.cosent import CoSENTLoss
+from sentence_transformers.sentence_transformer.losses.cosine_similarity import CosineSimilarityLoss
+from sentence_transformers.sentence_transformer.losses.distill_kl_div import DistillKLDivLoss
+from sentence_transformers.sentence_transformer.losses.margin_mse import MarginMSELoss
+from sentence_transformers.sentence_transformer.losses.mega_batch_margin import MegaBatchMarginLoss
+from sentence_transformers.sentence_transformer.losses.mse import MSELoss
+from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking import (
     MultipleNegativesRankingLoss,
 )
-from sentence_transformers.sentence_transformer.losses.multiple_negatives_symmetric_ranking_loss import (
+from sentence_transformers.sentence_transformer.losses.multiple_negatives_symmetric_ranking import (
     MultipleNegativesSymmetricRankingLoss,
 )
-from sentence_transformers.sentence_transformer.losses.online_contrastive_loss import OnlineContrastiveLoss
-from sentence_transformers.sentence_transformer.losses.softmax_loss import SoftmaxLoss
+from sentence_transformers.sentence_transformer.losses.online_contrastive import OnlineContrastiveLoss
+from sentence_transformers.sentence_transformer.losses.softmax import SoftmaxLoss
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
-from sentence_transformers.similarity import dot_score
+from sentence_transformers.util.similarity import dot_score
 
 
 class StubModel(nn.Module):

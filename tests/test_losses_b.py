@@ -19,30 +19,28 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoTokenizer
 
-from sentence_transformers.sentence_transformer.losses.adaptive_layer_loss import AdaptiveLayerLoss
-from sentence_transformers.sentence_transformer.losses.batch_all_triplet_loss import BatchAllTripletLoss
-from sentence_transformers.sentence_transformer.losses.batch_hard_soft_margin_triplet_loss import (
+from sentence_transformers.sentence_transformer.datasets.denoising_auto_encoder import DenoisingAutoEncoderDataset
+from sentence_transformers.sentence_transformer.losses.adaptive_layer import AdaptiveLayerLoss
+from sentence_transformers.sentence_transformer.losses.batch_all_triplet import BatchAllTripletLoss
+from sentence_transformers.sentence_transformer.losses.batch_hard_soft_margin_triplet import (
     BatchHardSoftMarginTripletLoss,
 )
-from sentence_transformers.sentence_transformer.losses.batch_hard_triplet_loss import (
+from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import (
     BatchHardTripletLoss,
     BatchHardTripletLossDistanceFunction,
 )
-from sentence_transformers.sentence_transformer.losses.batch_semi_hard_triplet_loss import BatchSemiHardTripletLoss
-from sentence_transformers.sentence_transformer.losses.cached_gist_embed_loss import CachedGISTEmbedLoss
-from sentence_transformers.sentence_transformer.losses.contrastive_tension_loss import (
+from sentence_transformers.sentence_transformer.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
+from sentence_transformers.sentence_transformer.losses.cached_gist_embed import CachedGISTEmbedLoss
+from sentence_transformers.sentence_transformer.losses.contrastive_tension import (
     ContrastiveTensionDataLoader,
     ContrastiveTensionLoss,
     ContrastiveTensionLossInBatchNegatives,
 )
-from sentence_transformers.sentence_transformer.losses.denoising_auto_encoder_loss import (
-    DenoisingAutoEncoderDataset,
-    DenoisingAutoEncoderLoss,
-)
-from sentence_transformers.sentence_transformer.losses.gist_embed_loss import GISTEmbedLoss
-from sentence_transformers.sentence_transformer.losses.matryoshka_2d_loss import Matryoshka2dLoss
-from sentence_transformers.sentence_transformer.losses.matryoshka_loss import MatryoshkaLoss
-from sentence_transformers.sentence_transformer.losses.triplet_loss import TripletDistanceMetric, TripletLoss
+from sentence_transformers.sentence_transformer.losses.denoising_auto_encoder import DenoisingAutoEncoderLoss
+from sentence_transformers.sentence_transformer.losses.gist_embed import GISTEmbedLoss
+from sentence_transformers.sentence_transformer.losses.matryoshka import MatryoshkaLoss
+from sentence_transformers.sentence_transformer.losses.matryoshka_2d import Matryoshka2dLoss
+from sentence_transformers.sentence_transformer.losses.triplet import TripletDistanceMetric, TripletLoss
 
 ANCHORS = [
     "the quick brown fox jumps over the lazy dog",

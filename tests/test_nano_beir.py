@@ -20,7 +20,7 @@ import pytest
 from datasets import Dataset
 
 from sentence_transformers.sentence_transformer.evaluation import NanoBEIREvaluator
-from sentence_transformers.similarity import cos_sim, dot_score
+from sentence_transformers.util.similarity import cos_sim, dot_score
 from test_evaluators import StubModel, read_csv, unit
 
 HUB = "sentence-transformers/NanoBEIR-en"

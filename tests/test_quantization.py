@@ -1,4 +1,4 @@
-"""Tests for sentence_transformers.quantization: bucket maths, reference parity and the faiss/usearch searches."""
+"""Tests for sentence_transformers.util.quantization: bucket maths, reference parity and the faiss/usearch searches."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentence_transformers.quantization import quantize_embeddings, semantic_search_faiss, semantic_search_usearch
+from sentence_transformers.util.quantization import quantize_embeddings, semantic_search_faiss, semantic_search_usearch
 
 DATA = Path(__file__).parent / "data" / "minilm"
 RNG = np.random.default_rng(0)
@@ -92,7 +92,7 @@ def test_constant_dimension_maps_to_lowest_bucket():
 
 
 def test_warns_when_ranges_come_from_the_embeddings(caplog):
-    with caplog.at_level(logging.WARNING, logger="sentence_transformers.quantization"):
+    with caplog.at_level(logging.WARNING, logger="sentence_transformers.util.quantization"):
         quantize_embeddings(X, "int8")
     assert "20 embeddings" in caplog.text
 

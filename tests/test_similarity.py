@@ -1,4 +1,4 @@
-"""Tests for sentence_transformers.similarity: every function against plain numpy, plus input handling."""
+"""Tests for sentence_transformers.util.similarity: every function against plain numpy, plus input handling."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentence_transformers.similarity import (
+from sentence_transformers.util.similarity import (
     SimilarityFunction,
     _to_tensor,
     cos_sim,

@@ -14,14 +14,14 @@ from sentence_transformers import (
     SentenceTransformerTrainer,
     SentenceTransformerTrainingArguments,
 )
-from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
-from sentence_transformers.sentence_transformer.modules import Pooling
-from sentence_transformers.sentence_transformer.training.data_collator import (
+from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+from sentence_transformers.sentence_transformer.data_collator import (
     SentenceTransformerDataCollator,
     column_prompt,
     split_features,
 )
-from sentence_transformers.sentence_transformer.training.samplers import NoDuplicatesBatchSampler
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
+from sentence_transformers.sentence_transformer.modules import Pooling
 
 WORDS = "cat dog man woman sun street guitar table paris france capital search fox windowsill table brown".split()
 

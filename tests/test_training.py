@@ -18,15 +18,15 @@ from sentence_transformers import (
     SentenceTransformer,
     SentenceTransformerTrainer,
 )
-from sentence_transformers.sentence_transformer.training.data_collator import (
-    SentenceTransformerDataCollator,
-    split_features,
-)
-from sentence_transformers.sentence_transformer.training.samplers import (
+from sentence_transformers.base.sampler import (
     DefaultBatchSampler,
     GroupByLabelBatchSampler,
     MultiDatasetBatchSampler,
     NoDuplicatesBatchSampler,
+)
+from sentence_transformers.sentence_transformer.data_collator import (
+    SentenceTransformerDataCollator,
+    split_features,
 )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentence_transformers import similarity, util
+from sentence_transformers import util
 from sentence_transformers.util import (
     batch_to_device,
     community_detection,
@@ -16,6 +16,7 @@ from sentence_transformers.util import (
     paraphrase_mining,
     paraphrase_mining_embeddings,
     semantic_search,
+    similarity,
     truncate_embeddings,
 )
 
@@ -272,7 +273,7 @@ def test_get_device_name(monkeypatch):
         assert name == expected
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    monkeypatch.setattr(util, "_npu_available", lambda: False)
+    monkeypatch.setattr(util.environment, "_npu_available", lambda: False)
     assert get_device_name() == "cpu"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert get_device_name() == "mps"

@@ -13,7 +13,7 @@ from sentence_transformers.sentence_transformer.modules.tokenizer import (
     WhitespaceTokenizer,
     WordTokenizer,
 )
-from sentence_transformers.sentence_transformer.modules.tokenizer.phrase_tokenizer import split_words_builtin
+from sentence_transformers.sentence_transformer.modules.tokenizer.phrase import split_words_builtin
 
 
 def test_english_stop_words_list():

@@ -7,37 +7,52 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from sentence_transformers import models, util  # noqa: E402
-from sentence_transformers.logging_handler import LoggingHandler  # noqa: E402
-from sentence_transformers.quantization import quantize_embeddings  # noqa: E402
+from sentence_transformers import util  # noqa: E402
+from sentence_transformers.sentence_transformer.datasets import ParallelSentencesDataset, SentencesDataset  # noqa: E402
 from sentence_transformers.sentence_transformer.model import SentenceTransformer  # noqa: E402
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData  # noqa: E402
-from sentence_transformers.sentence_transformer.readers import (  # noqa: E402
-    InputExample,
-    ParallelSentencesDataset,
-    SentencesDataset,
-)
-from sentence_transformers.similarity import SimilarityFunction  # noqa: E402
+from sentence_transformers.sentence_transformer.readers import InputExample  # noqa: E402
+from sentence_transformers.util.deprecated_import import setup_deprecated_module_imports  # noqa: E402
+from sentence_transformers.util.logging import LoggingHandler  # noqa: E402
+from sentence_transformers.util.quantization import quantize_embeddings  # noqa: E402
+from sentence_transformers.util.similarity import SimilarityFunction  # noqa: E402
 
-# Training pulls in transformers.Trainer (and datasets/accelerate): imported on first use only.
+setup_deprecated_module_imports()
+
+# Training pulls in transformers.Trainer (and datasets/accelerate), the backends onnx/openvino: imported on first use.
 _LAZY = {
-    "SentenceTransformerTrainer": "sentence_transformers.sentence_transformer.training",
-    "SentenceTransformerTrainingArguments": "sentence_transformers.sentence_transformer.training",
-    "losses": "sentence_transformers.losses",
-    "evaluation": "sentence_transformers.evaluation",
+    "SentenceTransformerTrainer": "sentence_transformers.sentence_transformer.trainer",
+    "SentenceTransformerTrainingArguments": "sentence_transformers.sentence_transformer.training_args",
+    "DefaultBatchSampler": "sentence_transformers.base.sampler",
+    "MultiDatasetDefaultBatchSampler": "sentence_transformers.base.sampler",
+    "export_optimized_onnx_model": "sentence_transformers.backend",
+    "export_dynamic_quantized_onnx_model": "sentence_transformers.backend",
+    "export_static_quantized_openvino_model": "sentence_transformers.backend",
+    "mine_hard_negatives": "sentence_transformers.util.hard_negatives",
+    "resolve_ids": "sentence_transformers.util.dataset",
+    "losses": "sentence_transformers.sentence_transformer.losses",
+    "evaluation": "sentence_transformers.sentence_transformer.evaluation",
+    "models": "sentence_transformers.sentence_transformer.modules",
+    "readers": "sentence_transformers.sentence_transformer.readers",
+    "datasets": "sentence_transformers.sentence_transformer.datasets",
 }
+_PACKAGES = {"losses", "evaluation", "models", "readers", "datasets"}
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'sentence_transformers' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
-    return module if module.__name__.endswith(name) else getattr(module, name)
+    value = module if name in _PACKAGES else getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
+    "DefaultBatchSampler",
     "InputExample",
     "LoggingHandler",
+    "MultiDatasetDefaultBatchSampler",
     "ParallelSentencesDataset",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",
@@ -47,8 +62,13 @@ __all__ = [
     "SimilarityFunction",
     "__version__",
     "evaluation",
+    "export_dynamic_quantized_onnx_model",
+    "export_optimized_onnx_model",
+    "export_static_quantized_openvino_model",
     "losses",
+    "mine_hard_negatives",
     "models",
     "quantize_embeddings",
+    "resolve_ids",
     "util",
 ]

@@ -129,8 +129,8 @@ def _encode_scalar(
     work_dir: str | None,
 ) -> None:
     """int8/uint8: float embeddings to a temporary .npy, then quantized per chunk with ranges over all of them."""
-    from sentence_transformers.quantization import logger as quantization_logger
-    from sentence_transformers.quantization import quantize_embeddings
+    from sentence_transformers.util.quantization import logger as quantization_logger
+    from sentence_transformers.util.quantization import quantize_embeddings
 
     floats = NpyRows(_temporary_file(cleanup, work_dir, ".npy"), source.count())
     for chunk in source.chunks(chunk_size):

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.autonotebook import tqdm
 
-from sentence_transformers.quantization import quantize_embeddings
-from sentence_transformers.util import truncate_embeddings
+from sentence_transformers.util.quantization import quantize_embeddings
+from sentence_transformers.util.tensor import truncate_embeddings
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

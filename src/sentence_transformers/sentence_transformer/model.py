@@ -20,12 +20,13 @@ from sentence_transformers import __version__
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import hub_repo_id, is_local
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 from sentence_transformers.sentence_transformer import encoding, multi_process
+from sentence_transformers.sentence_transformer.fit_mixin import FitMixin
 from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData, generate_model_card
-from sentence_transformers.similarity import SimilarityFunction
-from sentence_transformers.util import get_device_name
+from sentence_transformers.util.environment import get_device_name
+from sentence_transformers.util.similarity import SimilarityFunction
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
-class SentenceTransformer(nn.Sequential):
+class SentenceTransformer(FitMixin, nn.Sequential):
     """Loads or builds a model that maps texts to fixed-size embeddings.
 
     Args:
@@ -449,84 +450,6 @@ class SentenceTransformer(nn.Sequential):
             pool=pool,
             chunk_size=chunk_size,
         )
-
-    # ----------------------------------------------------------------- training
-    def fit(
-        self,
-        train_objectives: Iterable[tuple[Any, nn.Module]],
-        evaluator: Any = None,
-        epochs: int = 1,
-        steps_per_epoch: int | None = None,
-        scheduler: str = "WarmupLinear",
-        warmup_steps: int = 10000,
-        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
-        optimizer_params: dict[str, Any] | None = None,
-        weight_decay: float = 0.01,
-        evaluation_steps: int = 0,
-        output_path: str | None = None,
-        save_best_model: bool = True,
-        max_grad_norm: float = 1,
-        use_amp: bool = False,
-        callback: Callable[[float, int, int], None] | None = None,
-        show_progress_bar: bool = True,
-        checkpoint_path: str | None = None,
-        checkpoint_save_steps: int = 500,
-        checkpoint_save_total_limit: int = 0,
-    ) -> None:
-        """Train with the 2.x API; the work is done by SentenceTransformerTrainer.
-
-        Args:
-            train_objectives: (DataLoader of InputExamples, loss) pairs; several are sampled in turn, one batch
-                each, as many batches per objective as the smallest has.
-            evaluator: Evaluates during training; its primary metric picks the best model.
-            epochs: Number of epochs.
-            steps_per_epoch: Training steps per epoch (default: one pass over the data).
-            scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
-            warmup_steps: Steps of learning-rate warm-up.
-            optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5, fused on
-                CPU and CUDA unless ``foreach`` or ``fused`` is given).
-            weight_decay: Weight decay.
-            evaluation_steps: Also evaluate every so many steps of an epoch (0: only after each epoch).
-            output_path: Where the (best) model is saved; evaluator CSVs go to its ``eval`` folder.
-            save_best_model: Keep the model with the best evaluator score at output_path.
-            max_grad_norm: Gradient clipping.
-            use_amp: Mixed precision (on CUDA).
-            callback: Called as callback(score, epoch, steps) after each evaluation (steps -1 after an epoch).
-            show_progress_bar: Show progress bars.
-            checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
-        """
-        from sentence_transformers.sentence_transformer.training.fit import fit
-
-        fit(
-            self,
-            train_objectives,
-            evaluator=evaluator,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            scheduler=scheduler,
-            warmup_steps=warmup_steps,
-            optimizer_class=optimizer_class,
-            optimizer_params=optimizer_params,
-            weight_decay=weight_decay,
-            evaluation_steps=evaluation_steps,
-            output_path=output_path,
-            save_best_model=save_best_model,
-            max_grad_norm=max_grad_norm,
-            use_amp=use_amp,
-            callback=callback,
-            show_progress_bar=show_progress_bar,
-            checkpoint_path=checkpoint_path,
-            checkpoint_save_steps=checkpoint_save_steps,
-            checkpoint_save_total_limit=checkpoint_save_total_limit,
-        )
-
-    old_fit = fit  # the name 3.x+ gives the 2.x training method
-
-    def smart_batching_collate(self, batch: list[Any]) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
-        """A batch of InputExamples → one tokenized features dict per text position, and the labels."""
-        columns = list(zip(*[example.texts for example in batch], strict=True))
-        features = [self.tokenize(list(texts)) for texts in columns]
-        return features, torch.tensor([example.label for example in batch])
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, evaluator: Callable[..., Any], output_path: str | None = None) -> Any:

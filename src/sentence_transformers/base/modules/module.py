@@ -197,19 +197,3 @@ class Module(ABC, nn.Module):
             return state_dict
         model.load_state_dict(state_dict)
         return model
-
-
-class InputModule(Module):
-    """The first module of a pipeline: it turns raw inputs into tensors with ``tokenize``."""
-
-    save_in_root: bool = True
-    tokenizer: Any = None
-
-    @abstractmethod
-    def tokenize(self, texts: list[Any], **kwargs) -> dict[str, torch.Tensor]:
-        """Turn a batch of inputs into the features the next step of ``forward`` expects."""
-
-    def save_tokenizer(self, output_path: str, **kwargs) -> None:
-        """Save the tokenizer, when it knows how to save itself."""
-        if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
-            self.tokenizer.save_pretrained(output_path)

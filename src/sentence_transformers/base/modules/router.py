@@ -12,7 +12,7 @@ from torch import nn
 
 from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import resolve_folder
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 
 ROUTER_CONFIG = "router_config.json"
 ASYM_CONFIG = "config.json"

@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 from sentence_transformers.base.token_ids import TokenIds
 
 # Earlier releases named the Transformer's config after the architecture; read them all, write the first.

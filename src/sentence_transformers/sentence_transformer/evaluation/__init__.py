@@ -1,5 +1,7 @@
 """Every evaluator."""
 
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator, SentenceEvaluator
+from sentence_transformers.base.evaluation.sequential import SequentialEvaluator
 from sentence_transformers.sentence_transformer.evaluation.binary_classification import BinaryClassificationEvaluator
 from sentence_transformers.sentence_transformer.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
 from sentence_transformers.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
@@ -9,11 +11,9 @@ from sentence_transformers.sentence_transformer.evaluation.mse_from_dataframe im
 from sentence_transformers.sentence_transformer.evaluation.nano_beir import NanoBEIREvaluator
 from sentence_transformers.sentence_transformer.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
 from sentence_transformers.sentence_transformer.evaluation.reranking import RerankingEvaluator
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import BaseEvaluator, SentenceEvaluator
-from sentence_transformers.sentence_transformer.evaluation.sequential import SequentialEvaluator
 from sentence_transformers.sentence_transformer.evaluation.translation import TranslationEvaluator
 from sentence_transformers.sentence_transformer.evaluation.triplet import TripletEvaluator
-from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.util.similarity import SimilarityFunction
 
 __all__ = [
     "BaseEvaluator",

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sentence_transformers.sentence_transformer.evaluation import _metrics
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
+from sentence_transformers.base.evaluation.evaluator import (
     SentenceEvaluator,
     check_similarity_fn_names,
     pair_columns,
     pairwise_similarities,
 )
+from sentence_transformers.sentence_transformer.evaluation import _metrics
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

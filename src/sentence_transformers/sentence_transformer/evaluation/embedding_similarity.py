@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import (
+from sentence_transformers.base.evaluation.evaluator import (
     SentenceEvaluator,
     check_similarity_fn_names,
     pair_columns,
     pairwise_similarities,
 )
-from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.util.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 from tqdm import trange
 
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
 from sentence_transformers.sentence_transformer.evaluation._metrics import dcg_at_k
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.util.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

@@ -10,13 +10,13 @@ import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
 from sentence_transformers.sentence_transformer.evaluation.information_retrieval import (
     InformationRetrievalEvaluator,
     _check_cutoffs,
     choose_primary_metric,
 )
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.similarity import SimilarityFunction
+from sentence_transformers.util.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
     from datasets import Dataset

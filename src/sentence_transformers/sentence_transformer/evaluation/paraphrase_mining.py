@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.util import paraphrase_mining
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
+from sentence_transformers.util.retrieval import paraphrase_mining
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

@@ -10,9 +10,9 @@ import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
 from sentence_transformers.sentence_transformer.evaluation import _metrics
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.similarity import cos_sim
+from sentence_transformers.util.similarity import cos_sim
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

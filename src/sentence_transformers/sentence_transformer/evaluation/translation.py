@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sentence_transformers.sentence_transformer.evaluation.sentence_evaluator import SentenceEvaluator
-from sentence_transformers.similarity import cos_sim
+from sentence_transformers.base.evaluation.evaluator import SentenceEvaluator
+from sentence_transformers.util.similarity import cos_sim
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer

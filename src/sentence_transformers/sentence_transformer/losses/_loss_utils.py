@@ -51,7 +51,7 @@ def callable_name(fn: Callable[..., Any]) -> str:
     name = getattr(fn, "__name__", type(fn).__name__)
     owner = getattr(fn, "__self__", None)
     if name in ("similarity", "similarity_pairwise") and hasattr(owner, "similarity_fn_name"):
-        from sentence_transformers.similarity import SimilarityFunction
+        from sentence_transformers.util.similarity import SimilarityFunction
 
         resolve = SimilarityFunction.to_similarity_fn
         if name == "similarity_pairwise":

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 from sentence_transformers.sentence_transformer.modules.tokenizer import WhitespaceTokenizer
 from sentence_transformers.sentence_transformer.modules.word_weights import vocab_weights
 

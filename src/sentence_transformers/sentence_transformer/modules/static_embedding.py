@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 
 logger = logging.getLogger(__name__)
 

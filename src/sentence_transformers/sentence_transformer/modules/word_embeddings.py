@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from sentence_transformers.base.modules.module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule
 from sentence_transformers.sentence_transformer.modules.tokenizer import (
     PhraseTokenizer,
     TransformersTokenizerWrapper,

@@ -1,29 +1,18 @@
-"""Data of the 2.x API: InputExample, dataset readers, SentencesDataset and the 2.x datasets and loader."""
+"""The 2.x dataset readers and InputExample; the 2.x datasets live in ``sentence_transformer.datasets``."""
 
-from sentence_transformers.sentence_transformer.readers.dataset_readers import (
-    LabelSentenceReader,
-    NLIDataReader,
-    PairedFilesReader,
-    SentencesDataset,
-    STSBenchmarkDataReader,
-    STSDataReader,
-    TripletReader,
-)
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
-from sentence_transformers.sentence_transformer.readers.no_duplicates_loader import NoDuplicatesDataLoader
-from sentence_transformers.sentence_transformer.readers.parallel_sentences import ParallelSentencesDataset
-from sentence_transformers.sentence_transformer.readers.sentence_label_dataset import SentenceLabelDataset
+from sentence_transformers.sentence_transformer.readers.label_sentence import LabelSentenceReader
+from sentence_transformers.sentence_transformer.readers.nli_data import NLIDataReader
+from sentence_transformers.sentence_transformer.readers.paired_files import PairedFilesReader
+from sentence_transformers.sentence_transformer.readers.sts_data import STSBenchmarkDataReader, STSDataReader
+from sentence_transformers.sentence_transformer.readers.triplet import TripletReader
 
 __all__ = [
     "InputExample",
     "LabelSentenceReader",
     "NLIDataReader",
-    "NoDuplicatesDataLoader",
     "PairedFilesReader",
-    "ParallelSentencesDataset",
     "STSBenchmarkDataReader",
     "STSDataReader",
-    "SentenceLabelDataset",
-    "SentencesDataset",
     "TripletReader",
 ]

@@ -1,8 +1,8 @@
 """Word tokenizers for WordEmbeddings and BoW."""
 
-from sentence_transformers.sentence_transformer.modules.tokenizer.phrase_tokenizer import PhraseTokenizer
-from sentence_transformers.sentence_transformer.modules.tokenizer.whitespace_tokenizer import WhitespaceTokenizer
-from sentence_transformers.sentence_transformer.modules.tokenizer.word_tokenizer import (
+from sentence_transformers.sentence_transformer.modules.tokenizer.phrase import PhraseTokenizer
+from sentence_transformers.sentence_transformer.modules.tokenizer.whitespace import WhitespaceTokenizer
+from sentence_transformers.sentence_transformer.modules.tokenizer.word import (
     ENGLISH_STOP_WORDS,
     TransformersTokenizerWrapper,
     WordTokenizer,

@@ -1,0 +1,111 @@
+"""CachedMultipleNegativesRankingLoss: MultipleNegativesRankingLoss with GradCache, for batches beyond memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from tqdm import trange
+
+from sentence_transformers.base.losses.gradcache import GradCacheMixin
+from sentence_transformers.util.similarity import cos_sim
+
+from .multiple_negatives_ranking import Direction, InBatchRankingScorer
+
+GRADCACHE_CITATION = """
+@misc{gao2021scaling,
+    title={Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup},
+    author={Luyu Gao and Yunyi Zhang and Jiawei Han and Jamie Callan},
+    year={2021},
+    eprint={2101.06983},
+    archivePrefix={arXiv},
+    primaryClass={cs.LG}
+}
+"""
+
+
+class CachedMultipleNegativesRankingLoss(GradCacheMixin, InBatchRankingScorer, nn.Module):
+    """MultipleNegativesRankingLoss whose memory grows with ``mini_batch_size``, not with the batch size.
+
+    The batch is embedded in mini-batches without gradients, the loss and its gradient with respect to the
+    embeddings are computed (also in anchor chunks), and ``loss.backward()`` re-embeds each mini-batch with
+    gradients (replaying its dropout) to finish the backward pass. Loss and gradients equal those of
+    MultipleNegativesRankingLoss; it is slower (two forward passes) but allows far larger batches.
+
+    Args:
+        model: the SentenceTransformer to train.
+        scale, similarity_fct, gather_across_devices, directions, partition_mode, hardness_mode, hardness_strength:
+            as in MultipleNegativesRankingLoss.
+        mini_batch_size: texts per forward pass (and anchors per loss chunk); the memory knob.
+        mini_batch_num_tokens: when set, pack mini-batches up to this many (non-padding) tokens instead.
+        show_progress_bar: show progress over the mini-batches.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        scale: float = 20.0,
+        similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+        mini_batch_size: int = 32,
+        mini_batch_num_tokens: int | None = None,
+        gather_across_devices: bool = False,
+        directions: tuple[Direction, ...] = ("query_to_doc",),
+        partition_mode: Literal["joint", "per_direction"] = "joint",
+        show_progress_bar: bool = False,
+        hardness_mode: Literal["in_batch_negatives", "hard_negatives", "all_negatives"] | None = None,
+        hardness_strength: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
+        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
+            raise ValueError(
+                f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}."
+            )
+        self.model = model
+        self.mini_batch_size = mini_batch_size
+        self.mini_batch_num_tokens = mini_batch_num_tokens
+        self.show_progress_bar = show_progress_bar
+        self._set_ranking_options(
+            scale, similarity_fct, gather_across_devices, directions, partition_mode, hardness_mode, hardness_strength
+        )
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        """Mean loss over the anchors; call ``backward()`` on it as on any loss."""
+        features = list(sentence_features)
+        if len(features) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 columns (anchor, positive), got {len(features)}.")
+        return self.forward_cached(features, labels)
+
+    def calculate_loss(
+        self, reps: list[list[Tensor]], labels: Tensor | None = None, with_backward: bool = False
+    ) -> Tensor:
+        """The mean anchor loss, computed ``mini_batch_size`` anchors at a time (back-propagated per chunk)."""
+        queries, docs, rows = self.gather_columns([torch.cat(chunks) for chunks in reps])
+        batch_size = len(rows)
+        total = 0.0
+        for begin in trange(
+            0, batch_size, self.mini_batch_size, desc="Calculating loss", disable=not self.show_progress_bar
+        ):
+            part = self.row_losses(queries, docs, rows[begin : begin + self.mini_batch_size]).sum() / batch_size
+            if with_backward:
+                # Gathered columns are shared graph nodes; keep them for the next chunk's backward.
+                part.backward(retain_graph=self.gather_across_devices)
+                part = part.detach()
+            total = total + part
+        return total
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """Hyperparameters for the model card."""
+        return {
+            **self.ranking_config(),
+            "mini_batch_size": self.mini_batch_size,
+            "mini_batch_num_tokens": self.mini_batch_num_tokens,
+        }
+
+    @property
+    def citation(self) -> str:
+        """BibTeX of GradCache (Gao et al., 2021)."""
+        return GRADCACHE_CITATION
