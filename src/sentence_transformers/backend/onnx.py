@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from sentence_transformers.backend.runtime import MODEL_INPUTS, RuntimeModel, load_runtime_model, require
+from sentence_transformers.backend.runtime import MODEL_INPUTS, RuntimeModel, require
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -33,6 +33,8 @@ class OnnxModel(RuntimeModel):
     backend = "onnx"
     subfolder = "onnx"
     default_file = ONNX_FILE
+    display_name = "ONNX"
+    file_glob = "*.onnx"
 
     def __init__(
         self,
@@ -133,23 +135,3 @@ def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE) -> st
         if os.path.exists(partial):
             os.remove(partial)
     return target
-
-
-def load_onnx_model(
-    model_name_or_path: str, config: PretrainedConfig, task_name: str = "feature-extraction", **model_kwargs
-) -> OnnxModel:
-    """Open ``onnx/model.onnx`` (or ``model_kwargs["file_name"]``) of a model folder, exporting it when absent.
-
-    model_kwargs: ``file_name``, ``provider``, ``provider_options``, ``session_options``, ``export`` (True: export
-    even when the file exists; False: never export).
-    """
-    if task_name != "feature-extraction":
-        raise ValueError(f"Only the 'feature-extraction' task is supported, got {task_name!r}")
-    return load_runtime_model(
-        OnnxModel,
-        model_name_or_path,
-        config,
-        model_kwargs,
-        {"provider", "provider_options", "session_options"},
-        export_onnx,
-    )

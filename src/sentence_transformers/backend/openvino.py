@@ -12,7 +12,7 @@ from torch import nn
 from transformers import PretrainedConfig
 
 from sentence_transformers.backend.onnx import export_onnx
-from sentence_transformers.backend.runtime import RuntimeModel, load_runtime_model, require
+from sentence_transformers.backend.runtime import RuntimeModel, require
 
 OPENVINO_FILE = "openvino_model.xml"
 
@@ -31,6 +31,8 @@ class OpenVINOModel(RuntimeModel):
     backend = "openvino"
     subfolder = "openvino"
     default_file = OPENVINO_FILE
+    display_name = "OpenVINO"
+    file_glob = "openvino*.xml"
 
     def __init__(
         self,
@@ -79,15 +81,3 @@ def export_openvino(model: nn.Module, folder: str) -> str:
     target = os.path.join(folder, OPENVINO_FILE)
     openvino.save_model(converted, target, compress_to_fp16=False)
     return target
-
-
-def load_openvino_model(
-    model_name_or_path: str, config: PretrainedConfig, task_name: str = "feature-extraction", **model_kwargs
-) -> OpenVINOModel:
-    """Open ``openvino/openvino_model.xml`` (or ``model_kwargs["file_name"]``) of a model folder, exporting it
-    when absent. model_kwargs: ``file_name``, ``device``, ``ov_config``, ``export``."""
-    if task_name != "feature-extraction":
-        raise ValueError(f"Only the 'feature-extraction' task is supported, got {task_name!r}")
-    return load_runtime_model(
-        OpenVINOModel, model_name_or_path, config, model_kwargs, {"device", "ov_config"}, export_openvino
-    )

@@ -11,7 +11,6 @@ import os
 import shutil
 import tempfile
 from abc import abstractmethod
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +56,8 @@ class RuntimeModel(nn.Module):
     backend: str = ""
     subfolder: str = ""  # where save_pretrained puts the model file, as upstream lays it out
     default_file: str = ""  # the model file opened when model_kwargs name none
+    display_name: str = ""  # the backend's name in messages; its lower case is ``subfolder``
+    file_glob: str = ""  # the pattern of this backend's model files, to find (and name) the ones a folder has
 
     def __init__(self, model_path: str, config: PretrainedConfig, scratch: tempfile.TemporaryDirectory | None = None):
         super().__init__()
@@ -137,63 +138,6 @@ def split_model_kwargs(model_kwargs: dict[str, Any], known: set[str]) -> dict[st
     return {key: value for key, value in model_kwargs.items() if key in known}
 
 
-def find_model_file(folder: str, file_name: str, subfolder: str) -> str | None:
-    """``folder/file_name`` or ``folder/<subfolder>/file_name``; a path inside file_name is honoured."""
-    for candidate in (os.path.join(folder, file_name), os.path.join(folder, subfolder, file_name)):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
-def other_model_files(folder: str, subfolder: str, suffix: str) -> list[str]:
-    """The model files of this kind the folder has, to name them when the wanted one is missing."""
-    found = []
-    for where in (folder, os.path.join(folder, subfolder)):
-        if os.path.isdir(where):
-            found += [os.path.relpath(os.path.join(where, name), folder) for name in sorted(os.listdir(where))]
-    return [name for name in found if name.endswith(suffix)]
-
-
 def torch_load_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The model_kwargs that loading the torch model for an export still needs (hub access, remote code)."""
     return {key: value for key, value in model_kwargs.items() if key in _HUB_KEYS}
-
-
-def load_runtime_model(
-    model_class: type[RuntimeModel],
-    folder: str,
-    config: PretrainedConfig,
-    model_kwargs: dict[str, Any],
-    options: set[str],
-    export: Callable[[nn.Module, str], str],
-) -> RuntimeModel:
-    """Open ``model_class``'s file from ``folder`` (or its subfolder), exporting the torch model when it is absent.
-
-    ``options`` are the model_kwargs the runtime takes besides file_name and export; ``export(torch_model,
-    scratch_folder)`` writes the model file and returns its path.
-    """
-    runtime = split_model_kwargs(model_kwargs, options | {"file_name", "export"})
-    file_name = runtime.pop("file_name", None)
-    force_export = runtime.pop("export", None)
-    default_file = model_class.default_file
-    path = None if force_export else find_model_file(folder, file_name or default_file, model_class.subfolder)
-    scratch = None
-    if path is None:
-        if force_export is False or file_name is not None:
-            found = other_model_files(folder, model_class.subfolder, os.path.splitext(default_file)[1])
-            raise FileNotFoundError(
-                f"No {file_name or default_file!r} in {folder!r} or its {model_class.subfolder}/ folder "
-                f"(found: {', '.join(found) or 'none'}); pass export=True in model_kwargs to export one"
-            )
-        from sentence_transformers.base.modules.transformer import load_auto_model
-
-        logger.warning("No %r found in %r. Exporting the model to %s.", default_file, folder, model_class.backend)
-        scratch = tempfile.TemporaryDirectory(prefix=f"sbert-{model_class.backend}-")
-        torch_model = load_auto_model(folder, config, torch_load_kwargs(model_kwargs))
-        path = export(torch_model, scratch.name)
-        logger.warning(
-            "Saving the exported %s model is recommended, so that it is not exported again on the next load: "
-            "model.save_pretrained('path/to/folder')",
-            model_class.backend,
-        )
-    return model_class(path, config, scratch=scratch, **runtime)
