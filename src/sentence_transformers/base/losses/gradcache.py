@@ -41,6 +41,37 @@ class RandContext:
         self._fork = None
 
 
+def uses_gradient_cache(loss: Any) -> bool:
+    """Whether ``loss`` defers its model backward to a hook on the loss tensor it returns (GradCache).
+
+    Wrappers that swap ``model.forward`` only while the loss runs (MatryoshkaLoss, AdaptiveLayerLoss) miss the
+    re-embedding that such a loss does during ``backward()``, so they must treat it differently. A loss says so
+    with a ``uses_gradient_cache`` attribute: True on :class:`CachedLossMixin`, per instance where caching is
+    optional (MegaBatchMarginLoss), forwarded by wrappers around a cached loss.
+    """
+    return bool(getattr(loss, "uses_gradient_cache", False))
+
+
+def has_static_embedding_input(model: Any) -> bool:
+    """Whether the model's input module is a StaticEmbedding, directly or as the first module of a Router route.
+
+    Its features are one flat token stream plus ``offsets`` rather than a padded ``(batch, tokens)`` grid, which
+    code that slices, pads or merges batches has to know about.
+    """
+    from sentence_transformers.base.modules.router import Router
+    from sentence_transformers.sentence_transformer.modules.static_embedding import StaticEmbedding
+
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    try:
+        first = next(iter(model.children()))
+    except StopIteration:
+        return False
+    if isinstance(first, Router):
+        return any(len(route) and isinstance(route[0], StaticEmbedding) for route in first.sub_modules.values())
+    return isinstance(first, StaticEmbedding)
+
+
 def _is_flat_static(features: dict[str, Any]) -> bool:
     """StaticEmbedding input: one flat ``input_ids`` stream plus the ``offsets`` where each text starts."""
     ids = features.get("input_ids")
@@ -122,14 +153,14 @@ def _slice_flat_static(features: dict[str, Any], begin: int, end: int) -> dict[s
     return result
 
 
-class GradCacheMixin:
+class CachedLossMixin:
     """Adds ``forward_cached`` to a loss; the loss implements ``calculate_loss`` on the cached embeddings.
 
     ``calculate_loss(reps, labels, with_backward)`` gets, per column, the list of its mini-batch embeddings (leaf
     tensors; ``torch.cat`` them for the full column). With ``with_backward=True`` it must call ``backward()`` on (parts
     of) its loss, so that each mini-batch embedding gets a ``.grad``, and return the loss value; chunking that backward
-    keeps the loss stage's memory bounded too. Wrappers such as MatryoshkaLoss recognise a cached loss by
-    ``uses_gradient_cache`` and may wrap ``calculate_loss``.
+    keeps the loss stage's memory bounded too. Wrappers such as MatryoshkaLoss recognise a cached loss with
+    :func:`uses_gradient_cache` and may wrap ``calculate_loss``.
     """
 
     uses_gradient_cache: bool = True

@@ -29,7 +29,11 @@ from sentence_transformers.sentence_transformer.losses.cosent import CoSENTLoss
 from sentence_transformers.sentence_transformer.losses.cosine_similarity import CosineSimilarityLoss
 from sentence_transformers.sentence_transformer.losses.denoising_auto_encoder import DenoisingAutoEncoderLoss
 from sentence_transformers.sentence_transformer.losses.distill_kl_div import DistillKLDivLoss
+from sentence_transformers.sentence_transformer.losses.embed_distill import EmbedDistillLoss
 from sentence_transformers.sentence_transformer.losses.gist_embed import GISTEmbedLoss
+from sentence_transformers.sentence_transformer.losses.global_orthogonal_regularization import (
+    GlobalOrthogonalRegularizationLoss,
+)
 from sentence_transformers.sentence_transformer.losses.margin_mse import MarginMSELoss
 from sentence_transformers.sentence_transformer.losses.matryoshka import MatryoshkaLoss
 from sentence_transformers.sentence_transformer.losses.matryoshka_2d import Matryoshka2dLoss
@@ -65,7 +69,9 @@ __all__ = [
     "DenoisingAutoEncoderDataset",
     "DenoisingAutoEncoderLoss",
     "DistillKLDivLoss",
+    "EmbedDistillLoss",
     "GISTEmbedLoss",
+    "GlobalOrthogonalRegularizationLoss",
     "MSELoss",
     "MarginMSELoss",
     "Matryoshka2dLoss",

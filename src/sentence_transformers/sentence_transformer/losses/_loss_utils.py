@@ -1,19 +1,14 @@
-"""Small helpers shared by the losses: embedding the input columns, naming callables for configs, label checks."""
+"""Small helpers shared by the losses: naming callables for configs, label checks, distributed gathering."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from inspect import isclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-
-
-def embed_columns(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> list[Tensor]:
-    """One ``sentence_embedding`` tensor per input column (one forward pass per column)."""
-    return [model(features)["sentence_embedding"] for features in sentence_features]
 
 
 def check_label_count(loss: nn.Module, labels: Tensor | None, batch_size: int) -> Tensor:

@@ -12,25 +12,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.gradcache import uses_gradient_cache
 from sentence_transformers.sentence_transformer.losses.matryoshka import _restore
 
 LayerWeighting = Literal["uniform", "log", "linear"] | Callable[[int], float]
 
 
-class LayerReplay:
+class TransformerDecorator:
     """Stands in for the Transformer's forward.
 
-    First pass (``layer`` is None): run the Transformer with hidden states switched on and keep every call's
+    First pass (``layer_idx`` is None): run the Transformer with hidden states switched on and keep every call's
     ``all_layer_embeddings``. Later passes: for call ``i``, hand the chosen layer's hidden states of call ``i`` on as
     ``token_embeddings`` without running the Transformer again, so the remaining modules (pooling, dense,
     normalize) embed from that layer and gradients flow through the first pass's graph.
     """
 
-    def __init__(self, transformer: nn.Module, forward: Callable[..., dict[str, Any]]) -> None:
+    def __init__(self, transformer: nn.Module, original_forward: Callable[..., dict[str, Any]]) -> None:
         self.transformer = transformer
-        self.forward = forward
+        self.original_forward = original_forward
         self.hidden_states: list[tuple[Tensor, ...]] = []
-        self.layer: int | None = None
+        self.layer_idx: int | None = None
         self.position = 0
 
     @property
@@ -38,23 +39,24 @@ class LayerReplay:
         """Hidden states per call (the embedding layer's output and one per Transformer layer)."""
         return len(self.hidden_states[0]) if self.hidden_states else None
 
-    def set_layer(self, layer: int) -> None:
-        """Start a pass that replays ``layer``."""
-        self.layer = layer
+    def set_layer_idx(self, layer_idx: int) -> None:
+        """Start a pass that replays layer ``layer_idx``."""
+        self.layer_idx = layer_idx
         self.position = 0
 
     def __call__(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        if self.layer is not None:
+        if self.layer_idx is not None:
             if self.position >= len(self.hidden_states):
                 raise RuntimeError("The inner loss ran the model more often than on the final layer's pass")
             hidden_states = self.hidden_states[self.position]
             self.position += 1
-            return {**features, "all_layer_embeddings": hidden_states, "token_embeddings": hidden_states[self.layer]}
+            layer = hidden_states[self.layer_idx]
+            return {**features, "all_layer_embeddings": hidden_states, "token_embeddings": layer}
         config = self.transformer.auto_model.config
         previous = config.output_hidden_states
         config.output_hidden_states = True
         try:
-            output = self.forward(features, **kwargs)
+            output = self.original_forward(features, **kwargs)
         finally:
             config.output_hidden_states = previous
         if "all_layer_embeddings" not in output:
@@ -63,19 +65,19 @@ class LayerReplay:
         return output
 
 
-class EmbeddingCollector:
+class ForwardDecorator:
     """Stands in for ``model.forward`` and keeps every sentence embedding the inner loss computed."""
 
-    def __init__(self, forward: Callable[..., dict[str, Any]]) -> None:
-        self.forward = forward
+    def __init__(self, fn: Callable[..., dict[str, Any]]) -> None:
+        self.fn = fn
         self.embeddings: list[Tensor] = []
 
     def __call__(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        output = self.forward(features, **kwargs)
+        output = self.fn(features, **kwargs)
         self.embeddings.append(output["sentence_embedding"])
         return output
 
-    def take(self) -> Tensor:
+    def get_embeddings(self) -> Tensor:
         """All embeddings collected since the last call, concatenated over rows."""
         embeddings, self.embeddings = torch.cat(self.embeddings, dim=0), []
         return embeddings
@@ -119,7 +121,7 @@ class AdaptiveLayerLoss(nn.Module):
             )
         if not hasattr(_unwrap(model)[0], "auto_model"):
             raise ValueError("AdaptiveLayerLoss needs a model whose first module is a Transformer (with auto_model)")
-        if getattr(loss, "uses_gradient_cache", False):
+        if uses_gradient_cache(loss):
             warnings.warn(
                 f"AdaptiveLayerLoss does not work with the gradient-caching {type(loss).__name__}", stacklevel=2
             )
@@ -148,8 +150,8 @@ class AdaptiveLayerLoss(nn.Module):
         model = _unwrap(self.model)
         transformer = model[0]
         original_transformer, original_model = transformer.__dict__.get("forward"), model.__dict__.get("forward")
-        replay = LayerReplay(transformer, transformer.forward)
-        collector = EmbeddingCollector(model.forward)
+        replay = TransformerDecorator(transformer, transformer.forward)
+        collector = ForwardDecorator(model.forward)
         transformer.forward, model.forward = replay, collector
         try:
             return self._layer_losses(sentence_features, labels, replay, collector)
@@ -161,23 +163,23 @@ class AdaptiveLayerLoss(nn.Module):
         self,
         features: list[dict[str, Tensor]],
         labels: Tensor | None,
-        replay: LayerReplay,
-        collector: EmbeddingCollector,
+        replay: TransformerDecorator,
+        collector: ForwardDecorator,
     ) -> Tensor:
         loss = self.loss(features, labels) * self.last_layer_weight
         if replay.num_layers is None:
             raise RuntimeError(f"{type(self.loss).__name__} did not run the model, so there are no layers to train")
         use_kl = self.kl_temperature > 0
-        final = collector.take()
+        final = collector.get_embeddings()
         target = F.softmax(final / self.kl_temperature, dim=-1).detach() if use_kl else None
         layers = list(range(replay.num_layers - 1))
         if 0 < self.n_layers_per_step < len(layers):
             layers = random.sample(layers, self.n_layers_per_step)
         for layer in layers:
-            replay.set_layer(layer)
+            replay.set_layer_idx(layer)
             layer_loss = self.loss(features, labels)
             loss = loss + layer_loss * self.get_layer_weight(layer) / len(layers) * self.prior_layers_weight
-            embeddings = collector.take()
+            embeddings = collector.get_embeddings()
             if use_kl:
                 log_probs = F.log_softmax(embeddings / self.kl_temperature, dim=-1)
                 kl = F.kl_div(log_probs, target, reduction="batchmean")

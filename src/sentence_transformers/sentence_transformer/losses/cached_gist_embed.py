@@ -9,14 +9,14 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.gradcache import (
-    GradCacheMixin,
+    CachedLossMixin,
     minibatch_ranges,
     slice_features,
 )
 from sentence_transformers.sentence_transformer.losses.gist_embed import GISTEmbedLoss, MarginStrategy
 
 
-class CachedGISTEmbedLoss(GradCacheMixin, GISTEmbedLoss):
+class CachedGISTEmbedLoss(CachedLossMixin, GISTEmbedLoss):
     """GISTEmbedLoss computed with GradCache (Gao et al., 2021): same loss and gradients, memory of a mini-batch.
 
     The guide embeds every column in mini-batches (no gradients); the model does too, first without gradients to

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import trange
 
-from sentence_transformers.base.losses.gradcache import GradCacheMixin
+from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from sentence_transformers.util.similarity import cos_sim
 
 from .multiple_negatives_ranking import Direction, InBatchRankingScorer
@@ -26,7 +26,7 @@ GRADCACHE_CITATION = """
 """
 
 
-class CachedMultipleNegativesRankingLoss(GradCacheMixin, InBatchRankingScorer, nn.Module):
+class CachedMultipleNegativesRankingLoss(CachedLossMixin, InBatchRankingScorer, nn.Module):
     """MultipleNegativesRankingLoss whose memory grows with ``mini_batch_size``, not with the batch size.
 
     The batch is embedded in mini-batches without gradients, the loss and its gradient with respect to the

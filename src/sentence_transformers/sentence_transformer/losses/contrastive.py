@@ -9,8 +9,10 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
+
 from ._citations import HADSELL_CITATION
-from ._loss_utils import check_label_count, embed_columns
+from ._loss_utils import check_label_count
 
 Distance = Callable[[Tensor, Tensor], Tensor]
 

@@ -8,9 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import pairwise_cos_sim
 
-from ._loss_utils import callable_name, check_label_count, embed_columns
+from ._loss_utils import callable_name, check_label_count
 
 COSENT_CITATION = """
 @article{10531646,

@@ -8,8 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
+
 from ._citations import SBERT_CITATION
-from ._loss_utils import check_label_count, embed_columns, fullname
+from ._loss_utils import check_label_count, fullname
 
 
 class CosineSimilarityLoss(nn.Module):

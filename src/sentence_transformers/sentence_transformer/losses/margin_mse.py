@@ -8,9 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import pairwise_dot_score
 
-from ._loss_utils import callable_name, embed_columns
+from ._loss_utils import callable_name
 
 MARGIN_MSE_CITATION = """
 @misc{hofstatter2021improving,

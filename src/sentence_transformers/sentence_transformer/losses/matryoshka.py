@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.gradcache import uses_gradient_cache
 from sentence_transformers.sentence_transformer.losses._loss_utils import embedding_dimension
 
 logger = logging.getLogger(__name__)
@@ -23,15 +24,23 @@ def shrink(embeddings: Tensor, dim: int) -> Tensor:
     return F.normalize(embeddings[..., :dim], p=2, dim=-1)
 
 
-class TruncatingForward:
+def choose_indices(count: int, n_per_step: int) -> list[int]:
+    """Ascending indices of the ``n_per_step`` randomly chosen items out of ``count`` (all when ``n_per_step`` <= 0)."""
+    indices = list(range(count))
+    if 0 < n_per_step < count:
+        indices = sorted(random.sample(indices, n_per_step))
+    return indices
+
+
+class ForwardDecorator:
     """Stands in for ``model.forward``: runs the model on the first pass, then replays its outputs truncated.
 
     The inner loss calls the model in the same order for every dimension, so call ``i`` of a later pass reuses
     the output of call ``i`` of the first pass; one forward pass (and one autograd graph) serves every dimension.
     """
 
-    def __init__(self, forward: Callable[..., dict[str, Any]]) -> None:
-        self.forward = forward
+    def __init__(self, fn: Callable[..., dict[str, Any]]) -> None:
+        self.fn = fn
         self.recorded: list[tuple[dict[str, Any], Tensor]] = []
         self.recording = True
         self.dim: int | None = None
@@ -46,7 +55,7 @@ class TruncatingForward:
 
     def __call__(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
         if self.recording:
-            output = self.forward(features, **kwargs)
+            output = self.fn(features, **kwargs)
             self.recorded.append((output, output["sentence_embedding"]))
         elif self.position < len(self.recorded):
             output = self.recorded[self.position][0]
@@ -94,14 +103,11 @@ class MatryoshkaLoss(nn.Module):
     @property
     def uses_gradient_cache(self) -> bool:
         """Whether the inner loss caches gradients (then this loss does too)."""
-        return bool(getattr(self.loss, "uses_gradient_cache", False))
+        return uses_gradient_cache(self.loss)
 
     def chosen_indices(self) -> list[int]:
         """Indices of the dimensions to train this step, largest dimension first."""
-        indices = list(range(len(self.matryoshka_dims)))
-        if 0 < self.n_dims_per_step < len(indices):
-            indices = sorted(random.sample(indices, self.n_dims_per_step))
-        return indices
+        return choose_indices(len(self.matryoshka_dims), self.n_dims_per_step)
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         """Sum of ``weight * loss`` over the chosen dimensions, from one forward pass of the model."""
@@ -109,7 +115,7 @@ class MatryoshkaLoss(nn.Module):
         if self.uses_gradient_cache:
             return self._forward_cached(sentence_features, labels)
         original = self.model.__dict__.get("forward")
-        replay = TruncatingForward(self.model.forward)
+        replay = ForwardDecorator(self.model.forward)
         self.model.forward = replay
         try:
             total = 0.0
@@ -131,7 +137,9 @@ class MatryoshkaLoss(nn.Module):
     def _forward_cached(self, sentence_features: list[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         """Let the cached inner loss embed once, and wrap its loss computation with the truncation."""
         original = self.loss.__dict__.get("calculate_loss")
-        self.loss.calculate_loss = CachedMatryoshka(self, self.loss.calculate_loss)
+        self.loss.calculate_loss = CachedLossDecorator(
+            self.loss.calculate_loss, self.matryoshka_dims, self.matryoshka_weights, self.n_dims_per_step
+        )
         try:
             return self.loss(sentence_features, labels)
         finally:
@@ -152,28 +160,36 @@ class MatryoshkaLoss(nn.Module):
         return KUSUPATI_2022
 
 
-class CachedMatryoshka:
+class CachedLossDecorator:
     """Wraps a cached loss's ``calculate_loss(reps, *args, with_backward=...)`` to sum over truncated reps.
 
     ``reps`` is a list (per column) of lists (per mini-batch) of detached embeddings that require grad. For
-    each dimension the inner loss runs on truncated copies; their gradients are carried back to ``reps`` so
-    the caller's gradient cache holds the weighted sum over dimensions.
+    each chosen dimension the inner loss runs on truncated copies; their gradients are carried back to ``reps``
+    (scaled by the dimension's weight) so the caller's gradient cache holds the weighted sum over dimensions.
     """
 
-    def __init__(self, owner: MatryoshkaLoss, calculate_loss: Callable[..., Tensor]) -> None:
-        self.owner = owner
-        self.calculate_loss = calculate_loss
+    def __init__(
+        self,
+        fn: Callable[..., Tensor],
+        matryoshka_dims: Sequence[int],
+        matryoshka_weights: Sequence[float],
+        n_dims_per_step: int = -1,
+    ) -> None:
+        self.fn = fn
+        self.matryoshka_dims = matryoshka_dims
+        self.matryoshka_weights = matryoshka_weights
+        self.n_dims_per_step = n_dims_per_step
 
     def __call__(self, reps: list[list[Tensor]], *args, with_backward: bool = False, **kwargs) -> Tensor:
         total = 0.0
-        for index in self.owner.chosen_indices():
-            dim, weight = self.owner.matryoshka_dims[index], self.owner.matryoshka_weights[index]
+        for index in choose_indices(len(self.matryoshka_dims), self.n_dims_per_step):
+            dim, weight = self.matryoshka_dims[index], self.matryoshka_weights[index]
             truncated = [[shrink(rep, dim) for rep in column] for column in reps]
             if not with_backward:
-                total = total + weight * self.calculate_loss(truncated, *args, **kwargs)
+                total = total + weight * self.fn(truncated, *args, **kwargs)
                 continue
             leaves = [[rep.detach().requires_grad_() for rep in column] for column in truncated]
-            total = total + weight * self.calculate_loss(leaves, *args, with_backward=True, **kwargs)
+            total = total + weight * self.fn(leaves, *args, with_backward=True, **kwargs)
             pairs = [
                 (t, leaf.grad) for tc, lc in zip(truncated, leaves, strict=True) for t, leaf in zip(tc, lc, strict=True)
             ]

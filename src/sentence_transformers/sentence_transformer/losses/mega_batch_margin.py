@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sentence_transformers.base.losses.gradcache import GradCacheMixin
+from sentence_transformers.base.losses.gradcache import CachedLossMixin
+from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import cos_sim
-
-from ._loss_utils import embed_columns
 
 PARANMT_CITATION = """
 @inproceedings{wieting-gimpel-2018-paranmt,
@@ -30,7 +29,7 @@ PARANMT_CITATION = """
 """
 
 
-class MegaBatchMarginLoss(GradCacheMixin, nn.Module):
+class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
     """For (anchor, positive) pairs: ``relu(positive_margin - cos(a, p)) + relu(max_neg cos(a, n) - negative_margin)``.
 
     The negative of each anchor is the most similar positive of another pair in the (mega) batch; the loss is the

@@ -7,8 +7,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
+
 from ._citations import MULTILINGUAL_SBERT_CITATION
-from ._loss_utils import embed_columns, embedding_dimension
+from ._loss_utils import embedding_dimension
 
 
 def teacher_targets(labels: Tensor | None, num_columns: int) -> list[Tensor]:

@@ -9,9 +9,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import cos_sim
 
-from ._loss_utils import callable_name, distributed_rank_and_world, embed_columns, gather_with_grad
+from ._loss_utils import callable_name, distributed_rank_and_world, gather_with_grad
 
 logger = logging.getLogger(__name__)
 

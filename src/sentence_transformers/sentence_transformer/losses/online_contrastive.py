@@ -8,7 +8,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._loss_utils import check_label_count, embed_columns
+from sentence_transformers.base.losses.merged_forward import embed_columns
+
+from ._loss_utils import check_label_count
 from .contrastive import Distance, SiameseDistanceMetric, warn_if_not_binary
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sentence_transformers.base.losses.merged_forward import embed_columns
+
 from ._citations import SBERT_CITATION
-from ._loss_utils import embed_columns
 
 
 class SoftmaxLoss(nn.Module):
