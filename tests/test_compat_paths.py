@@ -26,7 +26,14 @@ LEGACY_MODULES = {
     "sentence_transformers.data_collator": (data_collator, ["SentenceTransformerDataCollator"]),
     "sentence_transformers.sampler": (
         samplers,
-        ["DefaultBatchSampler", "NoDuplicatesBatchSampler", "GroupByLabelBatchSampler", "MultiDatasetBatchSampler"],
+        [
+            "DefaultBatchSampler",
+            "NoDuplicatesBatchSampler",
+            "GroupByLabelBatchSampler",
+            "MultiDatasetDefaultBatchSampler",
+            "RoundRobinBatchSampler",
+            "ProportionalBatchSampler",
+        ],
     ),
     "sentence_transformers.datasets": (
         st_datasets,

@@ -322,3 +322,122 @@ def test_training_arguments_parse_from_a_command_line(tmp_path):
     assert args.prompts == "query: "
     with pytest.raises(ValueError, match="does not parse"):
         parser.parse_args_into_dataclasses([*common, "--prompts", '{"anchor": '])
+
+
+def test_training_arguments_parse_mappings_from_a_command_line(tmp_path):
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(SentenceTransformerTrainingArguments)
+    common = ["--output_dir", str(tmp_path), "--report_to", "none"]
+    (args,) = parser.parse_args_into_dataclasses(
+        [*common, "--router_mapping", '{"a":"query"}', "--learning_rate_mapping", '{"dense": 1e-3}']
+    )
+    assert args.router_mapping == {"a": "query"}
+    assert args.learning_rate_mapping == {"dense": 0.001}
+    (args,) = parser.parse_args_into_dataclasses(
+        [*common, "--router_mapping", '{"nli": {"premise": "query", "hypothesis": "document"}}']
+    )
+    assert args.router_mapping == {"nli": {"premise": "query", "hypothesis": "document"}}
+    (args,) = parser.parse_args_into_dataclasses(common)
+    assert args.router_mapping == {} and args.learning_rate_mapping == {}
+    with pytest.raises(ValueError, match="router_mapping must be a dict"):
+        parser.parse_args_into_dataclasses([*common, "--router_mapping", "query"])
+    with pytest.raises(ValueError, match="router_mapping must be a dict mapping .* got list"):
+        parser.parse_args_into_dataclasses([*common, "--router_mapping", '["query"]'])
+    with pytest.raises(ValueError, match=r"router_mapping\['a'\] must be a route name"):
+        SentenceTransformerTrainingArguments(output_dir=str(tmp_path), router_mapping={"a": 1})
+    with pytest.raises(ValueError, match="learning_rate_mapping must be a dict"):
+        parser.parse_args_into_dataclasses([*common, "--learning_rate_mapping", "{dense: 1e-3}"])
+    with pytest.raises(ValueError, match=r"learning_rate_mapping\['dense'\] must be a number"):
+        SentenceTransformerTrainingArguments(output_dir=str(tmp_path), learning_rate_mapping={"dense": "fast"})
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        SentenceTransformerTrainingArguments(output_dir=str(tmp_path), learning_rate_mapping={"dense(": 1e-3})
+
+
+# ---------------------------------------------------------------- multi-dataset batch samplers
+def test_sampler_module_re_exports_the_sampler_names():
+    from sentence_transformers.base import sampler
+    from sentence_transformers.sentence_transformer import training_args as arguments
+
+    assert sampler.BatchSamplers is arguments.BatchSamplers
+    assert sampler.MultiDatasetBatchSamplers is arguments.MultiDatasetBatchSamplers
+
+
+def test_round_robin_and_proportional_samplers():
+    from torch.utils.data import BatchSampler, ConcatDataset, SequentialSampler
+
+    from sentence_transformers.base.sampler import (
+        MultiDatasetDefaultBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
+    )
+
+    concat = ConcatDataset([list(range(6)), list(range(2))])  # rows 0-5, then rows 6-7
+
+    def in_order() -> list[BatchSampler]:
+        return [
+            BatchSampler(SequentialSampler(range(6)), 2, False),
+            BatchSampler(SequentialSampler(range(2)), 2, False),
+        ]
+
+    round_robin = RoundRobinBatchSampler(concat, in_order())
+    assert list(round_robin) == [[0, 1], [6, 7]] and len(round_robin) == 2  # stops when the second runs out
+    proportional = ProportionalBatchSampler(concat, in_order(), seed=5)
+    batches = list(proportional)
+    assert len(proportional) == 4 and sorted(batches) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert [batch for batch in batches if batch[0] < 6] == [[0, 1], [2, 3], [4, 5]]  # each dataset keeps its order
+    assert list(ProportionalBatchSampler(concat, in_order(), seed=5)) == batches  # reproducible
+    with_generator = ProportionalBatchSampler(concat, in_order(), generator=torch.Generator(), seed=5)
+    assert list(with_generator) == batches
+    proportional.set_epoch(1)  # the order comes from seed + epoch
+    assert list(proportional) == list(ProportionalBatchSampler(concat, in_order(), seed=6))
+    orders = set()
+    for epoch in range(8):
+        proportional.set_epoch(epoch)
+        orders.add(tuple(batch[0] for batch in proportional))
+    assert len(orders) > 1
+    with pytest.raises(ValueError, match="2 batch samplers for 1 datasets"):
+        RoundRobinBatchSampler(ConcatDataset([list(range(6))]), in_order())
+    with pytest.raises(TypeError, match="abstract"):
+        MultiDatasetDefaultBatchSampler(concat, in_order())
+
+
+def test_set_epoch_reaches_every_dataset_sampler():
+    from torch.utils.data import BatchSampler, ConcatDataset
+
+    from sentence_transformers.base.sampler import DefaultBatchSampler, RoundRobinBatchSampler, SetEpochMixin
+
+    class Counting(SetEpochMixin, BatchSampler):
+        pass
+
+    counting = Counting(range(4), batch_size=2, drop_last=False)
+    assert counting.epoch == 0 and list(counting) == [[0, 1], [2, 3]]
+    children = [DefaultBatchSampler(range(4), 2, seed=1), DefaultBatchSampler(range(4), 2, seed=2)]
+    sampler = RoundRobinBatchSampler(ConcatDataset([range(4), range(4)]), children)
+    sampler.set_epoch(3)
+    assert sampler.epoch == 3 and [child.epoch for child in children] == [3, 3]
+    first, second = list(DefaultBatchSampler(range(4), 2, seed=4)), list(DefaultBatchSampler(range(4), 2, seed=5))
+    assert list(sampler) == [first[0], [i + 4 for i in second[0]], first[1], [i + 4 for i in second[1]]]
+
+
+def test_trainer_builds_the_configured_multi_dataset_sampler(tiny_bert_dir, tmp_path):
+    from sentence_transformers.base.sampler import DefaultBatchSampler, RoundRobinBatchSampler
+
+    model = fresh(tiny_bert_dir)
+    data = DatasetDict({"big": scored_pairs(16), "small": scored_pairs(8)})
+    lengths = {}
+    for kind in ("round_robin", "proportional", RoundRobinBatchSampler):
+        args = make_args(tmp_path, per_device_train_batch_size=4, multi_dataset_batch_sampler=kind)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=CosineMSE(model))
+        lengths[str(kind)] = len(trainer.get_train_dataloader())
+    assert list(lengths.values()) == [4, 6, 4]  # 2 rounds of 2 batches; 4 + 2 batches; the class = round robin
+    made = []
+
+    def factory(dataset, **kwargs):
+        made.append(sorted(kwargs))
+        return DefaultBatchSampler(dataset, **kwargs)
+
+    args = make_args(tmp_path, per_device_train_batch_size=4, batch_sampler=factory)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=scored_pairs(8), loss=CosineMSE(model))
+    assert len(trainer.get_train_dataloader()) == 2
+    assert made == [["batch_size", "drop_last", "generator", "seed", "valid_label_columns"]]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from conftest import PAIRS, CosineMSE
 from conftest import training_args as args
@@ -21,8 +21,9 @@ from sentence_transformers import (
 from sentence_transformers.base.sampler import (
     DefaultBatchSampler,
     GroupByLabelBatchSampler,
-    MultiDatasetBatchSampler,
     NoDuplicatesBatchSampler,
+    ProportionalBatchSampler,
+    RoundRobinBatchSampler,
 )
 from sentence_transformers.sentence_transformer.data_collator import (
     SentenceTransformerDataCollator,
@@ -81,9 +82,10 @@ def test_batch_samplers():
     with pytest.raises(ValueError, match="even batch_size"):
         GroupByLabelBatchSampler(data, 3)
     samplers = [DefaultBatchSampler(range(8), 2), DefaultBatchSampler(range(4), 2)]
-    round_robin = list(MultiDatasetBatchSampler(samplers, [0, 8], "round_robin"))
+    concat = ConcatDataset([range(8), range(4)])
+    round_robin = list(RoundRobinBatchSampler(concat, samplers))
     assert [batch[0] >= 8 for batch in round_robin] == [False, True, False, True]
-    proportional = list(MultiDatasetBatchSampler(samplers, [0, 8], "proportional"))
+    proportional = list(ProportionalBatchSampler(concat, samplers))
     assert sorted(i for batch in proportional for i in batch) == list(range(12))
 
 

@@ -1,34 +1,67 @@
-"""Batch samplers: shuffled, without duplicate texts, grouped by label, and interleaving several datasets."""
+"""Batch samplers: shuffled, without duplicate texts, grouped by label, and interleaving several datasets.
+
+``BatchSamplers`` and ``MultiDatasetBatchSamplers`` (the names the training arguments take) are re-exported here.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, Sampler
+from torch.utils.data import BatchSampler, ConcatDataset
 
 from sentence_transformers.sentence_transformer.data_collator import DATASET_KEY, LABEL_COLUMNS
+from sentence_transformers.sentence_transformer.training_args import BatchSamplers, MultiDatasetBatchSamplers
 
 
 def _permutation(size: int, generator: torch.Generator) -> list[int]:
     return torch.randperm(size, generator=generator).tolist()
 
 
-class DefaultBatchSampler(BatchSampler):
-    """Shuffled batches of ``batch_size`` (the last, smaller one kept unless ``drop_last``)."""
+class SetEpochMixin:
+    """Keeps the epoch the Trainer announces (``set_epoch``), so each epoch gets its own reproducible order."""
 
-    def __init__(self, dataset: Sequence[Any], batch_size: int, drop_last: bool = False, seed: int = 0) -> None:
-        self.dataset, self.batch_size, self.drop_last, self.seed, self.epoch = dataset, batch_size, drop_last, seed, 0
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """A new shuffle for every epoch, reproducible from the seed."""
+        """Called by the Trainer at the start of every epoch."""
         self.epoch = epoch
 
+
+class DefaultBatchSampler(SetEpochMixin, BatchSampler):
+    """Shuffled batches of ``batch_size`` (the last, smaller one kept unless ``drop_last``).
+
+    The order is drawn from ``seed + epoch`` (with ``generator`` when given, re-seeded every epoch), so it is
+    reproducible and different every epoch. ``valid_label_columns`` is kept for subclasses.
+    """
+
+    def __init__(
+        self,
+        dataset: Sequence[Any],
+        batch_size: int,
+        drop_last: bool = False,
+        valid_label_columns: Sequence[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last)
+        self.dataset = dataset
+        self.valid_label_columns = valid_label_columns
+        self.generator = generator
+        self.seed = seed
+
+    def _generator(self, offset: int = 0) -> torch.Generator:
+        generator = self.generator if self.generator is not None else torch.Generator()
+        return generator.manual_seed(self.seed + self.epoch + offset)
+
     def _order(self) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return _permutation(len(self.dataset), generator)
+        return _permutation(len(self.dataset), self._generator())
 
     def __iter__(self) -> Iterator[list[int]]:
         order = self._order()
@@ -45,8 +78,9 @@ class DefaultBatchSampler(BatchSampler):
 class NoDuplicatesBatchSampler(DefaultBatchSampler):
     """Batches in which no text occurs twice, so in-batch negatives are never copies of the positive.
 
-    Only text columns count: ``dataset_name`` and the label columns (``valid_label_columns``) are left out, since
-    a value shared by every row there (a dataset name, a class label) would otherwise force batches of one.
+    Only text columns count: ``dataset_name`` and the label columns (``valid_label_columns``, by default
+    label/score) are left out, since a value shared by every row there (a dataset name, a class label) would
+    otherwise force batches of one.
     """
 
     def __init__(
@@ -54,11 +88,14 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         dataset: Sequence[Any],
         batch_size: int,
         drop_last: bool = False,
+        valid_label_columns: Sequence[str] | None = None,
+        generator: torch.Generator | None = None,
         seed: int = 0,
         text_columns: list[str] | None = None,
-        valid_label_columns: Sequence[str] = LABEL_COLUMNS,
     ) -> None:
-        super().__init__(dataset, batch_size, drop_last, seed)
+        if valid_label_columns is None:
+            valid_label_columns = LABEL_COLUMNS
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         self.excluded = {DATASET_KEY, *valid_label_columns}
         names = getattr(dataset, "column_names", None)
         if text_columns is None and names is not None:
@@ -95,8 +132,7 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
 class GroupByLabelBatchSampler(DefaultBatchSampler):
     """Batches made of pairs (or more) of examples sharing a label, for the batch triplet losses.
 
-    The label is ``label_column``, or with ``valid_label_columns`` (upstream's argument) the first of those columns
-    that the dataset has.
+    The label is ``label_column``, or with ``valid_label_columns`` the first of those columns that the dataset has.
     """
 
     def __init__(
@@ -104,11 +140,12 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         dataset: Sequence[Any],
         batch_size: int,
         drop_last: bool = False,
+        valid_label_columns: Sequence[str] | None = None,
+        generator: torch.Generator | None = None,
         seed: int = 0,
         label_column: str = "label",
-        valid_label_columns: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(dataset, batch_size, drop_last, seed)
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         if batch_size % 2:
             raise ValueError(f"group_by_label needs an even batch_size, got {batch_size}")
         if valid_label_columns is not None:
@@ -126,42 +163,105 @@ class GroupByLabelBatchSampler(DefaultBatchSampler):
         for index in self._order():
             groups[self.dataset[index][self.label_column]].append(index)
         pairs = [group[i : i + 2] for group in groups.values() for i in range(0, len(group) - 1, 2)]
-        generator = torch.Generator().manual_seed(self.seed + self.epoch + 1)
-        flat = [index for p in _permutation(len(pairs), generator) for index in pairs[p]]
+        flat = [index for p in _permutation(len(pairs), self._generator(offset=1)) for index in pairs[p]]
         for start in range(0, len(flat), self.batch_size):
             batch = flat[start : start + self.batch_size]
             if len(batch) == self.batch_size or not self.drop_last:
                 yield batch
 
 
-class MultiDatasetBatchSampler(Sampler):
-    """Interleaves batches of several datasets laid end to end (a ConcatDataset), one dataset per batch.
+class MultiDatasetDefaultBatchSampler(SetEpochMixin, BatchSampler, ABC):
+    """Batches of several datasets laid end to end (a ConcatDataset), one dataset per batch; subclass to order them.
 
-    ``round_robin`` takes one batch of each dataset in turn until the smallest is exhausted; ``proportional``
-    takes every batch of every dataset, in an order drawn in proportion to the datasets' batch counts.
+    Args:
+        dataset: The datasets, concatenated; batch indices are shifted to their place in it.
+        batch_samplers: One batch sampler per dataset of ``dataset``, in the same order.
+        generator: Used (re-seeded with ``seed + epoch``) for a random order of the datasets' batches.
+        seed: Seed of that order.
     """
 
-    def __init__(self, samplers: list[DefaultBatchSampler], offsets: list[int], mode: str, seed: int = 0) -> None:
-        self.samplers, self.offsets, self.mode, self.seed, self.epoch = samplers, offsets, mode, seed, 0
+    def __init__(
+        self,
+        dataset: ConcatDataset,
+        batch_samplers: list[BatchSampler],
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> None:
+        if len(dataset.datasets) != len(batch_samplers):
+            raise ValueError(
+                f"{len(batch_samplers)} batch samplers for {len(dataset.datasets)} datasets: one per dataset is needed"
+            )
+        super().__init__(dataset, batch_size=batch_samplers[0].batch_size, drop_last=batch_samplers[0].drop_last)
+        self.dataset = dataset
+        self.batch_samplers = batch_samplers
+        self.generator = generator
+        self.seed = seed
 
     def set_epoch(self, epoch: int) -> None:
-        """Forward the epoch to every dataset's sampler."""
-        self.epoch = epoch
-        for sampler in self.samplers:
-            sampler.set_epoch(epoch)
+        """Keep the epoch and pass it on to every dataset's sampler."""
+        super().set_epoch(epoch)
+        for sampler in self.batch_samplers:
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
 
-    def _schedule(self) -> list[int]:
-        counts = [len(sampler) for sampler in self.samplers]
-        if self.mode == "round_robin":
-            return list(range(len(counts))) * min(counts)
-        schedule = [dataset for dataset, count in enumerate(counts) for _ in range(count)]
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return [schedule[i] for i in _permutation(len(schedule), generator)]
+    def _offsets(self) -> list[int]:
+        """Where each dataset starts in the concatenation."""
+        return [0, *accumulate(len(part) for part in self.dataset.datasets)][:-1]
+
+    def _generator(self) -> torch.Generator:
+        generator = self.generator if self.generator is not None else torch.Generator()
+        return generator.manual_seed(self.seed + self.epoch)
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[list[int]]:
+        """The batches, as indices into the concatenation."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """The number of batches."""
+
+
+class RoundRobinBatchSampler(MultiDatasetDefaultBatchSampler):
+    """One batch of each dataset in turn, until the one with the fewest batches runs out.
+
+    Every dataset is sampled equally often; the larger ones are not used to the end.
+    """
 
     def __iter__(self) -> Iterator[list[int]]:
-        iterators = [iter(sampler) for sampler in self.samplers]
-        for dataset in self._schedule():
-            yield [self.offsets[dataset] + index for index in next(iterators[dataset])]
+        offsets = self._offsets()
+        for batches in zip(*(iter(sampler) for sampler in self.batch_samplers), strict=False):
+            for offset, batch in zip(offsets, batches, strict=True):
+                yield [offset + index for index in batch]
 
     def __len__(self) -> int:
-        return len(self._schedule())
+        return min(len(sampler) for sampler in self.batch_samplers) * len(self.batch_samplers)
+
+
+class ProportionalBatchSampler(MultiDatasetDefaultBatchSampler):
+    """Every batch of every dataset, in a random order: larger datasets come up proportionally more often."""
+
+    def __iter__(self) -> Iterator[list[int]]:
+        offsets = self._offsets()
+        schedule = [dataset for dataset, sampler in enumerate(self.batch_samplers) for _ in range(len(sampler))]
+        iterators = [iter(sampler) for sampler in self.batch_samplers]
+        for position in _permutation(len(schedule), self._generator()):
+            dataset = schedule[position]
+            batch = next(iterators[dataset], None)
+            if batch is not None:
+                yield [offsets[dataset] + index for index in batch]
+
+    def __len__(self) -> int:
+        return sum(len(sampler) for sampler in self.batch_samplers)
+
+
+__all__ = [
+    "BatchSamplers",
+    "DefaultBatchSampler",
+    "GroupByLabelBatchSampler",
+    "MultiDatasetBatchSamplers",
+    "MultiDatasetDefaultBatchSampler",
+    "NoDuplicatesBatchSampler",
+    "ProportionalBatchSampler",
+    "RoundRobinBatchSampler",
+    "SetEpochMixin",
+]

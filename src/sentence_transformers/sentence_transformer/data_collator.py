@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,16 @@ class SentenceTransformerDataCollator:
     ``SentenceTransformerTrainingArguments.prompts`` (see ``column_prompt``). A prompted column also carries its
     ``prompt_length`` (in tokens, as ``encode(prompt=...)`` passes it), so that ``Pooling(include_prompt=False)``
     leaves the prompt out in training as it does at inference.
+
+    ``router_mapping`` (``{column: route}`` or ``{dataset_name: {column: route}}``) tokenizes a mapped column
+    with ``task=route`` and stamps ``task`` on its features, so a Router sends that column through its route.
     """
 
-    tokenize_fn: Callable[[list[str]], dict[str, torch.Tensor]]
+    tokenize_fn: Callable[..., dict[str, torch.Tensor]]
     prompts: Any = None
     valid_label_columns: tuple[str, ...] = field(default=LABEL_COLUMNS)
-    _prompt_lengths: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    router_mapping: dict[str, Any] | None = None
+    _prompt_lengths: dict[tuple[str, str | None], int] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         columns = list(rows[0])
@@ -42,25 +47,41 @@ class SentenceTransformerDataCollator:
             columns.remove(label_column)
             batch["label"] = torch.tensor([row[label_column] for row in rows])
         layout = []
+        routes = column_routes(self.router_mapping, dataset_name)
         for column in columns:
             texts = [row[column] for row in rows]
             prompt = column_prompt(self.prompts, dataset_name, column)
             if prompt:
                 texts = [prompt + text for text in texts]
-            tokenized = dict(self.tokenize_fn(texts))
+            task = routes.get(column)
+            tokenize = self.tokenize_fn if task is None else functools.partial(self.tokenize_fn, task=task)
+            tokenized = dict(tokenize(texts))
             if prompt and "input_ids" in tokenized:
-                tokenized["prompt_length"] = self._prompt_length(prompt)
+                tokenized["prompt_length"] = self._prompt_length(prompt, task)
+            if task is not None:
+                tokenized["task"] = task
             for key, value in tokenized.items():
                 batch[f"{column}_{key}"] = value
             layout.append((column, list(tokenized)))
         batch[COLUMNS_KEY] = layout
         return batch
 
-    def _prompt_length(self, prompt: str) -> int:
-        """Tokens of the prompt without the closing special token, as ``encode`` counts them."""
-        if prompt not in self._prompt_lengths:
-            self._prompt_lengths[prompt] = prompt_length(self.tokenize_fn, prompt)
-        return self._prompt_lengths[prompt]
+    def _prompt_length(self, prompt: str, task: str | None = None) -> int:
+        """Tokens of the prompt without the closing special token, as ``encode`` counts them (per route)."""
+        if (prompt, task) not in self._prompt_lengths:
+            tokenize = self.tokenize_fn if task is None else functools.partial(self.tokenize_fn, task=task)
+            self._prompt_lengths[prompt, task] = prompt_length(tokenize, prompt)
+        return self._prompt_lengths[prompt, task]
+
+
+def column_routes(router_mapping: dict[str, Any] | None, dataset_name: str | None) -> dict[str, str]:
+    """The ``{column: route}`` table for one dataset: the flat mapping, or the dataset's part of a nested one."""
+    if not router_mapping:
+        return {}
+    if any(isinstance(routes, dict) for routes in router_mapping.values()):
+        routes = router_mapping.get(dataset_name) if dataset_name is not None else None
+        return routes if isinstance(routes, dict) else {}
+    return router_mapping
 
 
 def column_prompt(prompts: Any, dataset_name: str | None, column: str) -> str | None:

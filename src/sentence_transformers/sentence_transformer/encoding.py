@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.autonotebook import tqdm
 
+from sentence_transformers.base.modules.input_module import has_own_preprocess
 from sentence_transformers.util.quantization import quantize_embeddings
 from sentence_transformers.util.tensor import truncate_embeddings
 
@@ -124,8 +125,11 @@ def resolve_prompt(model: SentenceTransformer, prompt: str | None, prompt_name: 
 
 
 def apply_prompt(model: SentenceTransformer, inputs: list[Any], prompt: str | None) -> tuple[list[Any], dict[str, Any]]:
-    """Prepend the prompt to each text and report its token length (Pooling may leave those tokens out)."""
-    if not prompt:
+    """Prepend the prompt to each text and report its token length (Pooling may leave those tokens out).
+
+    Not for a model whose batches go through ``preprocess`` (``uses_preprocess``): ``run`` hands it the prompt.
+    """
+    if not prompt or uses_preprocess(model):
         return inputs, {}
     prompted = [prompt + text if isinstance(text, str) else text for text in inputs]
     length = prompt_length(model.tokenize, prompt)
@@ -165,36 +169,67 @@ class PreparedInputs(Protocol):
 
 class _TokenizedPerBatch:
     """For input modules that cannot tokenize ahead: lengths from ``token_lengths`` or characters, and
-    ``tokenize`` on each batch."""
+    ``tokenize`` (or ``preprocess``, with the prompt, see ``uses_preprocess``) on each batch."""
 
-    def __init__(self, model: SentenceTransformer, inputs: list[Any], tokenize_kwargs: dict[str, Any]) -> None:
-        self.model, self.inputs, self.tokenize_kwargs = model, inputs, tokenize_kwargs
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        inputs: list[Any],
+        tokenize_kwargs: dict[str, Any],
+        prompt: str | None = None,
+    ) -> None:
+        self.model, self.inputs, self.tokenize_kwargs, self.prompt = model, inputs, tokenize_kwargs, prompt
+        self.preprocess = uses_preprocess(model)
         count_tokens = getattr(model._first_module(), "token_lengths", None)
         lengths = count_tokens(inputs) if callable(count_tokens) else [text_length(item) for item in inputs]
         self.lengths = np.asarray(lengths, dtype=np.int64)
 
     def features(self, indices: np.ndarray) -> dict[str, Any]:
-        return self.model.tokenize([self.inputs[i] for i in indices], **self.tokenize_kwargs)
+        batch = [self.inputs[i] for i in indices]
+        if self.preprocess:
+            return self.model.preprocess(batch, prompt=self.prompt, **self.tokenize_kwargs)
+        return self.model.tokenize(batch, **self.tokenize_kwargs)
 
 
-def prepare(model: SentenceTransformer, inputs: list[Any], kwargs: dict[str, Any]) -> PreparedInputs:
-    """Tokenize ``inputs`` once when the input module can (``pretokenize``), else defer to ``tokenize`` per batch."""
+def prepare(
+    model: SentenceTransformer, inputs: list[Any], kwargs: dict[str, Any], prompt: str | None = None
+) -> PreparedInputs:
+    """Tokenize ``inputs`` once when the input module can (``pretokenize``), else defer to ``tokenize`` per batch.
+
+    ``prompt`` is only for a model whose batches go through ``preprocess``; ``apply_prompt`` handled it otherwise.
+    """
     first = model._first_module()
     routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
     tokenize_kwargs = {"task": kwargs["task"]} if routed else {}
     pretokenize = getattr(first, "pretokenize", None)
-    if callable(pretokenize) and not tokenize_kwargs and not _tokenize_replaced(model):
+    if (
+        callable(pretokenize)
+        and not tokenize_kwargs
+        and not _replaced(model, "tokenize")
+        and not uses_preprocess(model)
+    ):
         prepared = pretokenize(inputs)
         if prepared is not None:
             return prepared
-    return _TokenizedPerBatch(model, inputs, tokenize_kwargs)
+    return _TokenizedPerBatch(model, inputs, tokenize_kwargs, prompt if uses_preprocess(model) else None)
 
 
-def _tokenize_replaced(model: SentenceTransformer) -> bool:
-    """Whether a subclass or the caller replaced ``model.tokenize``: then it must see every batch."""
+def uses_preprocess(model: SentenceTransformer) -> bool:
+    """Whether batches go through ``model.preprocess`` (prompt included) instead of ``model.tokenize``.
+
+    So when the input module implements ``preprocess`` itself (upstream 6.x's way) or a subclass or the caller
+    replaced ``model.preprocess``; a replaced ``model.tokenize`` still wins, as before ``preprocess`` existed.
+    """
+    if _replaced(model, "tokenize"):
+        return False
+    return _replaced(model, "preprocess") or has_own_preprocess(model._first_module())
+
+
+def _replaced(model: SentenceTransformer, name: str) -> bool:
+    """Whether a subclass or the caller replaced the method ``name`` of the model: then it must see every batch."""
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-    return "tokenize" in vars(model) or type(model).tokenize is not SentenceTransformer.tokenize
+    return name in vars(model) or getattr(type(model), name) is not getattr(SentenceTransformer, name)
 
 
 @dataclass
@@ -224,11 +259,12 @@ def plan_batches(
     batch_size: int,
     kwargs: dict[str, Any],
     pin_memory: bool = False,
+    prompt: str | None = None,
 ) -> Iterator[Batch]:
     """Window by window: tokenize once, sort longest first (stable), and yield padded batches."""
     window = window_size(batch_size)
     for start in range(0, len(inputs), window):
-        prepared = prepare(model, inputs[start : start + window], kwargs)
+        prepared = prepare(model, inputs[start : start + window], kwargs, prompt)
         order = np.argsort(-prepared.lengths, kind="stable")
         for first in range(0, len(order), batch_size):
             indices = order[first : first + batch_size]
@@ -355,14 +391,26 @@ class RowSink:
         return self.rows
 
 
-def run(model: SentenceTransformer, inputs: list[Any], extra: dict[str, Any], options: EncodeOptions, **kwargs) -> Any:
-    """Encode ``inputs`` (prompts already applied) in eval mode, and return them as ``options`` ask."""
+def run(
+    model: SentenceTransformer,
+    inputs: list[Any],
+    extra: dict[str, Any],
+    options: EncodeOptions,
+    prompt: str | None = None,
+    **kwargs,
+) -> Any:
+    """Encode ``inputs`` in eval mode, and return them as ``options`` ask.
+
+    ``apply_prompt`` has applied the prompt, except for models that take it in ``preprocess`` (``uses_preprocess``):
+    those get ``prompt`` here.
+    """
     device = model.device
     count = len(inputs)
     sink = EmbeddingSink(count, options, device) if options.output_value == "sentence_embedding" else None
     sink = sink or RowSink(count, options)
     total = batch_count(count, options.batch_size)
-    batches = plan_batches(model, inputs, extra, options.batch_size, kwargs, pin_memory=device.type == "cuda")
+    pin_memory = device.type == "cuda"
+    batches = plan_batches(model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt)
     if total > 1:
         batches = prefetched(batches)
     modes = [(module, module.training) for module in model.modules()]

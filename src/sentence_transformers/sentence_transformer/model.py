@@ -8,7 +8,8 @@ import os
 import tempfile
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ from sentence_transformers import __version__
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import hub_repo_id, is_local
-from sentence_transformers.base.modules.input_module import InputModule
+from sentence_transformers.base.modules.input_module import InputModule, accepts_prompt, prepend_prompt
+from sentence_transformers.base.peft_mixin import PeftAdapterMixin
 from sentence_transformers.sentence_transformer import encoding, multi_process
 from sentence_transformers.sentence_transformer.fit_mixin import FitMixin
 from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
@@ -34,7 +36,7 @@ QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
-class SentenceTransformer(FitMixin, nn.Sequential):
+class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
     """Loads or builds a model that maps texts to fixed-size embeddings.
 
     Args:
@@ -286,8 +288,26 @@ class SentenceTransformer(FitMixin, nn.Sequential):
                 return
 
     def tokenize(self, texts: list[Any], **kwargs) -> dict[str, torch.Tensor]:
-        """Tokenize with the first module (strings, or (text, text) pairs)."""
+        """Tokenize with the first module (strings, or (text, text) pairs); with a ``prompt``, as ``preprocess``."""
+        if kwargs.get("prompt") is not None:
+            return self.preprocess(texts, **kwargs)
         return self._first_module().tokenize(texts, **kwargs)
+
+    def preprocess(self, inputs: Iterable[Any], prompt: str | None = None, **kwargs) -> dict[str, Any]:
+        """Upstream 6.x's ``tokenize``: the first module turns a batch of inputs into features for ``forward``.
+
+        ``prompt`` is prepended to each text: the module's ``preprocess`` does it when it takes a ``prompt``
+        (a Transformer then also reports ``prompt_length``), else it is done here. ``kwargs`` go to the module.
+        """
+        inputs = list(inputs)
+        if not inputs:
+            return {}
+        first = self._first_module()
+        method = getattr(first, "preprocess", None)
+        if callable(method) and accepts_prompt(method):
+            return method(inputs, prompt=prompt, **kwargs)
+        inputs = prepend_prompt(inputs, prompt)
+        return method(inputs, **kwargs) if callable(method) else first.tokenize(inputs, **kwargs)
 
     def forward(self, input: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Run each module; a module gets the kwargs that modules.json lists for it."""
@@ -375,7 +395,7 @@ class SentenceTransformer(FitMixin, nn.Sequential):
             self.to(device)
         inputs, single = encoding.as_input_list(sentences)
         inputs, extra = encoding.apply_prompt(self, inputs, prompt_text)
-        output = encoding.run(self, inputs, extra, options, **kwargs)
+        output = encoding.run(self, inputs, extra, options, prompt=prompt_text, **kwargs)
         return output[0] if single and len(output) else output
 
     def encode_query(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:
@@ -530,6 +550,34 @@ class SentenceTransformer(FitMixin, nn.Sequential):
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
         }
+
+    @classmethod
+    def merge(
+        cls,
+        models: Sequence[str | Path | SentenceTransformer],
+        method: str = "linear",
+        *,
+        base_model: str | Path | SentenceTransformer | None = None,
+        parameters: dict[str, Any] | None = None,
+        dtype: str | torch.dtype | None = torch.float32,
+        out_dtype: str | torch.dtype | None = None,
+        device: str | torch.device = "cpu",
+        **load_kwargs: Any,
+    ) -> SentenceTransformer:
+        """Merge compatible models (fine-tunes of one ancestor) into a new one; see ``base.merging.merge_models``."""
+        from sentence_transformers.base.merging import merge_models
+
+        return merge_models(
+            cls,
+            models,
+            method,
+            base_model=base_model,
+            parameters=parameters,
+            dtype=dtype,
+            out_dtype=out_dtype,
+            device=device,
+            **load_kwargs,
+        )
 
     def push_to_hub(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,45 @@ def generate_model_card(
     return "\n".join(_front_matter(card, datasets) + [""] + body)
 
 
+def get_losses(loss: Any) -> list[Any]:
+    """Every loss taking part in training: the given one(s) and the losses they wrap (``MatryoshkaLoss.loss`` …)."""
+    losses = list(loss.values()) if isinstance(loss, Mapping) else [loss]
+    for found in losses:  # grows while it runs: wrapped losses are visited too
+        for attribute in ("loss", "document_regularizer", "query_regularizer"):
+            inner = getattr(found, attribute, None)
+            if inner is not None and not isinstance(inner, (int, float)) and all(inner is not x for x in losses):
+                losses.append(inner)
+    return losses
+
+
+def get_versions() -> dict[str, str]:
+    """The versions of Python and of the libraries a trained model depends on, for the card's reproducibility."""
+    import platform
+
+    from sentence_transformers.base.persistence import FORMAT_VERSION
+
+    versions = {"python": platform.python_version(), "sentence_transformers": FORMAT_VERSION, "sbert": __version__}
+    for package in ("transformers", "torch", "accelerate", "datasets", "tokenizers"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in words with one decimal, in the largest unit under which it stays ≥ 1: "12.5 minutes"."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} seconds"
+
+
+def format_log(value: float | int | str) -> float | int | str:
+    """A logged value as the card shows it: floats rounded to 4 decimals, anything else unchanged."""
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def _as_list(value: str | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
@@ -200,11 +240,17 @@ def _training_section(training: dict[str, Any] | None, evaluations: dict[str, An
     lines: list[str] = []
     if training:
         lines += ["", "## Training", ""]
-        for name, info in training["datasets"].items():
-            loss = training["losses"].get(name, "?")
+        for name, info in training.get("datasets", {}).items():
+            loss = training.get("losses", {}).get(name, "?")
             lines.append(f"- Dataset `{name}`: {info['rows']} rows, columns {info['columns']}; loss `{loss}`")
-        lines += [f"- {key}: {value}" for key, value in training["hyperparameters"].items()]
-        lines.append(f"- Training steps: {training['global_step']}")
+        lines += [f"- {key}: {value}" for key, value in training.get("hyperparameters", {}).items()]
+        lines.append(f"- Training steps: {training.get('global_step', 0)}")
+        if training.get("duration"):
+            lines.append(f"- Training time: {training['duration']}")
+        lines += _log_table(training.get("logs") or [])
+        if training.get("versions"):
+            lines += ["", "### Framework versions", ""]
+            lines += [f"- {package}: {version}" for package, version in training["versions"].items()]
     for description, metrics in (evaluations or {}).items():
         lines += ["", f"### Evaluation: {description}", ""]
         lines += [
@@ -212,3 +258,22 @@ def _training_section(training: dict[str, Any] | None, evaluations: dict[str, An
             for key, value in metrics.items()
         ]
     return lines
+
+
+def _log_table(logs: list[dict[str, Any]]) -> list[str]:
+    """The training logs as a Markdown table, one row per logging step, a column per logged value."""
+    if not logs:
+        return []
+    columns = list(dict.fromkeys(key for entry in logs for key in entry))
+    lines = ["", "### Training logs", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(entry.get(key, "")) for key in columns) + " |" for entry in logs]
+    return lines
+
+
+def __getattr__(name: str) -> Any:
+    """The training callback, from its own module on first use (it needs transformers' slow callback module)."""
+    if name in ("SentenceTransformerModelCardCallback", "ModelCardCallback"):
+        from sentence_transformers.sentence_transformer import model_card_callback
+
+        return getattr(model_card_callback, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import BatchSampler, ConcatDataset, DataLoader
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalLoopOutput
 
+from sentence_transformers.base.modules.router import Router
 from sentence_transformers.base.sampler import (
     DefaultBatchSampler,
     GroupByLabelBatchSampler,
-    MultiDatasetBatchSampler,
+    MultiDatasetDefaultBatchSampler,
     NoDuplicatesBatchSampler,
+    ProportionalBatchSampler,
+    RoundRobinBatchSampler,
 )
 from sentence_transformers.sentence_transformer.data_collator import (
     DATASET_KEY,
@@ -25,8 +29,10 @@ from sentence_transformers.sentence_transformer.data_collator import (
     SentenceTransformerDataCollator,
     split_features,
 )
+from sentence_transformers.sentence_transformer.model_card_callback import SentenceTransformerModelCardCallback
 from sentence_transformers.sentence_transformer.training_args import (
     BatchSamplers,
+    MultiDatasetBatchSamplers,
     SentenceTransformerTrainingArguments,
 )
 
@@ -47,6 +53,9 @@ class SentenceTransformerTrainer(Trainer):
     here, and again on the fresh model when ``model_init`` re-creates it at ``train()``). ``evaluator`` (one, or a
     list run as a SequentialEvaluator) runs at every evaluation beside (or instead of) the eval loss and writes
     its files under ``evaluator_output_path`` (``<output_dir>/eval`` unless set otherwise).
+
+    ``args.router_mapping`` sends each column through its Router route (required when the model has a Router);
+    ``args.learning_rate_mapping`` gives the parameters matching a pattern their own learning rate.
     """
 
     def __init__(
@@ -63,6 +72,8 @@ class SentenceTransformerTrainer(Trainer):
         model_init: Callable[..., SentenceTransformer] | None = None,
         **kwargs,
     ) -> None:
+        # Built before transformers sets up the devices: building arguments resets accelerate's state.
+        defaults = SentenceTransformerTrainingArguments(output_dir="unused").to_dict()
         args = args or SentenceTransformerTrainingArguments(output_dir="checkpoints/model")
         if not isinstance(args, SentenceTransformerTrainingArguments):
             raise TypeError(f"args must be SentenceTransformerTrainingArguments, got {type(args).__name__}")
@@ -73,7 +84,7 @@ class SentenceTransformerTrainer(Trainer):
             model = self.call_model_init()
         elif model_init is not None:
             logger.warning("Both model and model_init were given: model_init replaces the model when train() starts")
-        collator = data_collator or SentenceTransformerDataCollator(tokenize_fn=model.tokenize, prompts=args.prompts)
+        collator = data_collator or self.get_data_collator(model, args)
         train_dataset = _with_dataset_names(train_dataset)
         eval_dataset = _with_dataset_names(eval_dataset)
         # transformers refuses an eval strategy without an eval dataset; an evaluator alone is enough here.
@@ -98,28 +109,21 @@ class SentenceTransformerTrainer(Trainer):
         self.evaluator = _as_evaluator(evaluator)
         self.evaluator_output_path: str | None = os.path.join(args.output_dir, "eval") if args.output_dir else None
         self._evaluator_prefix: str | None = None
+        self.add_callback(SentenceTransformerModelCardCallback(default_args_dict=defaults, trainer=self))
 
-    def train(self, *args, **kwargs) -> Any:
-        """Train, then record what was trained on (losses, datasets, hyperparameters) for the model card."""
-        output = super().train(*args, **kwargs)
-        self._record_training()
-        return output
-
-    def _record_training(self) -> None:
-        datasets = self.train_dataset if isinstance(self.train_dataset, dict) else {"train": self.train_dataset}
-        losses = self.loss if isinstance(self.loss, dict) else dict.fromkeys(datasets, self.loss)
-        self.model.model_card_data["training"] = {
-            "datasets": {
-                name: {"rows": len(part), "columns": list(part.column_names)} for name, part in datasets.items()
-            },
-            "losses": {name: type(loss).__name__ for name, loss in losses.items()},
-            "hyperparameters": {
-                key: getattr(self.args, key)
-                for key in ("num_train_epochs", "per_device_train_batch_size", "learning_rate", "warmup_steps", "seed")
-            },
-            "global_step": self.state.global_step,
-        }
-        self.model._model_card_text = None
+    def get_data_collator(
+        self, model: SentenceTransformer, args: SentenceTransformerTrainingArguments
+    ) -> SentenceTransformerDataCollator:
+        """The default collator: tokenizes with the model, applying ``args.prompts`` and ``args.router_mapping``."""
+        if not args.router_mapping and any(isinstance(module, Router) for module in model.children()):
+            raise ValueError(
+                "The model has a Router module but the training arguments have no `router_mapping`, so the Router "
+                "cannot tell which route each dataset column takes. Set router_mapping to map column names to "
+                "routes, e.g. {'question': 'query', 'answer': 'document'}."
+            )
+        return SentenceTransformerDataCollator(
+            tokenize_fn=model.tokenize, prompts=args.prompts, router_mapping=args.router_mapping
+        )
 
     def _prepare_loss(
         self, loss: Any, model: SentenceTransformer, rebind: bool = False
@@ -151,14 +155,60 @@ class SentenceTransformerTrainer(Trainer):
         return list(self.loss.values()) if isinstance(self.loss, dict) else [self.loss]
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
-        """The usual optimizer, plus the parameters the losses own (e.g. SoftmaxLoss's classifier)."""
+        """The usual optimizer, plus the parameters the losses own (e.g. SoftmaxLoss's classifier).
+
+        With ``args.learning_rate_mapping``, the parameters matching a pattern move to groups of their own with
+        that learning rate (keeping their weight decay); the scheduler then scales each group's rate.
+        """
+        fresh = self.optimizer is None
         optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
         known = {id(p) for group in optimizer.param_groups for p in group["params"]}
         extra = [p for loss in self._losses() for p in loss.parameters() if p.requires_grad and id(p) not in known]
         extra = list({id(p): p for p in extra}.values())
         if extra:
             optimizer.add_param_group({"params": extra, "weight_decay": self.args.weight_decay})
+        if fresh and self.args.learning_rate_mapping:
+            self._apply_learning_rate_mapping(optimizer)
         return optimizer
+
+    def _named_trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """Parameter names as the loss sees them (``model.0.auto_model...``; ``<dataset>.…`` for a dict of losses)."""
+        losses = self.loss if isinstance(self.loss, dict) else {"": self.loss}
+        sources = [(f"{key}." if key else "", loss) for key, loss in losses.items()] + [("model.", self.model)]
+        named: dict[str, nn.Parameter] = {}
+        seen: set[int] = set()
+        for prefix, owner in sources:
+            for name, param in owner.named_parameters():
+                if param.requires_grad and id(param) not in seen:
+                    seen.add(id(param))
+                    named[prefix + name] = param
+        return named
+
+    def _apply_learning_rate_mapping(self, optimizer: torch.optim.Optimizer) -> None:
+        """Move the parameters each pattern matches into groups with its learning rate (the last match wins)."""
+        named = self._named_trainable_parameters()
+        chosen: dict[int, str] = {}
+        for pattern in self.args.learning_rate_mapping:
+            matches = [p for name, p in named.items() if re.search(pattern, name)]
+            if not matches:
+                raise ValueError(
+                    f"learning_rate_mapping pattern {pattern!r} matches no trainable parameter; names look like "
+                    f"{list(named)[:3]}"
+                )
+            chosen.update(dict.fromkeys(map(id, matches), pattern))
+        moved: dict[tuple[str, float], list[nn.Parameter]] = {}
+        for group in optimizer.param_groups:
+            keep = []
+            for param in group["params"]:
+                if id(param) in chosen:
+                    moved.setdefault((chosen[id(param)], group.get("weight_decay", 0.0)), []).append(param)
+                else:
+                    keep.append(param)
+            group["params"] = keep
+        optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
+        for (pattern, weight_decay), params in moved.items():
+            lr = self.args.learning_rate_mapping[pattern]
+            optimizer.add_param_group({"params": params, "lr": lr, "weight_decay": weight_decay})
 
     def compute_loss(
         self,
@@ -176,6 +226,8 @@ class SentenceTransformerTrainer(Trainer):
                 raise ValueError(f"No loss for dataset {name!r}; losses are given for {list(loss_fn)}")
             loss_fn = loss_fn[name]
         loss = loss_fn(features, labels)
+        if isinstance(loss, dict):  # losses made of named terms (e.g. GlobalOrthogonalRegularizationLoss)
+            loss = torch.stack(list(loss.values())).sum()
         return (loss, {}) if return_outputs else loss
 
     def prediction_step(
@@ -202,15 +254,20 @@ class SentenceTransformerTrainer(Trainer):
     def _dataloader(self, dataset: Any, batch_size: int, seed: int) -> DataLoader:
         if dataset is None:
             raise ValueError("The trainer needs a dataset here")
+        generator = torch.Generator().manual_seed(seed)
+        options = {
+            "batch_size": batch_size,
+            "drop_last": self.args.dataloader_drop_last,
+            "valid_label_columns": list(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)),
+            "generator": generator,
+            "seed": seed,
+        }
         if isinstance(dataset, dict):
-            parts = list(dataset.values())
-            offsets = [sum(len(part) for part in parts[:i]) for i in range(len(parts))]
-            samplers = [self._batch_sampler(part, batch_size, seed) for part in parts]
-            mode = self.args.multi_dataset_batch_sampler.value
-            sampler = MultiDatasetBatchSampler(samplers, offsets, mode, seed)
-            dataset = ConcatDataset(parts)
+            samplers = [self.get_batch_sampler(part, **options) for part in dataset.values()]
+            dataset = ConcatDataset(list(dataset.values()))
+            sampler = self.get_multi_dataset_batch_sampler(dataset, samplers, generator=generator, seed=seed)
         else:
-            sampler = self._batch_sampler(dataset, batch_size, seed)
+            sampler = self.get_batch_sampler(dataset, **options)
         loader = DataLoader(
             dataset,
             batch_sampler=sampler,
@@ -220,17 +277,43 @@ class SentenceTransformerTrainer(Trainer):
         )
         return self.accelerator.prepare(loader)
 
-    def _batch_sampler(self, dataset: Any, batch_size: int, seed: int) -> DefaultBatchSampler:
-        drop_last = self.args.dataloader_drop_last
+    def get_batch_sampler(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> BatchSampler:
+        """The batch sampler ``args.batch_sampler`` names (or builds: a sampler class or function); override freely."""
         kind = self.args.batch_sampler
-        label_columns = tuple(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS))
+        options = {"valid_label_columns": valid_label_columns, "generator": generator, "seed": seed}
+        if callable(kind):  # a sampler class or factory (the enum names are not callable)
+            return kind(dataset, batch_size=batch_size, drop_last=drop_last, **options)
         if kind == BatchSamplers.NO_DUPLICATES:
-            return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, seed, valid_label_columns=label_columns)
+            return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **options)
         if kind == BatchSamplers.GROUP_BY_LABEL:
-            if getattr(dataset, "column_names", None):
-                return GroupByLabelBatchSampler(dataset, batch_size, drop_last, seed, valid_label_columns=label_columns)
-            return GroupByLabelBatchSampler(dataset, batch_size, drop_last, seed)
-        return DefaultBatchSampler(dataset, batch_size, drop_last, seed)
+            if not getattr(dataset, "column_names", None):
+                options["valid_label_columns"] = None  # plain rows: the "label" key
+            return GroupByLabelBatchSampler(dataset, batch_size, drop_last, **options)
+        return DefaultBatchSampler(dataset, batch_size, drop_last, **options)
+
+    def get_multi_dataset_batch_sampler(
+        self,
+        dataset: ConcatDataset,
+        batch_samplers: list[BatchSampler],
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> BatchSampler:
+        """The sampler interleaving several datasets' batches, as ``args.multi_dataset_batch_sampler`` says."""
+        kind = self.args.multi_dataset_batch_sampler
+        if callable(kind):
+            return kind(dataset, batch_samplers=batch_samplers, generator=generator, seed=seed)
+        chosen: type[MultiDatasetDefaultBatchSampler] = (
+            RoundRobinBatchSampler if kind == MultiDatasetBatchSamplers.ROUND_ROBIN else ProportionalBatchSampler
+        )
+        return chosen(dataset, batch_samplers, generator=generator, seed=seed)
 
     def evaluate(
         self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"

@@ -12,7 +12,13 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
-from sentence_transformers.base.modules.input_module import InputModule
+from sentence_transformers.base.modules.input_module import (
+    InputModule,
+    has_own_preprocess,
+    prepend_prompt,
+    wraps_tokenize,
+)
+from sentence_transformers.base.peft_mixin import adapter_base_model, has_adapters, save_adapter
 from sentence_transformers.base.token_ids import TokenIds
 
 # Earlier releases named the Transformer's config after the architecture; read them all, write the first.
@@ -71,7 +77,11 @@ class Transformer(InputModule):
         tokenizer_kwargs = {**(tokenizer_args or {}), **(tokenizer_kwargs or {}), **(processor_kwargs or {})}
         config_kwargs = {**(config_args or {}), **(config_kwargs or {})}
         hub_kwargs = _hub_kwargs(model_kwargs, cache_dir)
-        config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs, **config_kwargs)
+        adapter_base = adapter_base_model(model_name_or_path, backend, {**hub_kwargs, **config_kwargs})
+        if adapter_base is not None:  # a PEFT adapter folder: revision and subfolder locate it, not its base model
+            config_kwargs = {k: v for k, v in config_kwargs.items() if k not in ("revision", "subfolder")}
+            model_kwargs = {k: v for k, v in model_kwargs.items() if k != "revision"}
+        config = AutoConfig.from_pretrained(adapter_base or model_name_or_path, **hub_kwargs, **config_kwargs)
         if backend == "torch":
             self.auto_model = load_auto_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
         else:
@@ -135,8 +145,8 @@ class Transformer(InputModule):
         tokenizer = self.tokenizer
         if not texts or isinstance(texts[0], dict) or getattr(tokenizer, "pad_token_id", None) is None:
             return None
-        if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self):
-            return None  # a subclass or caller replaced tokenize: it must see every batch
+        if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self) or has_own_preprocess(self):
+            return None  # a subclass or caller replaced tokenize or preprocess: it must see every batch
         encoded = tokenizer(
             *self._prepare(texts),
             truncation="longest_first",
@@ -170,6 +180,25 @@ class Transformer(InputModule):
             features["text_keys"] = [next(iter(text)) for text in texts]
         return features
 
+    @wraps_tokenize
+    def preprocess(
+        self, inputs: list[str] | list[dict[str, str]] | list[tuple[str, str]], prompt: str | None = None, **kwargs
+    ) -> dict[str, Any]:
+        """Upstream 6.x's ``tokenize``: the prompt is prepended to each text (the first of a pair), then tokenized.
+
+        Returns ``tokenize``'s features plus ``modality`` ("text") and, with a prompt, ``prompt_length``: the
+        prompt's tokens without the closing special token, which ``Pooling(include_prompt=False)`` leaves out.
+        """
+        if not inputs:
+            return {}
+        features = self.tokenize(prepend_prompt(inputs, prompt), **kwargs)
+        features["modality"] = "text"
+        if prompt:
+            prompt_ids = self.tokenize([prompt], **kwargs)["input_ids"][0].tolist()
+            closing = prompt_ids[-1:] and prompt_ids[-1] in getattr(self.tokenizer, "all_special_ids", ())
+            features["prompt_length"] = len(prompt_ids) - int(bool(closing))
+        return features
+
     def _prepare(self, texts: list[Any]) -> list[list[str]]:
         """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs."""
         columns = [[str(text).strip() for text in column] for column in _to_columns(texts)]
@@ -179,7 +208,9 @@ class Transformer(InputModule):
 
     def save(self, output_path: str, safe_serialization: bool = True, **kwargs) -> None:
         """Write the Hugging Face model, its tokenizer and sentence_bert_config.json."""
-        if safe_serialization or self.backend != "torch":
+        if has_adapters(self.auto_model):  # PEFT format: the adapter only, as transformers writes it
+            save_adapter(self.auto_model, output_path, safe_serialization=safe_serialization)
+        elif safe_serialization or self.backend != "torch":
             self.auto_model.save_pretrained(output_path)
         else:
             self.auto_model.config.save_pretrained(output_path)

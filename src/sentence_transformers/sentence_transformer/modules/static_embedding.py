@@ -86,8 +86,6 @@ class StaticEmbedding(InputModule):
         input_ids = torch.tensor(list(chain.from_iterable(ids)), dtype=torch.long)
         return {"input_ids": input_ids, "offsets": torch.from_numpy(starts)}
 
-    preprocess = tokenize  # the newer upstream name
-
     def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
         """Average the token vectors of each text into ``sentence_embedding``."""
         features["sentence_embedding"] = self.embedding(features["input_ids"], features["offsets"])
