@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 import torch
@@ -82,6 +83,30 @@ def test_no_duplicates_sampler_counts_only_text_columns():
     custom = Dataset.from_dict({"text": ["x", "y", "z", "w"], "tag": ["t"] * 4})
     assert [len(b) for b in NoDuplicatesBatchSampler(custom, 4, valid_label_columns=("tag",))] == [4]
     assert [len(b) for b in NoDuplicatesBatchSampler(custom, 4)] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_no_duplicates_batches_never_share_a_text_between_rows(trial):
+    """Issue 9's report of a batch holding one text twice: on random datasets with heavy duplication, no two rows of
+    a batch share a text, every row is used at most once per epoch, and with drop_last=False every row is used.
+    The only repeats a batch can hold are inside one row (anchor == positive), which is never split."""
+    rng = random.Random(trial)
+    vocab = [f"t{i}" for i in range(rng.randint(3, 30))]
+    size, columns = rng.randint(1, 60), ["anchor", "positive", "negative"][: rng.randint(1, 3)]
+    data = Dataset.from_dict({column: [rng.choice(vocab) for _ in range(size)] for column in columns})
+    drop_last = rng.random() < 0.5
+    sampler = NoDuplicatesBatchSampler(data, rng.randint(1, 8), drop_last=drop_last, seed=trial)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        used = []
+        for batch in sampler:
+            used += batch
+            row_texts = [{data[i][column] for column in columns} for i in batch]
+            texts = [text for row in row_texts for text in row]
+            assert len(texts) == len(set(texts)), (batch, row_texts)
+        assert len(used) == len(set(used))
+        if not drop_last:
+            assert sorted(used) == list(range(size))
 
 
 def test_no_duplicates_through_the_trainer_on_a_dataset_dict(tiny_bert_dir, tmp_path):
