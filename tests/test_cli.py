@@ -51,13 +51,13 @@ def test_encode_stdin_to_stdout(saved_model, monkeypatch, capsys):
 
 def test_errors_are_clear(saved_model, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["encode", str(tmp_path / "missing.txt"), "--model", saved_model]) == 2
+    assert main(["encode", str(tmp_path / "missing.txt"), "--model", saved_model]) == 1
     assert "input file" in capsys.readouterr().err
     (tmp_path / "in.txt").write_text("text\n")
-    assert main(["encode", str(tmp_path / "in.txt"), "--model", "nobody/unknown-model"]) == 2
+    assert main(["encode", str(tmp_path / "in.txt"), "--model", "nobody/unknown-model"]) == 1
     assert "nobody/unknown-model" in capsys.readouterr().err
     (tmp_path / "bad.jsonl").write_text('{"text": 3}\n')
-    assert main(["encode", str(tmp_path / "bad.jsonl"), "--model", saved_model]) == 2
+    assert main(["encode", str(tmp_path / "bad.jsonl"), "--model", saved_model]) == 1
     assert "line 1 has no string field 'text'" in capsys.readouterr().err
 
 
@@ -166,7 +166,7 @@ def test_bad_line_after_the_first_chunk_fails_before_encoding(saved_model, tmp_p
     monkeypatch.setattr(SentenceTransformer, "encode", lambda self, texts, **kw: calls.append(texts))
     for output in ("out.npy", "out.jsonl"):
         args = ["encode", str(tmp_path / "in.jsonl"), "-m", saved_model, "-o", str(tmp_path / output)]
-        assert main([*args, "--chunk-size", "2"]) == 2
+        assert main([*args, "--chunk-size", "2"]) == 1
         assert "line 12 is not valid JSON" in capsys.readouterr().err
     assert calls == []
     assert _files(tmp_path) == ["in.jsonl"]
@@ -209,6 +209,6 @@ def test_empty_input_gives_empty_array(saved_model, tmp_path, capsys, precision)
 def test_single_text_int8_keeps_the_clear_error(saved_model, tmp_path, capsys):
     (tmp_path / "in.txt").write_text("only one\n")
     out = tmp_path / "out.npy"
-    assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--precision", "int8"]) == 2
+    assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--precision", "int8"]) == 1
     assert "single embedding" in capsys.readouterr().err
     assert _files(tmp_path) == ["in.txt"]

@@ -1,4 +1,4 @@
-"""The ``sbert`` command: encode texts from a file or stdin into .npy or JSONL.
+"""``sbert encode``: texts from a file or stdin into .npy or JSONL.
 
 Memory is bounded by one chunk of texts, not by the input: the texts are read as a stream, encoded ``CHUNK_SIZE`` at
 a time, and each chunk's rows go straight to the output.
@@ -26,12 +26,12 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 import numpy as np
 
-from sentence_transformers import __version__
+from sentence_transformers.cli import UsageError
 from sentence_transformers.sentence_transformer.encoding import PRECISIONS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -39,12 +39,15 @@ CHUNK_SIZE = 16_384  # texts read, encoded and written at a time
 SCALAR_PRECISIONS = ("int8", "uint8")  # buckets computed over all embeddings, so quantized after the last chunk
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="sbert", description="Sentence embeddings from the command line.")
-    parser.add_argument("--version", action="version", version=f"sbert {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    encode = commands.add_parser("encode", help="embed texts: one per line, or a JSONL field")
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``encode`` subcommand's arguments."""
+    encode = commands.add_parser(
+        "encode",
+        help="embed texts: one per line, or a JSONL field",
+        description="Embed texts into a .npy or JSONL file.",
+        epilog="example: sbert encode sentences.txt -o embeddings.npy --normalize",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     encode.add_argument(
         "input", nargs="?", default="-", help="text file (one text per line), .jsonl file, or - for stdin"
     )
@@ -62,23 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sbert`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run_encode(args)
-    except (FileNotFoundError, ValueError, TypeError, OSError) as exc:
-        print(f"sbert: error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+    encode.set_defaults(run=run_encode)
 
 
 def run_encode(args: argparse.Namespace) -> int:
     """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
     if args.chunk_size < 1:
-        raise ValueError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+        raise UsageError(f"--chunk-size must be at least 1, got {args.chunk_size}")
     to_npy = args.output is not None and args.output.endswith(".npy")
     scalar = args.precision in SCALAR_PRECISIONS
     work_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else None
@@ -396,6 +389,3 @@ def _progress_bar(total: int | None, disable: bool) -> Any:
 
     return tqdm(total=total, desc="Encoding", unit=" texts", disable=disable)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,352 @@
+"""The HTTP application: routes, limits and errors (always ``{"error": {"message", "type", "code"}}``).
+
+Routes: ``POST /v1/embeddings`` (OpenAI), ``POST /embed`` (text-embeddings-inference), ``POST /similarity``,
+``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics`` (Prometheus). Every text goes through the one
+``Batcher``, which drives the same encode engine as ``SentenceTransformer.encode``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sentence_transformers import __version__
+from sentence_transformers.base.modules import Normalize
+from sentence_transformers.sentence_transformer import encoding
+from sentence_transformers.serve.batcher import (
+    Batcher,
+    BatchLimits,
+    Encoded,
+    EncodeFailed,
+    EncodeRequest,
+    InputTooLong,
+    QueueFull,
+)
+from sentence_transformers.serve.metrics import Metrics
+from sentence_transformers.serve.schemas import EmbeddingsRequest, EmbedRequest, SimilarityRequest
+from sentence_transformers.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+
+ROUTES = ("/v1/embeddings", "/embed", "/similarity", "/health", "/v1/models", "/info", "/metrics")
+RETRY_AFTER_S = 1
+LARGE_RESPONSE = 100_000  # floats: serialized on a thread, so that other requests go on meanwhile
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {...}}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, kind: str, code: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code, self.headers = status, message, kind, code, headers
+
+    def response(self) -> Response:
+        body = {"error": {"message": self.message, "type": self.kind, "code": self.code}}
+        return Response(_dumps(body), self.status, self.headers, media_type="application/json")
+
+
+@dataclass
+class ServeState:
+    """What the routes share: the model, its batcher, the settings and the metrics."""
+
+    model: SentenceTransformer
+    settings: ServeSettings
+    batcher: Batcher
+    metrics: Metrics
+    created: int
+
+    @property
+    def name(self) -> str:
+        return self.settings.model_name
+
+    @property
+    def dimension(self) -> int | None:
+        return self.model.get_sentence_embedding_dimension()
+
+    @property
+    def model_normalizes(self) -> bool:
+        return any(isinstance(module, Normalize) for module in self.model.modules())
+
+    def check_model(self, model: str | None) -> None:
+        """A request may name the served model, or none."""
+        if model is not None and model != self.name:
+            message = f"model {model!r} is not served here; this server serves {self.name!r}"
+            raise ApiError(404, message, "invalid_request_error", "model_not_found")
+
+    async def encode(
+        self,
+        texts: list[str],
+        field: str,
+        normalize: bool | None = None,
+        dimensions: int | None = None,
+        prompt_name: str | None = None,
+        truncate: bool = True,
+    ) -> Encoded:
+        """Check ``texts`` (the request's ``field``) against the limits, then embed them through the batcher."""
+        self._check_limits(texts, field)
+        if dimensions is not None and self.dimension is not None and dimensions > self.dimension:
+            message = f"dimensions: must be at most {self.dimension}, the model's dimension; got {dimensions}"
+            raise ApiError(422, message, "invalid_request_error", "invalid_value")
+        normalize = self.settings.normalize if normalize is None else normalize
+        request = EncodeRequest(
+            texts,
+            prompt=self._prompt(prompt_name),
+            normalize=normalize or (dimensions is not None and self.model_normalizes),  # unit length stays so
+            dimensions=dimensions if dimensions is not None else self.model.truncate_dim,
+            truncate=truncate,
+        )
+        try:
+            return await self.batcher.encode(request)
+        except QueueFull as exc:
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
+            raise ApiError(503, f"the server is busy: {exc}", "overloaded_error", "queue_full", headers) from exc
+        except InputTooLong as exc:
+            raise ApiError(413, f"{field}: {exc}", "invalid_request_error", "input_too_long") from exc
+        except EncodeFailed as exc:
+            raise ApiError(500, str(exc), "server_error", "encode_failed") from exc
+
+    def _check_limits(self, texts: list[str], field: str) -> None:
+        limits = self.settings
+        if len(texts) > limits.max_inputs:
+            message = f"{field}: {len(texts)} texts; this server takes at most {limits.max_inputs} (--max-inputs)"
+            raise ApiError(413, message, "invalid_request_error", "too_many_inputs")
+        for position, text in enumerate(texts):
+            if len(text) > limits.max_input_chars:
+                message = (
+                    f"{field}: text {position} has {len(text)} characters; this server takes at most "
+                    f"{limits.max_input_chars} (--max-input-chars)"
+                )
+                raise ApiError(413, message, "invalid_request_error", "input_too_long")
+
+    def _prompt(self, prompt_name: str | None) -> str | None:
+        try:
+            return encoding.resolve_prompt(self.model, None, prompt_name or self.settings.prompt_name)
+        except ValueError as exc:
+            raise ApiError(422, f"prompt_name: {exc}", "invalid_request_error", "invalid_value") from exc
+
+
+def create_app(model: SentenceTransformer, settings: ServeSettings, metrics: Metrics | None = None) -> FastAPI:
+    """The application for ``model``; its lifespan starts the batcher (and warms the model up) and drains it."""
+    metrics = metrics or Metrics()
+    limits = BatchLimits(settings.max_batch_tokens, settings.max_batch_size, settings.max_wait_ms, settings.max_queue)
+    state = ServeState(model, settings, Batcher(model, limits, metrics), metrics, int(time.time()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.batcher.start()
+        try:
+            yield
+        finally:
+            await state.batcher.stop()
+
+    app = FastAPI(title="sbert", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.sbert = state
+    app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(Guard, state=state)
+    return app
+
+
+# ---------------------------------------------------------------------------------------------------------- routes
+router = APIRouter()
+
+
+def _state(request: Request) -> ServeState:
+    return request.app.state.sbert
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
+    """OpenAI's embeddings: float lists, or base64 of little-endian float32."""
+    state = _state(request)
+    state.check_model(body.model)
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    encoded = await state.encode(texts, "input", dimensions=body.dimensions)
+    if body.encoding_format == "base64":
+        rows: list[Any] = [base64.b64encode(row.astype("<f4").tobytes()).decode("ascii") for row in encoded.embeddings]
+    else:
+        rows = encoded.embeddings.tolist()
+    payload = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": index, "embedding": row} for index, row in enumerate(rows)],
+        "model": state.name,
+        "usage": {"prompt_tokens": encoded.tokens, "total_tokens": encoded.tokens},
+    }
+    return await _json(payload, encoded.embeddings.size)
+
+
+@router.post("/embed")
+async def embed(body: EmbedRequest, request: Request) -> Response:
+    """text-embeddings-inference's /embed: a JSON array of embeddings."""
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    encoded = await _state(request).encode(
+        texts, "inputs", body.normalize, body.dimensions, body.prompt_name, body.truncate
+    )
+    return await _json(encoded.embeddings.tolist(), encoded.embeddings.size)
+
+
+@router.post("/similarity")
+async def similarity(body: SimilarityRequest, request: Request) -> Response:
+    """Scores of ``source`` against each target under the model's similarity function, on ``encode()``'s
+    embeddings (normalized only when the model normalizes)."""
+    state = _state(request)
+    encoded = await state.encode([body.source, *body.targets], "targets", False, prompt_name=body.prompt_name)
+    vectors = torch.from_numpy(encoded.embeddings)
+    scores = state.model.similarity(vectors[:1], vectors[1:])[0]
+    payload = {
+        "scores": scores.tolist(),
+        "similarity_fn_name": state.model.similarity_fn_name,
+        "model": state.name,
+        "usage": {"prompt_tokens": encoded.tokens, "total_tokens": encoded.tokens},
+    }
+    return await _json(payload)
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    """200 once the model has answered and while the worker runs; 503 otherwise."""
+    if not _state(request).batcher.alive:
+        raise ApiError(503, "the model is not ready", "overloaded_error", "not_ready")
+    return await _json({"status": "ok"})
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> Response:
+    """The one served model, in OpenAI's list shape."""
+    state = _state(request)
+    model = {"id": state.name, "object": "model", "created": state.created, "owned_by": "sbert"}
+    return await _json({"object": "list", "data": [model]})
+
+
+@router.get("/info")
+async def info(request: Request) -> Response:
+    """The model, its shape and how it runs, and the server's limits."""
+    state, settings = _state(request), _state(request).settings
+    model = state.model
+    limits = ("max_batch_tokens", "max_batch_size", "max_wait_ms", "max_inputs", "max_input_chars", "max_queue")
+    payload = {
+        "model": state.name,
+        "model_path": settings.model,
+        "dimension": state.dimension,
+        "max_seq_length": model.max_seq_length,
+        "backend": model.get_backend(),
+        "dtype": str(model.dtype).removeprefix("torch.") if model.dtype is not None else None,
+        "device": str(model.device),
+        "similarity_fn_name": model.similarity_fn_name,
+        "normalize": settings.normalize,
+        "model_normalizes": state.model_normalizes,
+        "prompt_name": settings.prompt_name,
+        "prompts": sorted(model.prompts),
+        "limits": {name: getattr(settings, name) for name in limits},
+        "auth": settings.api_key is not None,
+        "version": __version__,
+    }
+    return await _json(payload)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    body, content_type = _state(request).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+async def _json(payload: Any, floats: int = 0) -> Response:
+    """A JSON response, serialized on a thread when large (a 2048-text float response takes a while)."""
+    body = await asyncio.to_thread(_dumps, payload) if floats > LARGE_RESPONSE else _dumps(payload)
+    return Response(body, media_type="application/json")
+
+
+# ---------------------------------------------------------------------------------------------------------- errors
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """422 naming each bad field: ``input: must not be an empty list``."""
+    assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if not content_type.endswith("json"):
+        message = f"body: send JSON with 'Content-Type: application/json' (got {content_type!r})"
+        return ApiError(422, message, "invalid_request_error", "invalid_value").response()
+    problems = []
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            problems.append(f"body: invalid JSON ({error.get('ctx', {}).get('error', 'cannot be parsed')})")
+            continue
+        location = [str(part) for part in error.get("loc", ()) if part != "body"] or ["body"]
+        problems.append(f"{'.'.join(location)}: {error.get('msg', 'invalid')}")
+    return ApiError(422, "; ".join(problems), "invalid_request_error", "invalid_value").response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return ApiError(exc.status_code, message, kind, codes.get(exc.status_code, "http_error"), exc.headers).response()
+
+
+class Guard:
+    """The outermost layer: counts and times every request, and refuses a missing or wrong API key (401) and a
+    body larger than the limits allow (413) before the body is read."""
+
+    def __init__(self, app: ASGIApp, state: ServeState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_and_note(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            target: Callable[[Scope, Receive, Send], Awaitable[None]] = refusal or self.app
+            await target(scope, receive, send_and_note)
+        finally:
+            route = scope["path"] if scope["path"] in ROUTES else "other"
+            self.state.metrics.observe_request(route, status, time.perf_counter() - started)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        headers, settings = Headers(scope=scope), self.state.settings
+        if settings.api_key is not None and scope["path"] != "/health":
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.api_key.encode()):
+                message = "missing or wrong API key: send 'Authorization: Bearer KEY'"
+                headers_out = {"WWW-Authenticate": "Bearer"}
+                return ApiError(401, message, "authentication_error", "invalid_api_key", headers_out).response()
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > settings.max_body_bytes:
+            message = f"the request body has {length} bytes; this server reads at most {settings.max_body_bytes}"
+            return ApiError(413, message, "invalid_request_error", "body_too_large").response()
+        return None

@@ -1,0 +1,361 @@
+"""Dynamic batching: one queue of requests, one worker that encodes the texts of many requests in one engine call.
+
+The way of a request:
+
+1. admission (event loop): refused with ``QueueFull`` while ``max_queue`` requests are in flight;
+2. tokenize (the tokenizer thread): the prompt is applied and the texts tokenized once (``encoding.prepare``); the
+   token counts give the request's ``usage`` and the batch plan, and the ids are kept for the forward pass;
+3. queue: the job waits for the worker;
+4. collect (event loop): the worker takes the first job, then the jobs queued within ``max_wait_ms`` of it until
+   they fill a forward pass (``max_batch_size`` texts or ``max_batch_tokens`` tokens), then every job already queued,
+   up to the engine's window (``encoding.window_size``): when the model is busy, requests pile up, and the next call
+   takes them all;
+5. encode (the engine thread): per prompt, the jobs' token ids are joined, sorted longest first and cut into forward
+   passes of at most ``max_batch_size`` texts and ``max_batch_tokens`` padded tokens, where padding is least
+   (``plan_forwards``), as ``encode()`` cuts its sorted window into batches of ``batch_size``; each goes through the
+   engine's ``forward_batch`` into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
+6. answer (event loop): each request gets its own rows, or the error of its batch.
+
+Tokenizing and encoding have a thread each, so the event loop never waits on the model, and tokenizing the next
+requests overlaps the forward pass of the current ones (as the engine's prefetch thread does for ``encode()``).
+A batch that fails is retried request by request, so that only the requests that fail on their own get the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sentence_transformers.base.token_ids import TokenIds
+from sentence_transformers.sentence_transformer import encoding
+from sentence_transformers.serve.metrics import Metrics
+from sentence_transformers.util.tensor import truncate_embeddings
+
+if TYPE_CHECKING:
+    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+
+class QueueFull(RuntimeError):
+    """Too many requests in flight: the client should retry later."""
+
+
+class InputTooLong(ValueError):
+    """A text is longer than the model reads, and the request asked not to truncate it."""
+
+
+class EncodeFailed(RuntimeError):
+    """The engine failed on this request."""
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How the worker batches, and how many requests may wait."""
+
+    max_batch_tokens: int = 16_384
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0
+    max_queue: int = 1024
+
+
+@dataclass(frozen=True)
+class EncodeRequest:
+    """The texts of one HTTP request and how its embeddings are finished."""
+
+    texts: list[str]
+    prompt: str | None = None
+    normalize: bool = False
+    dimensions: int | None = None
+    truncate: bool = True  # False: a text longer than the model reads is refused (InputTooLong)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One request's embeddings (float32, in input order) and its token count."""
+
+    embeddings: np.ndarray
+    tokens: int
+
+
+@dataclass(eq=False)
+class _Job:
+    request: EncodeRequest
+    inputs: list[Any]  # the texts with the prompt applied
+    extra: dict[str, Any]  # per-batch features of the prompt (prompt_length)
+    prepared: encoding.PreparedInputs
+    future: asyncio.Future[Encoded] | None = None
+    queued: float = 0.0
+    tokens: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = int(self.prepared.lengths.sum())
+
+
+class Batcher:
+    """The queue and its worker; ``start`` and ``stop`` run in the server's event loop."""
+
+    def __init__(self, model: SentenceTransformer, limits: BatchLimits, metrics: Metrics | None = None) -> None:
+        self.model, self.limits = model.eval(), limits
+        self.metrics = metrics or Metrics()
+        self.ready = False
+        self._waiting: deque[_Job] = deque()
+        self._arrived: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._in_flight = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._tokenizer = ThreadPoolExecutor(1, thread_name_prefix="sbert-tokenize")
+        self._engine = ThreadPoolExecutor(1, thread_name_prefix="sbert-encode")
+        self._tokenizer_lock = threading.Lock()  # a fast tokenizer must not be called from two threads at once
+
+    @property
+    def alive(self) -> bool:
+        """Whether requests are answered: warmed up, and the worker running."""
+        return self.ready and self._worker is not None and not self._worker.done()
+
+    async def start(self) -> None:
+        """Start the worker and encode one text, so that the model has answered before the port opens."""
+        self._arrived, self._idle = asyncio.Event(), asyncio.Event()
+        self._idle.set()
+        self._worker = asyncio.create_task(self._work(), name="sbert-batcher")
+        await self.encode(EncodeRequest(["warm up"]))
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Finish every request admitted, then stop the worker and its threads."""
+        self.ready = False
+        if self._idle is not None:
+            await self._idle.wait()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._tokenizer.shutdown(wait=False)
+        self._engine.shutdown(wait=False)
+
+    async def encode(self, request: EncodeRequest) -> Encoded:
+        """Queue ``request`` and wait for its embeddings.
+
+        Raises QueueFull, InputTooLong (with truncate=False), or EncodeFailed.
+        """
+        if self._in_flight >= self.limits.max_queue:
+            raise QueueFull(f"{self._in_flight} requests are in flight; this server queues at most "
+                            f"{self.limits.max_queue} (--max-queue)")  # fmt: skip
+        self._count_in_flight(+1)
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                job = await loop.run_in_executor(self._tokenizer, self._prepare, request)
+            except InputTooLong:
+                raise
+            except Exception as exc:
+                logger.exception("Tokenizing a request failed")
+                raise EncodeFailed(f"tokenizing failed: {type(exc).__name__}: {exc}") from exc
+            job.future, job.queued = loop.create_future(), loop.time()
+            self._waiting.append(job)
+            self.metrics.queue_depth.set(len(self._waiting))
+            self._arrived.set()
+            return await job.future
+        finally:
+            self._count_in_flight(-1)
+
+    def _count_in_flight(self, change: int) -> None:
+        self._in_flight += change
+        self.metrics.in_flight.set(self._in_flight)
+        if self._idle is not None:
+            self._idle.set() if self._in_flight == 0 else self._idle.clear()
+
+    # ------------------------------------------------------------------ tokenizer thread
+    def _prepare(self, request: EncodeRequest) -> _Job:
+        """Apply the prompt and tokenize once, as ``encode()`` does."""
+        with self._tokenizer_lock:
+            inputs, extra = encoding.apply_prompt(self.model, request.texts, request.prompt)
+            if not request.truncate:
+                self._check_lengths(inputs)
+            prepared = encoding.prepare(self.model, inputs, {}, request.prompt)
+        return _Job(request, inputs, extra, prepared)
+
+    def _check_lengths(self, inputs: list[str]) -> None:
+        limit, tokenizer = self.model.max_seq_length, getattr(self.model, "tokenizer", None)
+        if limit is None or not callable(tokenizer):
+            return
+        for position, ids in enumerate(tokenizer(inputs, truncation=False)["input_ids"]):
+            if len(ids) > limit:
+                raise InputTooLong(
+                    f"text {position} has {len(ids)} tokens; this model reads at most {limit} "
+                    "(send truncate: true to cut it)"
+                )
+
+    # ------------------------------------------------------------------ worker (event loop)
+    async def _work(self) -> None:
+        while True:
+            jobs = await self._collect()
+            if not jobs:
+                continue
+            try:
+                await self._encode(jobs)
+            except Exception as exc:  # never let the worker die: answer the batch and go on
+                logger.exception("The batch worker failed")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(EncodeFailed(f"{type(exc).__name__}: {exc}"))
+
+    async def _collect(self) -> list[_Job]:
+        """The jobs of one engine call: the first queued job, then those queued within ``max_wait_ms`` of it until
+        they fill a forward pass (``max_batch_size`` texts or ``max_batch_tokens`` tokens), then every job already
+        queued, up to the engine's window: sorted together, they leave little padding."""
+        first = await self._next(None)
+        jobs, texts, tokens = [first], len(first.inputs), first.tokens
+        deadline = first.queued + self.limits.max_wait_ms / 1000
+        window = encoding.window_size(self.limits.max_batch_size)
+        loop = asyncio.get_running_loop()
+        while texts < window:
+            full = texts >= self.limits.max_batch_size or tokens >= self.limits.max_batch_tokens
+            job = await self._next(0 if full else deadline - loop.time())
+            if job is None:
+                break
+            jobs.append(job)
+            texts, tokens = texts + len(job.inputs), tokens + job.tokens
+        self.metrics.queue_depth.set(len(self._waiting))
+        return [job for job in jobs if not job.future.done()]  # a client that went away is not encoded
+
+    async def _next(self, timeout: float | None) -> _Job | None:
+        """The next queued job; None when none is queued within ``timeout`` seconds (None: wait for one)."""
+        while not self._waiting:
+            if timeout is not None and timeout <= 0:
+                return None
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        return self._waiting.popleft()
+
+    async def _encode(self, jobs: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for job in jobs:
+            self.metrics.queue_seconds.observe(started - job.queued)
+        self.metrics.batch_requests.observe(len(jobs))
+        outcomes = await loop.run_in_executor(self._engine, self._encode_all, jobs)
+        self.metrics.encode_seconds.observe(loop.time() - started)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.future.done():
+                continue
+            if isinstance(outcome, Encoded):
+                job.future.set_result(outcome)
+                self.metrics.texts.inc(len(job.inputs))
+                self.metrics.tokens.inc(job.tokens)
+            else:
+                job.future.set_exception(outcome)
+                self.metrics.failures.inc()
+
+    # ------------------------------------------------------------------ engine thread
+    def _encode_all(self, jobs: list[_Job]) -> list[Encoded | Exception]:
+        """Each prompt's jobs in one engine call; their outcomes in the order of ``jobs``."""
+        groups: dict[str | None, list[_Job]] = {}
+        for job in jobs:
+            groups.setdefault(job.request.prompt, []).append(job)
+        outcomes: dict[int, Encoded | Exception] = {}
+        for group in groups.values():
+            for job, outcome in zip(group, self._encode_isolated(group), strict=True):
+                outcomes[id(job)] = outcome
+        return [outcomes[id(job)] for job in jobs]
+
+    def _encode_isolated(self, jobs: list[_Job]) -> list[Encoded | Exception]:
+        """Encode ``jobs`` together; when that fails, each on its own, so that one bad request fails alone."""
+        try:
+            return self._encode_group(jobs)
+        except Exception as exc:
+            if len(jobs) > 1:
+                return [outcome for job in jobs for outcome in self._encode_isolated([job])]
+            logger.exception("Encoding a request of %d texts failed", len(jobs[0].inputs))
+            return [EncodeFailed(f"encoding failed: {type(exc).__name__}: {exc}")]
+
+    def _encode_group(self, jobs: list[_Job]) -> list[Encoded]:
+        """The engine's forward step over the joined texts of ``jobs`` (one prompt), then each job's rows."""
+        model, device = self.model, self.model.device
+        prepared = self._join(jobs)
+        lock = contextlib.nullcontext() if isinstance(prepared, TokenIds) else self._tokenizer_lock
+        sink = encoding.EmbeddingSink(len(prepared.lengths), encoding.EncodeOptions(), device)
+        for indices in plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size):
+            with lock:
+                features = {**prepared.features(indices), **jobs[0].extra}
+            sink.add(encoding.forward_batch(model, features, device), torch.from_numpy(indices))
+            self.metrics.observe_forward(len(indices), len(indices) * int(prepared.lengths[indices[0]]))
+        rows = torch.split(sink.output, [len(job.inputs) for job in jobs])
+        return [Encoded(finish(part, job.request), job.tokens) for job, part in zip(jobs, rows, strict=True)]
+
+    def _join(self, jobs: list[_Job]) -> encoding.PreparedInputs:
+        """One prepared input of the texts of ``jobs``, in order: their token ids joined, else prepared anew."""
+        parts = [job.prepared for job in jobs]
+        if len(parts) == 1:
+            return parts[0]
+        if all(isinstance(part, TokenIds) for part in parts):
+            return concat_token_ids(parts)
+        with self._tokenizer_lock:  # input modules that tokenize per batch: let the engine prepare them together
+            return encoding.prepare(
+                self.model, [text for job in jobs for text in job.inputs], {}, jobs[0].request.prompt
+            )
+
+
+# What one more forward pass costs, in padded tokens: splitting a sorted batch pays off when it saves more padding.
+FORWARD_COST_TOKENS = 32
+
+
+def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int) -> list[np.ndarray]:
+    """Positions of each forward pass: sorted longest first (stable), cut where padding plus a fixed cost per pass
+    is least, with at most ``max_size`` texts and ``max_tokens`` padded tokens a pass (a longer text goes alone).
+
+    A round holds fewer texts than ``encode()``'s window, so its length range per ``max_size`` texts is wider; cutting
+    at the best places (dynamic programming over the sorted lengths) keeps the padding near ``encode()``'s.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    widths = np.maximum(lengths[order], 1).astype(np.float64)
+    count = len(order)
+    best, cut = np.zeros(count + 1), np.zeros(count + 1, dtype=np.int64)
+    for end in range(1, count + 1):
+        starts = np.arange(max(0, end - max_size), end)
+        sizes = end - starts
+        cost = best[starts] + widths[starts] * sizes + FORWARD_COST_TOKENS
+        cost[(widths[starts] * sizes > max_tokens) & (sizes > 1)] = np.inf
+        pick = int(np.argmin(cost))
+        best[end], cut[end] = cost[pick], starts[pick]
+    bounds = [count]
+    while bounds[-1] > 0:
+        bounds.append(int(cut[bounds[-1]]))
+    bounds.reverse()
+    return [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def concat_token_ids(parts: list[TokenIds]) -> TokenIds:
+    """The texts of ``parts`` in one TokenIds, in order (they come from one tokenizer, so share its padding)."""
+
+    def rows(part: TokenIds, flat: np.ndarray) -> list[list[int]]:
+        bounds = part.offsets.tolist()
+        return [flat[start:end].tolist() for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    ids = [row for part in parts for row in rows(part, part.ids)]
+    types = None
+    if all(part.type_ids is not None for part in parts):
+        types = [row for part in parts for row in rows(part, part.type_ids)]
+    first = parts[0]
+    return TokenIds(ids, types, first.pad_token_id, first.pad_token_type_id, first.padding_side)
+
+
+def finish(embeddings: torch.Tensor, request: EncodeRequest) -> np.ndarray:
+    """Truncate and normalize as ``encode()`` does, then float32 on the CPU."""
+    embeddings = truncate_embeddings(embeddings, request.dimensions)
+    if request.normalize:
+        embeddings = F.normalize(embeddings, p=2, dim=1)
+    return embeddings.detach().to("cpu", torch.float32).numpy()
