@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -172,7 +175,7 @@ def test_bad_line_after_the_first_chunk_fails_before_encoding(saved_model, tmp_p
     assert _files(tmp_path) == ["in.jsonl"]
 
 
-@pytest.mark.parametrize("output", ["out.npy", "out.jsonl"])
+@pytest.mark.parametrize("output", ["out.npy", "out.jsonl", "out.parquet"])
 @pytest.mark.parametrize("precision", ["float32", "int8"])
 def test_failure_midway_leaves_no_output(saved_model, tmp_path, monkeypatch, output, precision):
     original = SentenceTransformer.encode
@@ -212,3 +215,204 @@ def test_single_text_int8_keeps_the_clear_error(saved_model, tmp_path, capsys):
     assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(out), "--precision", "int8"]) == 1
     assert "single embedding" in capsys.readouterr().err
     assert _files(tmp_path) == ["in.txt"]
+
+
+# ------------------------------------------------------------------ CSV / TSV / Parquet, backends, --quiet
+ROWS = [{"id": str(i), "body": text, "lang": "en"} for i, text in enumerate(TEXTS)]
+
+
+def _write_csv(path, rows=ROWS, delimiter=","):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _write_parquet(path, columns, row_group_size=4):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), str(path), row_group_size=row_group_size)
+    return str(path)
+
+
+def _read_parquet(path):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(str(path))
+
+
+def _expected(saved_model, texts=TEXTS, **kwargs):
+    return SentenceTransformer(saved_model, device="cpu").encode(texts, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "parquet"])
+def test_table_inputs_with_column(saved_model, tmp_path, capsys, kind):
+    if kind == "parquet":
+        source = _write_parquet(tmp_path / "in.parquet", {"id": list(range(len(TEXTS))), "body": TEXTS})
+    else:
+        source = _write_csv(tmp_path / f"in.{kind}", delimiter="," if kind == "csv" else "\t")
+    out = tmp_path / "out.npy"
+    args = ["encode", source, "--column", "body", "-m", saved_model, "-o", str(out), "--chunk-size", "3"]
+    assert main([*args, "--no-progress"]) == 0
+    np.testing.assert_allclose(np.load(out), _expected(saved_model), atol=1e-6)
+    assert f"encoded {len(TEXTS)} texts" in capsys.readouterr().err
+
+
+def test_csv_quoted_texts_and_default_columns(saved_model, tmp_path, capsys):
+    texts = ['a "quoted", comma text', "multi\nline text", "plain"]
+    _write_csv(tmp_path / "in.csv", [{"id": "1", "text": t} for t in texts])  # default: the column named text
+    assert main(["encode", str(tmp_path / "in.csv"), "-m", saved_model, "--no-progress"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    _write_parquet(tmp_path / "one.parquet", {"sentence": texts})  # default: the only column
+    out = tmp_path / "out.jsonl"
+    assert main(["encode", str(tmp_path / "one.parquet"), "-m", saved_model, "-o", str(out)]) == 0
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == texts
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_unknown_column_is_one_line(saved_model, tmp_path, capsys, kind):
+    if kind == "parquet":
+        source = _write_parquet(tmp_path / "in.parquet", {"id": [1, 2], "body": ["a", "b"]})
+    else:
+        source = _write_csv(tmp_path / "in.csv", ROWS[:2])
+    out = tmp_path / "out.npy"
+    assert main(["encode", source, "--column", "title", "-m", saved_model, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no column 'title'" in err and "'id'" in err and "'body'" in err
+    assert main(["encode", source, "-m", saved_model]) == 1  # several columns and none named text
+    assert "no column 'text'; available:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_inputs_are_one_line(saved_model, tmp_path, capsys):
+    (tmp_path / "bad.parquet").write_bytes(b"not a parquet file at all")
+    _write_parquet(tmp_path / "ints.parquet", {"text": [1, 2]})
+    _write_parquet(tmp_path / "nulls.parquet", {"text": ["a", None, "c"]})
+    (tmp_path / "short.csv").write_text("id,text\n1,a\n2\n")
+    cases = {
+        "bad.parquet": "is not a readable Parquet file",
+        "ints.parquet": "column 'text' holds int64, not text",
+        "nulls.parquet": "row 2 has no value in column 'text'",
+        "short.csv": "line 3 has 1 fields; the header has 2",
+        "missing.csv": "input file",
+    }
+    for name, message in cases.items():
+        assert main(["encode", str(tmp_path / name), "-m", saved_model, "-o", str(tmp_path / "out.npy")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("sbert: error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out.npy").exists()
+
+
+@pytest.mark.parametrize("precision", ["float32", "ubinary"])
+def test_parquet_output_in_row_groups(saved_model, tmp_path, capsys, precision):
+    import pyarrow as pa
+
+    out = _encode_file(saved_model, tmp_path, "--precision", precision, "--normalize", output="out.parquet")
+    parquet = _read_parquet(out)
+    assert parquet.metadata.num_row_groups == 4  # 11 texts in chunks of 3
+    assert parquet.schema_arrow.names == ["text", "embedding"]
+    table = parquet.read()
+    assert table.column("text").to_pylist() == TEXTS
+    expected = _expected(saved_model, precision=precision, normalize_embeddings=True)
+    value_type = pa.float32() if precision == "float32" else pa.uint8()
+    assert table.schema.field("embedding").type == pa.list_(value_type, expected.shape[1])
+    embeddings = np.array(table.column("embedding").to_pylist(), dtype=expected.dtype)
+    if precision == "float32":
+        np.testing.assert_allclose(embeddings, expected, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(embeddings, expected)
+    assert f"encoded 11 texts → {expected.shape}" in capsys.readouterr().err
+    assert _files(tmp_path) == ["in.txt", "out.parquet"]
+
+
+def test_parquet_to_parquet_int8_and_empty(saved_model, tmp_path):
+    source = _write_parquet(tmp_path / "in.parquet", {"text": TEXTS}, row_group_size=5)
+    out = tmp_path / "out.parquet"
+    args = ["encode", source, "-m", saved_model, "-o", str(out), "--chunk-size", "4", "--precision", "int8"]
+    assert main(args) == 0
+    table = _read_parquet(out).read()
+    assert table.column("text").to_pylist() == TEXTS
+    expected = _expected(saved_model, precision="int8")
+    np.testing.assert_array_equal(np.array(table.column("embedding").to_pylist(), dtype=np.int8), expected)
+    (tmp_path / "empty.txt").write_text("")
+    assert main(["encode", str(tmp_path / "empty.txt"), "-m", saved_model, "-o", str(out)]) == 0
+    assert _read_parquet(out).read().num_rows == 0
+
+
+def test_backend_and_dtype(saved_model, tmp_path, capsys):
+    out = _encode_file(saved_model, tmp_path, "--backend", "onnx", "--no-progress")
+    np.testing.assert_allclose(np.load(out), _expected(saved_model), atol=1e-5)
+    out = _encode_file(saved_model, tmp_path, "--dtype", "bfloat16", "--no-progress")
+    expected = SentenceTransformer(saved_model, device="cpu", model_kwargs={"torch_dtype": "bfloat16"}).encode(TEXTS)
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+    assert np.abs(np.load(out) - _expected(saved_model)).max() < 0.05  # close to float32, not equal
+    capsys.readouterr()
+    args = ["encode", str(tmp_path / "in.txt"), "-m", saved_model, "--dtype", "float16", "--backend", "onnx"]
+    assert main(args) == 2
+    assert "--dtype applies to the torch backend" in capsys.readouterr().err
+
+
+def test_usage_errors(saved_model, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("hello\n")
+    for options, message in [
+        (["-o", str(tmp_path / "out.csv")], "--output must end in .npy, .jsonl, .parquet"),
+        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (["--prompt", "q: ", "--prompt-name", "query"], "--prompt or --prompt-name"),
+    ]:
+        assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, *options]) == 2
+        assert message in capsys.readouterr().err
+    assert _files(tmp_path) == ["in.txt"]
+
+
+def test_missing_pyarrow_is_one_line(saved_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    (tmp_path / "in.txt").write_text("hello\n")
+    assert main(["encode", str(tmp_path / "in.txt"), "-m", saved_model, "-o", str(tmp_path / "out.parquet")]) == 1
+    assert "pip install pyarrow" in capsys.readouterr().err
+    assert main(["encode", _write_csv(tmp_path / "in.parquet"), "-m", saved_model]) == 1  # input side too
+    assert "pip install pyarrow" in capsys.readouterr().err
+    assert _files(tmp_path) == ["in.parquet", "in.txt"]
+
+
+def test_quiet_leaves_stderr_empty(saved_model, tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"body": "from stdin"}) + "\n"))
+    assert main(["encode", "-m", saved_model, "--column", "body", "--backend", "onnx", "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["from stdin"]
+    _encode_file(saved_model, tmp_path, "--quiet", "--precision", "int8", output="out.parquet")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "examples:" in help_text and "sbert encode corpus.csv --column body" in help_text
+
+
+def _sbert(*args, stdin=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "sentence_transformers.cli", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_subprocess_csv_to_stdout_and_error(saved_model, tmp_path):
+    source = _write_csv(tmp_path / "in.tsv", delimiter="\t")
+    done = _sbert("encode", source, "--column", "body", "-m", saved_model, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["text"] for line in lines] == TEXTS
+    np.testing.assert_allclose(np.array([line["embedding"] for line in lines]), _expected(saved_model), atol=1e-6)
+    done = _sbert("encode", source, "--column", "title", "-m", saved_model, "-o", str(tmp_path / "out.parquet"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"sbert: error: {source} has no column 'title'; available: 'id', 'body', 'lang'\n"
+    assert _files(tmp_path) == ["in.tsv"]

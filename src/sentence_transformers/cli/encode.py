@@ -1,13 +1,15 @@
-"""``sbert encode``: texts from a file or stdin into .npy or JSONL.
+"""``sbert encode``: texts from a text, JSONL, CSV, TSV or Parquet file, or stdin, into .npy, JSONL or Parquet.
 
-Memory is bounded by one chunk of texts, not by the input: the texts are read as a stream, encoded ``CHUNK_SIZE`` at
-a time, and each chunk's rows go straight to the output.
+Memory is bounded by one chunk of texts, not by the input: the texts are read as a stream (see ``cli.inputs``),
+encoded ``CHUNK_SIZE`` at a time, and each chunk's rows go straight to the output.
 
 - A .npy output is written through a memmap of a temporary sibling file: a first pass over the input counts (and
   checks) the texts without keeping them, so the array's shape is known before the first row is written; the pages
   written for a chunk are flushed and unmapped before the next one, so they never pile up in the process's memory.
   The finished file is renamed over the target; a failure removes it and leaves the target untouched.
 - A JSONL output streams one chunk at a time (to stdout, or to a temporary sibling renamed into place at the end).
+- A Parquet output (columns ``text`` and ``embedding``, a fixed-size list) gets one row group per chunk through a
+  ``pyarrow.parquet.ParquetWriter`` on a temporary sibling, renamed into place at the end.
 - int8/uint8 buckets span every embedding, as when the whole input is encoded in one call: the float embeddings go to
   a temporary .npy first, then are quantized chunk by chunk with the per-dimension ranges of all of them.
   binary/ubinary are per value, so each chunk is quantized on its own.
@@ -19,40 +21,59 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
+import logging
 import os
 import secrets
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 import numpy as np
 
 from sentence_transformers.cli import UsageError
+from sentence_transformers.cli.inputs import InputFile, chunked, pyarrow_parquet
 from sentence_transformers.sentence_transformer.encoding import PRECISIONS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CHUNK_SIZE = 16_384  # texts read, encoded and written at a time
 SCALAR_PRECISIONS = ("int8", "uint8")  # buckets computed over all embeddings, so quantized after the last chunk
+OUTPUT_FORMATS = (".npy", ".jsonl", ".parquet")
+BACKENDS = ("torch", "onnx", "openvino")
+DTYPES = ("float32", "float16", "bfloat16")
+EXAMPLES = """examples:
+  sbert encode sentences.txt -o embeddings.npy --normalize
+  sbert encode corpus.csv --column body -o corpus.parquet --backend onnx
+  sbert encode docs.parquet --column abstract -o docs.npy --dtype bfloat16 --quiet
+  cat queries.txt | sbert encode --prompt "query: " > queries.jsonl"""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """The ``encode`` subcommand's arguments."""
     encode = commands.add_parser(
         "encode",
-        help="embed texts: one per line, or a JSONL field",
-        description="Embed texts into a .npy or JSONL file.",
-        epilog="example: sbert encode sentences.txt -o embeddings.npy --normalize",
+        help="embed texts from a text, JSONL, CSV, TSV or Parquet file",
+        description="Embed texts into a .npy, JSONL or Parquet file (columns text, embedding), or JSONL on stdout.",
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     encode.add_argument(
-        "input", nargs="?", default="-", help="text file (one text per line), .jsonl file, or - for stdin"
+        "input",
+        nargs="?",
+        default="-",
+        help="a text file (one text per line), .jsonl, .csv, .tsv or .parquet file, or - for stdin (text lines)",
     )
-    encode.add_argument("-o", "--output", help="write here: .npy, or .jsonl (default: JSONL on stdout)")
-    encode.add_argument("--field", help="read texts from this field of each JSONL line (default 'text' for .jsonl)")
+    encode.add_argument("-o", "--output", help="write here: .npy, .jsonl or .parquet (default: JSONL on stdout)")
+    encode.add_argument(
+        "--column",
+        "--field",
+        dest="column",
+        help="the column (JSONL field) of the texts (default: 'text', or a CSV/TSV/Parquet file's only column); "
+        "with a text file or stdin, its lines are read as JSONL",
+    )
     encode.add_argument(
         "-m", "--model", default=DEFAULT_MODEL, help=f"model folder or hub name (default {DEFAULT_MODEL})"
     )
@@ -63,41 +84,41 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode.add_argument("--precision", choices=PRECISIONS, default="float32")
     encode.add_argument("--truncate-dim", type=int, help="keep only the first N dimensions")
     encode.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
+    encode.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
+    encode.add_argument("--dtype", choices=DTYPES, help="torch weights' dtype (default: as the model loads)")
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    encode.add_argument("-q", "--quiet", action="store_true", help="no progress bar, logs or messages on stderr")
     encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
     encode.set_defaults(run=run_encode)
 
 
-def run_encode(args: argparse.Namespace) -> int:
-    """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
+def check_args(args: argparse.Namespace) -> None:
+    """Raise a UsageError for values or combinations of arguments that cannot work."""
     if args.chunk_size < 1:
         raise UsageError(f"--chunk-size must be at least 1, got {args.chunk_size}")
-    to_npy = args.output is not None and args.output.endswith(".npy")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.output is not None and os.path.splitext(args.output)[1].lower() not in OUTPUT_FORMATS:
+        raise UsageError(f"--output must end in {', '.join(OUTPUT_FORMATS)}, got {args.output!r}")
+    if args.dtype is not None and args.backend != "torch":
+        raise UsageError(f"--dtype applies to the torch backend, not --backend {args.backend}")
+    if args.prompt is not None and args.prompt_name is not None:
+        raise UsageError("pass --prompt or --prompt-name, not both")
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
+    check_args(args)
+    kind = os.path.splitext(args.output)[1].lower() if args.output else ".jsonl"
     scalar = args.precision in SCALAR_PRECISIONS
     work_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else None
-    with contextlib.ExitStack() as cleanup:
-        source = open_source(args.input, args.field, cleanup, rereadable=to_npy or scalar, spool_dir=work_dir)
+    with quiet(args.quiet), contextlib.ExitStack() as cleanup:
+        source = open_source(args.input, args.column, cleanup, rereadable=kind == ".npy" or scalar, spool_dir=work_dir)
         total = source.count() if source.rereadable else None  # also reports bad input before the model loads
-        sink: Output = NpyOutput(args.output, total or 0) if to_npy else JsonlOutput(args.output)
+        sink = open_output(kind, args.output, total or 0)
         cleanup.callback(sink.discard)  # does nothing once the output is in place
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(args.model, device=args.device)
-
-        def encode(texts: list[str], precision: str) -> np.ndarray:
-            return model.encode(
-                texts,
-                batch_size=args.batch_size,
-                show_progress_bar=False,  # one bar over all chunks instead
-                normalize_embeddings=args.normalize,
-                prompt=args.prompt,
-                prompt_name=args.prompt_name,
-                precision=precision,
-                truncate_dim=args.truncate_dim,
-            )
-
-        progress = _progress_bar(total, disable=args.no_progress)
-        with progress:
+        encode = load_encoder(args)
+        with _progress_bar(total, disable=args.no_progress or args.quiet) as progress:
             if scalar:
                 _encode_scalar(source, encode, sink, args.precision, args.chunk_size, progress, cleanup, work_dir)
             else:
@@ -107,8 +128,47 @@ def run_encode(args: argparse.Namespace) -> int:
         if sink.count == 0:  # no texts: still an empty (0, dim) array, as encoding an empty list gives
             sink.write([], encode([], args.precision))
         sink.finish()
-    print(f"sbert: encoded {sink.count} texts → {sink.shape}", file=sys.stderr)  # noqa: T201
+    if not args.quiet:
+        print(f"sbert: encoded {sink.count} texts → {sink.shape}", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def load_encoder(args: argparse.Namespace) -> Callable[[list[str], str], np.ndarray]:
+    """Load the model of ``args`` and return ``encode(texts, precision)`` with the other options of ``args``."""
+    from sentence_transformers import SentenceTransformer
+
+    model_kwargs = {"torch_dtype": args.dtype} if args.dtype else None
+    model = SentenceTransformer(args.model, device=args.device, backend=args.backend, model_kwargs=model_kwargs)
+
+    def encode(texts: list[str], precision: str) -> np.ndarray:
+        return model.encode(
+            texts,
+            batch_size=args.batch_size,
+            show_progress_bar=False,  # one bar over all chunks instead
+            normalize_embeddings=args.normalize,
+            prompt=args.prompt,
+            prompt_name=args.prompt_name,
+            precision=precision,
+            truncate_dim=args.truncate_dim,
+        )
+
+    return encode
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool) -> Iterator[None]:
+    """While ``enabled``: nothing on stderr from Python (logs, warnings, progress bars); restored at the end."""
+    if not enabled:
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)  # handlers keep the stderr they were made with, so disable them too
+    try:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def _encode_scalar(
@@ -146,68 +206,56 @@ def _encode_scalar(
 
 # ----------------------------------------------------------------------------------------------------------- input
 class TextSource:
-    """Texts from a file (``path``) or stdin (``path`` None), read as a stream: one per line, or ``field`` of each
-    JSONL object. A file can be read any number of times; stdin once."""
+    """The texts of ``column`` of an input file (see ``cli.inputs``), read as a stream; stdin can be read once."""
 
-    def __init__(self, path: str | None, field: str | None, name: str, errors: str = "strict") -> None:
-        self.path, self.field, self.name, self.errors = path, field, name, errors
+    def __init__(self, file: InputFile, column: str | None) -> None:
+        self.file, self.column = file, column
         self._count: int | None = None
 
     @property
     def rereadable(self) -> bool:
-        return self.path is not None
+        return self.file.path != "-"
 
     def texts(self) -> Iterator[str]:
-        if self.path is None:
-            yield from iter_texts(sys.stdin, self.field, self.name)
-            return
-        with open(self.path, encoding="utf-8", errors=self.errors) as f:
-            yield from iter_texts(f, self.field, self.name)
+        return self.file.texts(self.column)
 
     def chunks(self, size: int) -> Iterator[list[str]]:
-        texts = self.texts()
-        while chunk := list(itertools.islice(texts, size)):
-            yield chunk
+        return chunked(self.texts(), size)
 
     def count(self) -> int:
-        """The number of texts, from one pass that keeps none of them (and raises on a malformed line)."""
+        """The number of texts, from one pass that keeps none of them (and raises on a malformed row)."""
         if self._count is None:
-            self._count = sum(1 for _ in self.texts())
+            self._count = self.file.count(self.column)
         return self._count
 
 
 def open_source(
     source: str,
-    field: str | None,
+    column: str | None,
     cleanup: contextlib.ExitStack,
     rereadable: bool = False,
     spool_dir: str | None = None,
 ) -> TextSource:
     """The texts of a file, or of stdin (``-``). When the source must be ``rereadable``, stdin is first copied to a
     temporary file in ``spool_dir`` (default: the system's temporary folder), removed when ``cleanup`` closes."""
-    if source == "-":
-        if not rereadable:
-            return TextSource(None, field, "<stdin>")
+    if source == "-" and rereadable:
         path = _temporary_file(cleanup, spool_dir, ".txt")
         with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
             shutil.copyfileobj(sys.stdin, f, 1 << 20)
-        return TextSource(path, field, "<stdin>", errors="surrogateescape")
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"input file {source!r} not found")
-    if field is None and source.endswith(".jsonl"):
-        field = "text"
-    return TextSource(source, field, source)
+        return TextSource(InputFile(path, "text", name="<stdin>", errors="surrogateescape"), column)
+    return TextSource(InputFile(source), column)
 
 
 def read_texts(source: str, field: str | None) -> list[str]:
-    """All texts of a file or stdin at once: one per line, or ``field`` of each JSONL object."""
+    """All texts of a file or stdin at once (new code: ``cli.inputs.read_texts``, which streams)."""
     with contextlib.ExitStack() as cleanup:
         return list(open_source(source, field, cleanup).texts())
 
 
 def iter_texts(stream: TextIO, field: str | None, name: str) -> Iterator[str]:
     """The texts of ``stream``: its lines (split as ``str.splitlines`` does), or ``field`` of each non-blank line's
-    JSON object; a malformed line raises a ValueError naming ``name`` and the line number."""
+    JSON object; a malformed line raises a ValueError naming ``name`` and the line number. (Used by ``index`` and
+    ``search``; ``cli.inputs`` reads files of every format.)"""
     lines = (line for raw in stream for line in raw.splitlines())
     if field is None:
         yield from lines
@@ -384,8 +432,49 @@ class JsonlOutput(Output):
             self.staged.discard()
 
 
+class ParquetOutput(Output):
+    """A Parquet file of columns ``text`` and ``embedding`` (a fixed-size list; float16/bfloat16 stored as float32,
+    quantized ones as they are), one row group per chunk, written to a staged file."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.pq = pyarrow_parquet()  # a missing pyarrow fails before the model loads
+        self.staged = StagedFile(target)
+        self.writer: Any = None
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        import pyarrow as pa
+
+        if embeddings.dtype.kind == "f" and embeddings.dtype != np.float32:
+            embeddings = embeddings.astype(np.float32)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), embeddings.shape[1])
+        table = pa.table({"text": pa.array(texts, type=pa.string()), "embedding": vectors})
+        if self.writer is None:
+            self.writer = self.pq.ParquetWriter(self.staged.path, table.schema)
+        self.writer.write_table(table, row_group_size=max(len(texts), 1))
+        super().write(texts, embeddings)
+
+    def finish(self) -> None:
+        self.writer.close()
+        self.staged.commit()
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.staged.discard()
+
+
+def open_output(kind: str, target: str | None, rows: int) -> Output:
+    """The output for ``target`` of ``kind`` (its extension): a .npy of ``rows`` rows, Parquet, or JSONL."""
+    if kind == ".npy" and target is not None:
+        return NpyOutput(target, rows)
+    if kind == ".parquet" and target is not None:
+        return ParquetOutput(target)
+    return JsonlOutput(target)
+
+
 def _progress_bar(total: int | None, disable: bool) -> Any:
     from tqdm.autonotebook import tqdm
 
     return tqdm(total=total, desc="Encoding", unit=" texts", disable=disable)
-
