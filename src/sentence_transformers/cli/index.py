@@ -1,0 +1,388 @@
+"""``sbert index build``: embed a corpus into an index folder that ``sbert search`` queries.
+
+The folder (format version 1) holds three files:
+
+- ``manifest.json``: ``{"format": "sbert-index", "format_version": 1, "model", "normalize", "precision",
+  "dimension", "count", "similarity", "ranges", "engine", "created_by"}``. ``dimension`` is the float embedding size
+  (binary indexes store ``ceil(dimension / 8)`` bytes per row); ``ranges`` holds the per-dimension ``[min, max]``
+  (``[2, dimension]``) used to quantize int8/uint8 embeddings, which the float queries are quantized with too
+  (null for other precisions); ``engine`` is the search engine chosen at build time (``sbert search``'s default).
+- ``embeddings.npy``: ``[count, dimension]`` float32, or the quantized embeddings (int8/uint8, or packed bits as
+  int8 for binary and uint8 for ubinary). Quantized indexes keep no float embeddings: search rescoring compares the
+  float query with the dequantized corpus rows, as `semantic_search_faiss`/`semantic_search_usearch` do.
+- ``texts.jsonl``: one ``{"id": i, "text": ...}`` per line, line ``i`` for row ``i``, so texts stream.
+
+The folder is built in a hidden sibling folder, then renamed into place: a failed build leaves no partial index.
+Embeddings are normalized when ``--normalize`` is given or the model's similarity is cosine, so an inner product
+(what faiss and usearch compute) is the model's similarity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sentence_transformers import __version__
+from sentence_transformers.cli import UsageError
+from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
+from sentence_transformers.cli.inputs import chunked, read_texts
+
+FORMAT = "sbert-index"
+FORMAT_VERSION = 1
+MANIFEST, EMBEDDINGS, TEXTS = "manifest.json", "embeddings.npy", "texts.jsonl"
+INDEX_PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+SCALAR_PRECISIONS = ("int8", "uint8")
+BINARY_PRECISIONS = ("binary", "ubinary")
+SIMILARITIES = ("cosine", "dot")  # the ones an inner-product search reproduces
+ENGINES = ("faiss", "usearch", "exact")
+ENGINE_MODULES = {"faiss": "faiss", "usearch": "usearch"}
+DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
+MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "normalize": bool,
+    "precision": str,
+    "dimension": int,
+    "count": int,
+    "similarity": str,
+    "engine": str,
+}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``index`` command and its ``build`` subcommand."""
+    index = commands.add_parser(
+        "index",
+        help="build a search index folder from a corpus",
+        description="Build and manage search index folders (query them with `sbert search`).",
+        epilog="example: sbert index build corpus.txt -o my-index/ --precision int8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = index.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build",
+        help="embed a corpus into an index folder",
+        description="Embed a corpus (one text per line, or a JSONL field) into an index folder.",
+        epilog="example: sbert index build corpus.jsonl --field body -o my-index/ --precision binary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument(
+        "corpus", help="a text file (one text per line), .jsonl, .csv, .tsv or .parquet file, or - for stdin"
+    )
+    build.add_argument("-o", "--output", required=True, help="the index folder to create")
+    build.add_argument(
+        "--column",
+        "--field",
+        dest="column",
+        help="the column (JSONL field) of the texts (default: 'text', or a CSV/TSV/Parquet file's only column)",
+    )
+    build.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL, help=f"model folder or hub name (default {DEFAULT_MODEL})"
+    )
+    build.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
+    build.add_argument("--precision", choices=INDEX_PRECISIONS, default="float32")
+    build.add_argument("--engine", choices=ENGINES, help="default engine of `sbert search` (default: best installed)")
+    build.add_argument("-b", "--batch-size", type=int, default=32)
+    build.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
+    build.add_argument("--force", action="store_true", help="replace an existing index folder")
+    build.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    build.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
+    build.set_defaults(run=run_build)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Write the texts, embed them chunk by chunk, then the manifest, in a staging folder renamed into place."""
+    if args.batch_size < 1 or args.chunk_size < 1:
+        raise UsageError("--batch-size and --chunk-size must be at least 1")
+    target = os.path.abspath(args.output)
+    _check_replaceable(target, args.force)
+    engine = resolve_engine(args.engine)
+    stage = _sibling(target, "tmp")
+    os.makedirs(stage)
+    try:
+        count = _write_texts(read_texts(args.corpus, args.column), os.path.join(stage, TEXTS))
+        if count == 0:
+            raise ValueError(f"{args.corpus}: no texts to index")
+        manifest = _embed(args, stage, count)
+        manifest["engine"] = engine
+        with open(os.path.join(stage, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        _move_into_place(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # nothing left once renamed
+    shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
+    print(f"sbert: indexed {count} texts → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ engines
+def installed(engine: str) -> bool:
+    """Whether ``engine``'s library can be imported (``exact`` always can)."""
+    module = ENGINE_MODULES.get(engine)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def resolve_engine(requested: str | None, preferred: str | None = None) -> str:
+    """``requested`` (an error when its library is missing), else ``preferred`` when installed, else the first
+    installed of faiss, usearch, exact."""
+    if requested is not None:
+        if not installed(requested):
+            raise ImportError(f"--engine {requested} needs the `{ENGINE_MODULES[requested]}` package; install it")
+        return requested
+    if preferred in ENGINES and installed(preferred):
+        return preferred
+    return next(engine for engine in ENGINES if installed(engine))
+
+
+# -------------------------------------------------------------------------------------------------------- build
+def _write_texts(texts: Iterable[str], path: str) -> int:
+    """Write ``texts.jsonl`` and return the number of texts."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for count, text in enumerate(texts, start=1):
+            f.write(json.dumps({"id": count - 1, "text": text}, ensure_ascii=False) + "\n")
+    return count
+
+
+def _stored_chunks(path: str, size: int) -> Iterator[list[str]]:
+    """The texts of a ``texts.jsonl``, ``size`` at a time."""
+    with open(path, encoding="utf-8") as f:
+        yield from chunked((json.loads(line)["text"] for line in f), size)
+
+
+def _embed(args: argparse.Namespace, stage: str, count: int) -> dict[str, Any]:
+    """Encode the staged texts into ``embeddings.npy``; returns the manifest (without the engine)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(args.model, device=args.device)
+    similarity = str(model.similarity_fn_name)
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"model similarity {similarity!r} is not supported by indexes; use one of {SIMILARITIES}")
+    normalize = bool(args.normalize or similarity == "cosine")
+    scalar = args.precision in SCALAR_PRECISIONS
+    rows = NpyRows(os.path.join(stage, ".floats.npy" if scalar else EMBEDDINGS), count)
+    dimension = 0
+    with _progress_bar(count, args.no_progress) as progress:
+        for chunk in _stored_chunks(os.path.join(stage, TEXTS), args.chunk_size):
+            block = model.encode_document(
+                chunk, batch_size=args.batch_size, show_progress_bar=False, normalize_embeddings=normalize
+            )
+            block = np.asarray(block, dtype=np.float32)
+            dimension = block.shape[1]
+            rows.append(block if scalar else _quantize(block, args.precision))
+            progress.update(len(chunk))
+    rows.check_full()
+    ranges = _quantize_scalar_rows(rows, stage, args.precision, args.chunk_size) if scalar else None
+    model_name = os.path.abspath(args.model) if os.path.isdir(args.model) else args.model
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model_name,
+        "normalize": normalize,
+        "precision": args.precision,
+        "dimension": int(dimension),
+        "count": count,
+        "similarity": similarity,
+        "ranges": ranges,
+        "created_by": f"sbert {__version__}",
+    }
+
+
+def _quantize(block: np.ndarray, precision: str, ranges: np.ndarray | None = None) -> np.ndarray:
+    from sentence_transformers.util.quantization import quantize_embeddings
+
+    return np.asarray(quantize_embeddings(block, precision, ranges=ranges))  # type: ignore[arg-type]
+
+
+def _quantize_scalar_rows(floats: NpyRows, stage: str, precision: str, chunk_size: int) -> list[list[float]]:
+    """Quantize the staged float rows to ``embeddings.npy`` with per-dimension ranges over all of them; returns the
+    ranges (``[2, dimension]``)."""
+    ranges = floats.ranges(chunk_size).astype(np.float32)
+    quantized = NpyRows(os.path.join(stage, EMBEDDINGS), floats.rows)
+    for block in floats.blocks(chunk_size):
+        quantized.append(_quantize(block, precision, ranges))
+    quantized.check_full()
+    os.unlink(floats.path)
+    return ranges.tolist()
+
+
+def _progress_bar(total: int, disable: bool) -> Any:
+    from tqdm.autonotebook import tqdm
+
+    return tqdm(total=total, desc="Indexing", unit=" texts", disable=disable)
+
+
+# --------------------------------------------------------------------------------------------- folder placement
+def _sibling(target: str, kind: str) -> str:
+    """A hidden, unused path next to ``target``."""
+    folder, name = os.path.split(target.rstrip(os.sep))
+    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}.{kind}")
+
+
+def _check_replaceable(target: str, force: bool) -> None:
+    """Fail early when ``target`` exists and may not be replaced: only ``--force`` over an index or empty folder."""
+    if not os.path.lexists(target):
+        return
+    if not force:
+        raise FileExistsError(f"{target} already exists; pass --force to replace it")
+    if not os.path.isdir(target) or (os.listdir(target) and not os.path.isfile(os.path.join(target, MANIFEST))):
+        raise FileExistsError(f"{target} exists and is not an index folder; not replacing it")
+
+
+def _move_into_place(stage: str, target: str) -> None:
+    """Rename the staged folder to ``target``; an existing one is moved aside first, then removed."""
+    if not os.path.lexists(target):
+        os.rename(stage, target)
+        return
+    old = _sibling(target, "old")
+    os.rename(target, old)
+    try:
+        os.rename(stage, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- reading an index
+@dataclass
+class IndexFolder:
+    """An opened index folder: its manifest and its embeddings (memory-mapped)."""
+
+    folder: str
+    manifest: dict[str, Any]
+    embeddings: np.ndarray
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def ranges(self) -> np.ndarray | None:
+        ranges = self.manifest.get("ranges")
+        return None if ranges is None else np.asarray(ranges, dtype=np.float32)
+
+    def texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The texts of the rows ``ids``, from one streaming pass over ``texts.jsonl``."""
+        wanted, found = set(ids), {}
+        path = os.path.join(self.folder, TEXTS)
+        try:
+            with open(path, encoding="utf-8") as f:
+                for number, line in enumerate(f):
+                    if number in wanted:
+                        found[number] = _text_record(line, number)
+                        if len(found) == len(wanted):
+                            break
+        except OSError as exc:
+            raise ValueError(f"index folder {self.folder}: cannot read {TEXTS} ({exc.strerror or exc})") from exc
+        if len(found) < len(wanted):
+            raise ValueError(f"index folder {self.folder}: {TEXTS} has fewer texts than the manifest's count")
+        return found
+
+
+def _text_record(line: str, number: int) -> str:
+    """The text of line ``number`` of ``texts.jsonl``; a ValueError when it is not ``{"id": number, "text": str}``."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict) or record.get("id") != number or not isinstance(record.get("text"), str):
+        raise ValueError(f"{TEXTS} line {number + 1} is not {{'id': {number}, 'text': ...}}")
+    return record["text"]
+
+
+def open_index(folder: str) -> IndexFolder:
+    """Read and check an index folder; any problem is a one-line ValueError naming the folder."""
+    try:
+        manifest = _read_manifest(folder)
+        embeddings = _read_embeddings(folder, manifest)
+        _check_texts(folder, manifest["count"])
+    except ValueError as exc:
+        raise ValueError(f"index folder {folder}: {exc}") from exc
+    return IndexFolder(folder, manifest, embeddings)
+
+
+def _check_texts(folder: str, count: int) -> None:
+    """``texts.jsonl`` exists and has ``count`` lines (counted in 1 MiB blocks, without parsing)."""
+    path = os.path.join(folder, TEXTS)
+    lines = 0
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                lines += block.count(b"\n")
+    except FileNotFoundError:
+        raise ValueError(f"{TEXTS} is missing") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {TEXTS} ({exc.strerror or exc})") from None
+    if lines != count:
+        raise ValueError(f"{TEXTS} has {lines} texts but the manifest's count is {count}")
+
+
+def _read_manifest(folder: str) -> dict[str, Any]:
+    """The checked manifest of ``folder``."""
+    if not os.path.isdir(folder):
+        raise ValueError("not a folder")
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{MANIFEST} is missing (not an sbert index)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{MANIFEST} is not an sbert index manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"unsupported index format version {manifest.get('format_version')!r}")
+    for key, kind in MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind) or (kind is int and isinstance(manifest[key], bool)):
+            raise ValueError(f"{MANIFEST} has no valid {key!r}")
+    _check_manifest_values(manifest)
+    return manifest
+
+
+def _check_manifest_values(manifest: dict[str, Any]) -> None:
+    """Precision, similarity, sizes and int8 ranges of a manifest whose fields have the right types."""
+    if manifest["precision"] not in INDEX_PRECISIONS:
+        raise ValueError(f"{MANIFEST} has an unknown precision {manifest['precision']!r}")
+    if manifest["similarity"] not in SIMILARITIES:
+        raise ValueError(f"{MANIFEST} has an unsupported similarity {manifest['similarity']!r}")
+    if manifest["count"] < 1 or manifest["dimension"] < 1:
+        raise ValueError(f"{MANIFEST} has an invalid count or dimension")
+    if manifest["precision"] in SCALAR_PRECISIONS:
+        try:
+            shape = np.asarray(manifest.get("ranges"), dtype=np.float32).shape
+        except (TypeError, ValueError):
+            shape = ()
+        if shape != (2, manifest["dimension"]):
+            raise ValueError(f"{MANIFEST} has no valid {manifest['precision']} ranges ([2, dimension])")
+
+
+def _read_embeddings(folder: str, manifest: dict[str, Any]) -> np.ndarray:
+    """``embeddings.npy``, memory-mapped, checked against the manifest."""
+    path = os.path.join(folder, EMBEDDINGS)
+    if not os.path.isfile(path):
+        raise ValueError(f"{EMBEDDINGS} is missing")
+    try:
+        embeddings = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{EMBEDDINGS} is not a readable .npy file ({exc})") from None
+    precision, dimension = manifest["precision"], manifest["dimension"]
+    width = -(-dimension // 8) if precision in BINARY_PRECISIONS else dimension
+    if embeddings.ndim != 2:
+        raise ValueError(f"{EMBEDDINGS} is not a 2-D array (shape {embeddings.shape})")
+    if embeddings.shape[0] != manifest["count"]:
+        raise ValueError(f"{EMBEDDINGS} has {embeddings.shape[0]} rows but the manifest's count is {manifest['count']}")
+    if embeddings.shape[1] != width or embeddings.dtype != DTYPES[precision]:
+        raise ValueError(f"{EMBEDDINGS} is {embeddings.dtype} {embeddings.shape}, not {precision} with width {width}")
+    return embeddings

@@ -1,0 +1,212 @@
+"""``sbert search``: query an index folder built by ``sbert index build``.
+
+The queries are encoded with the index's model (or ``--model``), normalized as the corpus was, and searched with:
+
+- ``faiss`` or ``usearch`` (exact flat search) through `semantic_search_faiss`/`semantic_search_usearch`. For
+  quantized indexes the float queries are quantized (int8/uint8 with the manifest's ranges) to pick
+  ``k * --rescore-multiplier`` candidates, which are then rescored with the float queries against the dequantized
+  rows. faiss takes uint8/ubinary and usearch int8/binary codes: the other layout is shifted by 128 on the fly.
+- ``exact``: `util.semantic_search`; for a quantized index, over all dequantized rows with the float queries, which
+  is the rescoring of every row.
+
+Results: a table per query (rank, score, id, text), or ``--jsonl`` lines ``{"query", "rank", "id", "score", "text"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from sentence_transformers.cli import UsageError
+from sentence_transformers.cli.index import BINARY_PRECISIONS, ENGINES, IndexFolder, open_index, resolve_engine
+from sentence_transformers.cli.inputs import chunked, read_texts
+
+QUERY_CHUNK = 1024  # queries encoded, searched and printed at a time
+SearchResults = list[list[dict[str, Any]]]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``search`` subcommand's arguments."""
+    search = commands.add_parser(
+        "search",
+        help="query an index folder built by `sbert index build`",
+        description="Find the texts of an index folder most similar to a query, or to each query of a file.",
+        epilog='examples:\n  sbert search my-index/ "how do I reset my password?" -k 5\n'
+        "  sbert search my-index/ --queries questions.txt --jsonl > hits.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search.add_argument("index", help="index folder")
+    search.add_argument("query", nargs="?", help="the query text (or use --queries)")
+    search.add_argument(
+        "--queries", help="a file of queries: text (one per line), .jsonl, .csv, .tsv or .parquet; - for stdin"
+    )
+    search.add_argument(
+        "--column",
+        "--field",
+        dest="column",
+        help="the column (JSONL field) of the queries (default: 'text', or a CSV/TSV/Parquet file's only column)",
+    )
+    search.add_argument("-k", "--top-k", type=int, default=10, help="results per query (default 10)")
+    search.add_argument("--jsonl", action="store_true", help="print JSONL lines instead of a table")
+    engines = search.add_mutually_exclusive_group()
+    engines.add_argument(
+        "--engine", choices=ENGINES, help="default: the index's engine if installed, else faiss, usearch, exact"
+    )
+    engines.add_argument("--exact", action="store_const", const="exact", dest="engine", help="same as --engine exact")
+    search.add_argument(
+        "--rescore-multiplier", type=int, default=4, help="quantized indexes: candidates rescored per result (4)"
+    )
+    search.add_argument("-m", "--model", help="model folder or hub name (default: the index's model)")
+    search.add_argument("-b", "--batch-size", type=int, default=32)
+    search.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
+    search.set_defaults(run=run_search)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Encode the queries a chunk at a time, search the index, and print each chunk's results."""
+    _check_args(args)
+    index = open_index(args.index)  # a bad folder or queries file fails before the model loads
+    queries = _read_queries(args)
+    engine = resolve_engine(args.engine, index.manifest["engine"])
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(args.model or index.manifest["model"], device=args.device)
+    printed = 0
+    for chunk in chunked(queries, QUERY_CHUNK):
+        embeddings = model.encode_query(
+            chunk,
+            batch_size=args.batch_size,
+            show_progress_bar=False,
+            normalize_embeddings=index.manifest["normalize"],
+        )
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.shape[1] != index.manifest["dimension"]:
+            raise ValueError(
+                f"the model's embeddings have {embeddings.shape[1]} dimensions, the index's "
+                f"{index.manifest['dimension']}"
+            )
+        results = search_index(index, embeddings, args.top_k, engine, args.rescore_multiplier)
+        texts = index.texts(hit["corpus_id"] for hits in results for hit in hits)
+        _print_results(chunk, results, texts, args.jsonl, first=printed == 0)
+        printed += len(chunk)
+    print(f"sbert: searched {printed} queries with {engine}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.top_k < 1:
+        raise UsageError(f"-k must be at least 1, got {args.top_k}")
+    if (args.query is None) == (args.queries is None):
+        raise UsageError("give either a query or --queries FILE")
+    if args.column is not None and args.queries is None:
+        raise UsageError("--column applies to --queries only")
+    if args.rescore_multiplier < 1 or args.batch_size < 1:
+        raise UsageError("--rescore-multiplier and --batch-size must be at least 1")
+
+
+def _read_queries(args: argparse.Namespace) -> Iterator[str]:
+    """The query, or the queries of ``--queries``, streamed (a missing file fails at once)."""
+    return iter([args.query]) if args.query is not None else read_texts(args.queries, args.column)
+
+
+# ------------------------------------------------------------------------------------------------------ search
+def search_index(index: IndexFolder, queries: np.ndarray, top_k: int, engine: str, multiplier: int) -> SearchResults:
+    """The ``top_k`` rows of ``index`` for each float query: ``[[{"corpus_id", "score"}, ...], ...]``."""
+    if engine == "exact":
+        return _search_exact(index, queries, top_k)
+    from sentence_transformers.util.quantization import semantic_search_faiss, semantic_search_usearch
+
+    precision, corpus = _engine_layout(engine, index.precision, np.asarray(index.embeddings))
+    search = semantic_search_faiss if engine == "faiss" else semantic_search_usearch
+    results, _ = search(
+        queries,
+        corpus_embeddings=corpus,
+        corpus_precision=precision,  # type: ignore[arg-type]
+        top_k=top_k,
+        ranges=index.ranges,
+        rescore=precision != "float32",
+        rescore_multiplier=multiplier,
+        exact=True,
+    )
+    return results
+
+
+def _engine_layout(engine: str, precision: str, corpus: np.ndarray) -> tuple[str, np.ndarray]:
+    """The precision and codes ``engine`` searches: faiss takes uint8/ubinary, usearch int8/binary/ubinary.
+    int8 and uint8 codes (and binary and ubinary ones) differ by 128, with the same buckets or bits."""
+    shifts = {"faiss": {"int8": "uint8", "binary": "ubinary"}, "usearch": {"uint8": "int8"}}
+    target = shifts[engine].get(precision, precision)
+    if target == precision:
+        return precision, corpus
+    if target in ("uint8", "ubinary"):
+        return target, (corpus.astype(np.int16) + 128).astype(np.uint8)
+    return target, (corpus.astype(np.int16) - 128).astype(np.int8)
+
+
+def _search_exact(index: IndexFolder, queries: np.ndarray, top_k: int) -> SearchResults:
+    """`util.semantic_search` over the float rows, or over the dequantized rows of a quantized index."""
+    import torch
+
+    from sentence_transformers.util import cos_sim, dot_score, semantic_search
+
+    if index.precision == "float32":
+        corpus = np.array(index.embeddings, dtype=np.float32)  # a writable copy, as torch wants
+        score = cos_sim if index.manifest["similarity"] == "cosine" else dot_score
+    else:
+        corpus, score = dequantize(np.asarray(index.embeddings), index.precision, index.ranges), dot_score
+    return semantic_search(torch.from_numpy(queries), torch.from_numpy(corpus), top_k=top_k, score_function=score)
+
+
+def dequantize(codes: np.ndarray, precision: str, ranges: np.ndarray | None) -> np.ndarray:
+    """Float rows comparable with float queries, as the quantization helpers' rescoring builds them: scalar codes
+    become the lower edge of their bucket, packed bits become 0/1 values."""
+    from sentence_transformers.util.quantization import _as_ubinary, _starts_steps
+
+    if precision in BINARY_PRECISIONS:
+        return np.unpackbits(_as_ubinary(codes), axis=-1).astype(np.float32)
+    starts, steps = _starts_steps(np.asarray(ranges, dtype=np.float32))
+    unsigned = codes.astype(np.float32) + (128 if precision == "int8" else 0)
+    return (starts + unsigned * steps).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------ output
+def _print_results(queries: list[str], results: SearchResults, texts: dict[int, str], jsonl: bool, first: bool) -> None:
+    """One chunk's results on stdout: JSONL lines, or a table per query separated by blank lines."""
+    lines: list[str] = []
+    for query, hits in zip(queries, results, strict=True):
+        if jsonl:
+            lines.extend(
+                json.dumps(_record(query, rank, hit, texts), ensure_ascii=False)
+                for rank, hit in enumerate(hits, start=1)
+            )
+            continue
+        if lines or not first:
+            lines.append("")
+        lines.extend(_table(query, hits, texts))
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+
+
+def _record(query: str, rank: int, hit: dict[str, Any], texts: dict[int, str]) -> dict[str, Any]:
+    corpus_id = int(hit["corpus_id"])
+    return {"query": query, "rank": rank, "id": corpus_id, "score": float(hit["score"]), "text": texts[corpus_id]}
+
+
+def _table(query: str, hits: list[dict[str, Any]], texts: dict[int, str]) -> list[str]:
+    """``query: …`` then aligned ``rank  score  id  text`` rows (texts on one line)."""
+    id_width = max([len("id"), *(len(str(hit["corpus_id"])) for hit in hits)])
+    rank_width = max(len("rank"), len(str(len(hits))))
+    rows = [f"query: {_one_line(query)}", f"{'rank':>{rank_width}}  {'score':>8}  {'id':>{id_width}}  text"]
+    for rank, hit in enumerate(hits, start=1):
+        text = _one_line(texts[int(hit["corpus_id"])])
+        rows.append(f"{rank:>{rank_width}}  {hit['score']:>8.4f}  {hit['corpus_id']:>{id_width}}  {text}")
+    return rows
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
