@@ -12,6 +12,7 @@ from torch import nn
 from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import is_local, resolve_file, resolve_folder
 from sentence_transformers.base.modules.transformer import Transformer
+from sentence_transformers.base.weights_io import MissingModelFileError
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
 
 
@@ -106,7 +107,11 @@ def _load_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, n
             entry["type"], folder, options.trust_remote_code, token=options.token, revision=options.revision
         )
         name = str(entry.get("name", len(modules)))
-        modules[name] = _load_module(module_class, folder, entry.get("path", ""), options)
+        try:
+            modules[name] = _load_module(module_class, folder, entry.get("path", ""), options)
+        except Exception as exc:
+            _raise_if_folder_missing(folder, entry, exc)
+            raise
         if entry.get("kwargs"):
             module_kwargs[name] = list(entry["kwargs"])
     return modules, module_kwargs
@@ -122,6 +127,18 @@ def _load_module(module_class: type, folder: str, subfolder: str, options: LoadO
         "backend": options.backend,
     }
     return persistence.load_module(module_class, folder, subfolder, offered)
+
+
+def _raise_if_folder_missing(folder: str, entry: dict[str, Any], exc: Exception) -> None:
+    """A module that failed to load because the folder its modules.json entry names is absent: say so."""
+    module_folder = os.path.join(folder, entry.get("path", ""))
+    if os.path.isdir(module_folder):
+        return
+    cause = "" if isinstance(exc, MissingModelFileError) else f" ({type(exc).__name__}: {exc})"
+    raise MissingModelFileError(
+        f"{os.path.join(folder, persistence.MODULES_FILE)} lists module {entry.get('name', '?')!r} "
+        f"({entry['type']}) in folder {module_folder}, which does not exist{cause}"
+    ) from exc
 
 
 def _read_card(folder: str) -> str | None:

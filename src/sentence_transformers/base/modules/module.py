@@ -69,8 +69,23 @@ class Module(ABC, nn.Module):
 
         Override to read other files too."""
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
-        model = cls(**cls.known_config(cls.load_config(model_name_or_path, subfolder=subfolder, **hub)))
+        config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
+        try:
+            model = cls(**cls.known_config(config))
+        except (TypeError, ValueError) as exc:
+            if config or cls.load_file_path(model_name_or_path, cls.config_file_name, subfolder, **hub) is not None:
+                raise
+            raise cls._missing_config_error(cls.load_dir_path(model_name_or_path, subfolder, **hub), exc) from exc
         return cls.load_saved_weights(model, model_name_or_path, subfolder=subfolder, **hub)
+
+    @classmethod
+    def _missing_config_error(cls, folder: str, exc: Exception) -> weights_io.MissingModelFileError:
+        """The error for a module that cannot be built without its config file, naming the folder and the file."""
+        where = "does not exist" if not os.path.isdir(folder) else f"has no {cls.config_file_name}"
+        return weights_io.MissingModelFileError(
+            f"Cannot load {cls.__name__} from {folder}: the folder {where}, and {cls.__name__} cannot be built "
+            f"without the {cls.config_file_name} it should hold ({exc})"
+        )
 
     @classmethod
     def known_config(cls, config: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sentence_transformers.base.modules.input_module import (
     wraps_tokenize,
 )
 from sentence_transformers.base.peft_mixin import adapter_base_model, has_adapters, save_adapter
-from sentence_transformers.base.token_ids import TokenIds
+from sentence_transformers.base.token_ids import TokenIds, replace_surrogates_in, tokenizer_lock
 
 # Earlier releases named the Transformer's config after the architecture; read them all, write the first.
 CONFIG_FILE_NAMES = [
@@ -86,9 +86,10 @@ class Transformer(InputModule):
             self.auto_model = load_auto_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
         else:
             self.auto_model = _load_runtime_model(backend, model_name_or_path, config, {**hub_kwargs, **model_kwargs})
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_name_or_path or model_name_or_path, **_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs
-        )
+        tokenizer_source = tokenizer_name_or_path or model_name_or_path
+        tokenizer_kwargs = {**_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs}
+        self.tokenizer = load_tokenizer(tokenizer_source, tokenizer_kwargs)
+        check_vocabulary(self.tokenizer, config, tokenizer_source, tokenizer_kwargs)
         if max_seq_length is None:
             max_seq_length = _default_max_length(self.auto_model.config, self.tokenizer)
         self.max_seq_length = max_seq_length
@@ -128,31 +129,33 @@ class Transformer(InputModule):
 
     def token_lengths(self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]]) -> list[int]:
         """Number of tokens ``tokenize`` gives each input (after truncation), without padding or tensors."""
-        encoded = self.tokenizer(
-            *self._prepare(texts),
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
+        columns = self._prepare(texts)
+        with tokenizer_lock(self.tokenizer):  # unpadded: must not switch padding off under a thread's tokenize
+            encoded = self.tokenizer(
+                *columns,
+                truncation="longest_first",
+                max_length=self.max_seq_length,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def pretokenize(self, texts: list[str] | list[tuple[str, str]]) -> TokenIds | None:
         """Tokenize once, unpadded, for the encode engine; None when ``tokenize`` must do it batch by batch.
 
-        Padding a subset of the result gives exactly the tensors ``tokenize`` gives that subset.
+        Padding a subset of the result gives exactly the tensors ``tokenize`` gives that subset. Thread safe, as
+        every tokenizing method here: calls of the shared tokenizer hold its ``tokenizer_lock``.
         """
         tokenizer = self.tokenizer
         if not texts or isinstance(texts[0], dict) or getattr(tokenizer, "pad_token_id", None) is None:
             return None
         if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self) or has_own_preprocess(self):
             return None  # a subclass or caller replaced tokenize or preprocess: it must see every batch
-        encoded = tokenizer(
-            *self._prepare(texts),
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_attention_mask=False,
-        )
+        columns = self._prepare(texts)
+        with tokenizer_lock(tokenizer):
+            encoded = tokenizer(
+                *columns, truncation="longest_first", max_length=self.max_seq_length, return_attention_mask=False
+            )
         if set(encoded) - {"input_ids", "token_type_ids"}:
             return None  # a tokenizer with extra outputs: let tokenize() build them
         return TokenIds(
@@ -166,16 +169,17 @@ class Transformer(InputModule):
     def tokenize(
         self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs
     ) -> dict[str, torch.Tensor]:
-        """Tokenize single texts or text pairs, truncated to ``max_seq_length``."""
-        features = dict(
-            self.tokenizer(
-                *self._prepare(texts),
+        """Tokenize single texts or text pairs, truncated to ``max_seq_length`` (thread safe, see ``pretokenize``)."""
+        columns = self._prepare(texts)
+        with tokenizer_lock(self.tokenizer):
+            encoded = self.tokenizer(
+                *columns,
                 padding=padding,
                 truncation="longest_first",
                 return_tensors="pt",
                 max_length=self.max_seq_length,
             )
-        )
+        features = dict(encoded)
         if texts and isinstance(texts[0], dict):
             features["text_keys"] = [next(iter(text)) for text in texts]
         return features
@@ -200,8 +204,13 @@ class Transformer(InputModule):
         return features
 
     def _prepare(self, texts: list[Any]) -> list[list[str]]:
-        """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs."""
+        """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs.
+
+        Lone surrogate code points (``"\\ud800"``, as ``errors="surrogateescape"`` decodes bad bytes), which the
+        tokenizer rejects, become U+FFFD; a warning names the texts' positions in this call.
+        """
         columns = [[str(text).strip() for text in column] for column in _to_columns(texts)]
+        columns = [replace_surrogates_in(column) for column in columns]
         if self.do_lower_case:
             columns = [[text.lower() for text in column] for column in columns]
         return columns
@@ -294,14 +303,124 @@ def _load_runtime_model(
 
 
 def load_auto_model(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
-    """AutoModel, except encoder-decoder families (T5, MT5, UMT5) whose encoder alone gives embeddings."""
+    """AutoModel, except encoder-decoder families (T5, MT5, UMT5) whose encoder alone gives embeddings.
+
+    When loading fails because a weights file of a local folder is truncated or corrupt, the error names that file.
+    """
     model_kwargs = {key: value for key, value in model_kwargs.items() if key != "config"}
+    try:
+        return _from_pretrained(name_or_path, config, model_kwargs)
+    except Exception as exc:  # whatever transformers raised, a damaged weights file is the cause worth naming
+        folder = _local_folder(name_or_path, model_kwargs)
+        damaged = weights_io.find_damaged_weights(folder) if folder is not None else None
+        if damaged is None:
+            raise
+        raise weights_io.DamagedModelError(f"Weights file {damaged[0]} is truncated or corrupt ({damaged[1]})") from exc
+
+
+def _from_pretrained(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
     if config.model_type in {"t5", "mt5", "umt5"}:
         from transformers import MT5EncoderModel, T5EncoderModel, UMT5EncoderModel
 
         encoder_class = {"t5": T5EncoderModel, "mt5": MT5EncoderModel, "umt5": UMT5EncoderModel}[config.model_type]
         return encoder_class.from_pretrained(name_or_path, config=config, **model_kwargs)
     return AutoModel.from_pretrained(name_or_path, config=config, **model_kwargs)
+
+
+# Tokenizer files that are JSON: a malformed one makes transformers raise a JSONDecodeError naming no file.
+_TOKENIZER_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+# Vocabulary files of the common slow tokenizers, for when the tokenizer class is unknown.
+_VOCABULARY_FILES = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def load_tokenizer(name_or_path: str, kwargs: dict[str, Any]) -> Any:
+    """AutoTokenizer; when a local folder's tokenizer files are malformed or missing, the error names them."""
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        folder = _local_folder(name_or_path, kwargs)
+        if folder is None:
+            raise
+        for name in _TOKENIZER_JSON_FILES:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    json.load(f)
+            except FileNotFoundError:
+                continue
+            except (ValueError, OSError) as json_exc:
+                raise weights_io.DamagedModelError(f"Tokenizer file {path} is corrupt: {json_exc}") from exc
+        expected = _expected_tokenizer_files(folder)
+        if any(os.path.isfile(os.path.join(folder, name)) for name in expected):
+            raise
+        raise weights_io.MissingModelFileError(
+            f"Cannot load the tokenizer of {folder}: it has none of {', '.join(expected)} "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+        ) from exc
+
+
+def check_vocabulary(tokenizer: Any, config: PretrainedConfig, name_or_path: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a tokenizer that lost its vocabulary: with only its special tokens, or under half the model's
+    vocab_size, every word would silently become the unknown token. A slightly different size is fine (added
+    tokens, an embedding matrix padded to a multiple of 8 or 64)."""
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        return
+    vocab_size = _config_vocab_size(config)
+    only_special = size <= len(set(getattr(tokenizer, "all_special_ids", ()) or ()))
+    if not only_special and (vocab_size is None or 2 * size >= vocab_size):
+        return
+    folder = _local_folder(name_or_path, kwargs)
+    where = folder or name_or_path
+    expected = _expected_tokenizer_files(folder, type(tokenizer)) if folder else ["tokenizer.json"]
+    missing = folder is not None and not any(os.path.isfile(os.path.join(folder, name)) for name in expected)
+    error = weights_io.MissingModelFileError if missing else weights_io.DamagedModelError
+    raise error(
+        f"The tokenizer of {where} knows only {size} tokens, but the model's vocab_size is {vocab_size}: its "
+        f"vocabulary files are {'missing' if missing else 'damaged'}, and every word would become the unknown token. "
+        f"Expected {' or '.join(expected)} in {where}."
+    )
+
+
+def _expected_tokenizer_files(folder: str | None, tokenizer_class: type | None = None) -> list[str]:
+    """The files a tokenizer reads its vocabulary from: tokenizer.json, or its slow class's vocabulary files."""
+    if tokenizer_class is None and folder is not None:
+        tokenizer_class = _configured_tokenizer_class(folder)
+    names = getattr(tokenizer_class, "vocab_files_names", None) or {}
+    slow = [name for key, name in names.items() if key != "tokenizer_file" and isinstance(name, str)]
+    if tokenizer_class is None:
+        slow = list(_VOCABULARY_FILES)
+    return ["tokenizer.json", *slow]
+
+
+def _configured_tokenizer_class(folder: str) -> type | None:
+    """The class tokenizer_config.json names, when transformers knows it."""
+    try:
+        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
+            name = json.load(f).get("tokenizer_class")
+        from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+        return tokenizer_class_from_name(name) if isinstance(name, str) else None
+    except (OSError, ValueError, AttributeError, ImportError):
+        return None
+
+
+def _config_vocab_size(config: PretrainedConfig) -> int | None:
+    """vocab_size of the model's (text) config, or None when it states none."""
+    get_text_config = getattr(config, "get_text_config", None)
+    for candidate in (config, get_text_config() if callable(get_text_config) else None):
+        size = getattr(candidate, "vocab_size", None)
+        if isinstance(size, int) and size > 0:
+            return size
+    return None
+
+
+def _local_folder(name_or_path: str, kwargs: dict[str, Any]) -> str | None:
+    """The local folder ``from_pretrained`` reads for this name and kwargs, or None for a hub name."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or not os.path.isdir(name_or_path):
+        return None
+    return os.path.join(os.fspath(name_or_path), kwargs.get("subfolder") or "")
 
 
 def _default_max_length(config: PretrainedConfig, tokenizer: Any) -> int | None:
