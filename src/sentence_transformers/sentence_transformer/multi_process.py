@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 import queue
+import sys
+import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
@@ -15,7 +17,9 @@ from sentence_transformers.sentence_transformer import encoding
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-_POLL_SECONDS = 1.0
+_POLL_SECONDS = 0.1  # how often a wait for results checks that every worker is still alive
+_STOP_GRACE_SECONDS = 10.0  # how long a normal stop lets idle workers finish before terminating them
+_KILL_GRACE_SECONDS = 2.0  # how long a terminated worker gets to exit before it is killed
 
 
 def default_devices() -> list[str]:
@@ -50,17 +54,21 @@ def start_pool(model: SentenceTransformer, target_devices: list[str] | None = No
 
 
 def stop_pool(pool: dict[str, Any]) -> None:
-    """Ask each worker to exit, wait for it, terminate stragglers, and close the queues."""
-    processes = pool["processes"]
-    for _ in processes:
-        pool["input"].put(None)
-    for process in processes:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
-            process.join()
-    pool["input"].close()
-    pool["output"].close()
+    """Stop the workers and release the queues; harmless on a pool that is already stopped.
+
+    Idle, healthy workers get a clean exit (a None each). A pool whose worker died, or whose last encode did not
+    finish, is torn down at once: its input queue may hold a backlog, or a lock held by the dead worker."""
+    processes = pool.get("processes")
+    if not processes:
+        return
+    if not pool.get("busy") and not _dead_workers(processes):
+        for _ in processes:
+            pool["input"].put(None)
+        deadline = time.monotonic() + _STOP_GRACE_SECONDS
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+    _terminate(processes)
+    _release_queues(pool)
     processes.clear()
 
 
@@ -75,6 +83,7 @@ def encode_in_pool(
     """Split the inputs into chunks, let the workers encode them, and reassemble them in the caller's order."""
     if not pool.get("processes"):
         raise ValueError("This pool has no running workers (was it stopped?)")
+    _check_workers(pool)
     inputs, single = encoding.as_input_list(sentences)
     if not inputs:
         return encoding.convert([], options, pool.get("dimension"))
@@ -91,6 +100,7 @@ def encode_in_pool(
     }
     size = chunk_size or max(1, min(math.ceil(len(inputs) / len(pool["processes"]) / 10), 5000))
     chunks = [inputs[start : start + size] for start in range(0, len(inputs), size)]
+    pool["busy"] = True  # until every chunk is back: a stop in between must not wait on the backlog
     for chunk_id, chunk in enumerate(chunks):
         pool["input"].put((chunk_id, chunk, worker_kwargs))
     results = _collect(pool, len(chunks))
@@ -103,22 +113,72 @@ def encode_in_pool(
 
 
 def _collect(pool: dict[str, Any], count: int) -> dict[int, list[Any]]:
-    """Wait for every chunk; a worker's error is raised here once all chunks are in, so the pool stays usable."""
+    """Wait for every chunk; a worker's error is raised here once all chunks are in, so the pool stays usable.
+
+    A dead worker's chunks never come back, so the wait checks the workers between short polls and gives up (and
+    tears the pool down) as soon as one has died."""
     results: dict[int, list[Any]] = {}
     error = None
     while len(results) < count:
+        _check_workers(pool, collecting=True)
         try:
             chunk_id, rows, failure = pool["output"].get(timeout=_POLL_SECONDS)
         except queue.Empty:
-            dead = [process.name for process in pool["processes"] if not process.is_alive()]
-            if dead:
-                raise RuntimeError(f"Encoding worker(s) {', '.join(dead)} died before finishing their chunks") from None
             continue
         results[chunk_id] = rows if rows is not None else []
         error = error or failure
+    pool["busy"] = False
     if error:
         raise RuntimeError(f"Encoding failed in a worker process:\n{error}")
     return results
+
+
+def _dead_workers(processes: list[Any]) -> list[str]:
+    """Describe each worker that has exited (workers only exit when a stop asks them to)."""
+    return [
+        f"{process.name} (pid {process.pid}, exit code {process.exitcode})"
+        for process in processes
+        if not process.is_alive()
+    ]
+
+
+def _check_workers(pool: dict[str, Any], collecting: bool = False) -> None:
+    """Raise if the pool cannot be trusted any more: a worker died (its chunks are lost, and it may have died holding
+    a queue's lock; the survivors are stopped at once), or a new call finds an earlier one's chunks still queued."""
+    if pool.get("broken"):
+        raise RuntimeError(pool["broken"])
+    if pool.get("busy") and not collecting:
+        # the workers still hold chunks of an earlier, interrupted call: their results would be taken for this one's
+        raise RuntimeError("An earlier encode in this pool was interrupted: stop the pool and start a new one")
+    dead = _dead_workers(pool["processes"])
+    if not dead:
+        return
+    pool["broken"] = (
+        f"Encoding worker(s) {', '.join(dead)} died before finishing their chunks; the pool's other workers were "
+        "stopped: call stop_multi_process_pool and start a new pool"
+    )
+    _terminate(pool["processes"])
+    _release_queues(pool)
+    raise RuntimeError(pool["broken"])
+
+
+def _terminate(processes: list[Any]) -> None:
+    """Terminate the workers that are still running and wait for them; kill any that ignore the request."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=_KILL_GRACE_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=_KILL_GRACE_SECONDS)
+
+
+def _release_queues(pool: dict[str, Any]) -> None:
+    """Close both queues without waiting for their feeder threads: data nobody will read must not block exit."""
+    for name in ("input", "output"):
+        pool[name].cancel_join_thread()
+        pool[name].close()
 
 
 def _worker(device: str, model: SentenceTransformer, inputs: Any, outputs: Any, threads: int) -> None:
@@ -128,7 +188,7 @@ def _worker(device: str, model: SentenceTransformer, inputs: Any, outputs: Any, 
     while True:
         task = inputs.get()
         if task is None:
-            return
+            _leave(outputs)
         chunk_id, chunk, kwargs = task
         try:
             rows = model.encode(chunk, **kwargs)
@@ -139,3 +199,14 @@ def _worker(device: str, model: SentenceTransformer, inputs: Any, outputs: Any, 
             outputs.put((chunk_id, rows, None))
         except Exception as exc:  # noqa: BLE001 - every failure must reach the caller
             outputs.put((chunk_id, None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def _leave(outputs: Any) -> NoReturn:
+    """Exit a worker at once: an interpreter with torch loaded takes seconds to tear itself down, which every stop
+    would wait for. The results are flushed first; nothing else in a worker needs cleaning up."""
+    outputs.close()
+    outputs.join_thread()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(0)
