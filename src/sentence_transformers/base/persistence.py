@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import importlib
 import importlib.util
 import inspect
 import json
 import os
+import platform
+import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from torch import nn
@@ -210,40 +215,264 @@ def _takes_var_kwargs(parameters: Any) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
+# ------------------------------------------------------------------ atomic save
+# A save writes into a temporary sibling ``.<name>.saving-<pid>-<start>-<random>`` and swaps it into place. <pid> and
+# <start> (the process start time, in clock ticks since boot on Linux, else 0) name the saving process, and the
+# folder is flock'ed while the save runs, so the next save can tell the folders of killed saves (lock free, process
+# gone) from those of live ones and remove them. On Linux the swap is one renameat2(RENAME_EXCHANGE): the target is
+# never missing. Elsewhere (or on a file system without it) it is two renames through
+# ``.<name>.old-<pid>-<start>-<random>/model``: readers can miss the target for the two system calls between them,
+# and a save killed there leaves it missing until the next save of that target, which moves the old folder back
+# first. On Windows no process can be safely probed (os.kill ends it), so leftovers are kept there.
+# Folders named without a pid (sbert before this scheme) are kept: nothing tells whether their save still runs.
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>saving|old)-(?P<pid>\d+)-(?P<start>\d+)-[a-z0-9_]+$")
+# Lists the entries a save carried over from the previous folder, so that they go back if the save is killed.
+_CARRIED = ".sbert-carried.json"
+_NOT_LOCKED = -1  # a lock "held" where the platform or file system has none
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_SYS_RENAMEAT2 = {"x86_64": 316, "aarch64": 276}
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str) -> Iterator[str]:
-    """Yield a temporary sibling folder to write into; on success it replaces ``path`` in one rename.
+    """Yield a temporary sibling folder to write into; on success it replaces ``path`` in one atomic swap.
 
     Entries that were in ``path`` and that the new save does not write (an evaluation folder, say) are kept.
-    On error the temporary folder is removed and ``path`` is left as it was.
+    On error the temporary folder is removed and ``path`` is left as it was. Leftovers of killed saves of
+    ``path`` are removed first.
     """
     path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    temp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.saving-", dir=parent)
-    os.chmod(temp, 0o777 & ~_umask())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    clean_leftovers(path)
+    temp, lock = _owned_folder(path, "saving")
     try:
-        yield temp
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    _swap_into_place(temp, path)
+        os.chmod(temp, 0o777 & ~_umask())
+        try:
+            yield temp
+            _swap_into_place(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                _return_carried(temp, path)  # a swap that failed part way
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+    finally:
+        _unlock(lock)
+
+
+def clean_leftovers(path: str) -> None:
+    """Remove the temporary folders that killed saves of ``path`` left beside it.
+
+    A folder is stale when no process holds its lock and the process named in it is gone (or its pid now belongs
+    to a process started at another time). A target lost between the two renames of the fallback swap is moved
+    back from its ``.old-*`` folder, and carried-over entries go back from a ``.saving-*`` folder.
+    """
+    path = os.path.abspath(path)
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(path, _CARRIED))  # a save killed right after the swap
+    for folder, kind in _stale_leftovers(path):
+        lock = _lock_folder(folder)
+        if lock is None:
+            continue
+        try:
+            if _owner_alive(folder):
+                continue
+            if kind == "old":
+                _restore_target(folder, path)
+            else:
+                _return_carried(folder, path)
+            _remove(folder)
+        except OSError:
+            continue  # cleaning is best effort: it must never fail a save
+        finally:
+            _unlock(lock)
+
+
+def _stale_leftovers(path: str) -> list[tuple[str, str]]:
+    """The ``.saving-*``/``.old-*`` siblings of ``path`` whose process is gone, ``.old-*`` first (it restores)."""
+    parent, name = os.path.split(path)
+    try:
+        siblings = os.listdir(parent)
+    except OSError:
+        return []
+    found = []
+    for entry in siblings:
+        match = _LEFTOVER.match(entry)
+        if match and match["name"] == name and not _process_alive(int(match["pid"]), int(match["start"])):
+            found.append((os.path.join(parent, entry), match["kind"]))
+    return sorted(found, key=lambda item: item[1] != "old")
+
+
+def _owner_alive(folder: str) -> bool:
+    """Whether the process named in ``folder`` still runs (asked again once the folder is locked)."""
+    match = _LEFTOVER.match(os.path.basename(folder))
+    return match is None or _process_alive(int(match["pid"]), int(match["start"]))
+
+
+def _restore_target(old: str, path: str) -> None:
+    """Move the previous model back when a fallback swap was killed between its two renames."""
+    previous = os.path.join(old, "model")
+    if not os.path.lexists(path) and os.path.isdir(previous):
+        os.rename(previous, path)
+
+
+def _return_carried(temp: str, path: str) -> None:
+    """Move back the entries a killed save had carried over from ``path`` into ``temp``."""
+    try:
+        carried = read_json(os.path.join(temp, _CARRIED), "carried-entries list")
+    except (OSError, ValueError):
+        return  # no list (nothing carried yet), or a list cut short (nothing moved yet)
+    if not os.path.isdir(path) or not isinstance(carried, list):
+        return
+    for entry in carried:
+        source, target = os.path.join(temp, str(entry)), os.path.join(path, str(entry))
+        if os.path.lexists(source) and not os.path.lexists(target):
+            os.rename(source, target)
+
+
+def _owned_folder(path: str, kind: str) -> tuple[str, int]:
+    """Create a temporary sibling of ``path`` named after this process, and lock it for the process's lifetime."""
+    prefix = f".{os.path.basename(path)}.{kind}-{os.getpid()}-{_start_time(os.getpid()) or 0}-"
+    folder = tempfile.mkdtemp(prefix=prefix, dir=os.path.dirname(path))
+    lock = _lock_folder(folder)
+    return folder, _NOT_LOCKED if lock is None else lock
+
+
+def _lock_folder(folder: str) -> int | None:
+    """Take an exclusive flock on ``folder`` without waiting: the descriptor, or None when another process holds it.
+
+    The lock goes with the process: the kernel drops it when the process dies, however it dies.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return _NOT_LOCKED
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:  # a file system without flock: the pid and start time decide alone
+        os.close(fd)
+        return _NOT_LOCKED
+    return fd
+
+
+def _unlock(lock: int) -> None:
+    if lock != _NOT_LOCKED:
+        os.close(lock)
+
+
+def _process_alive(pid: int, start: int) -> bool:
+    """Whether process ``pid``, started at ``start`` (0: unknown), still runs; a reused pid does not count."""
+    if sys.platform == "win32":
+        return True  # os.kill would end the process: never take a Windows save for dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    actual = _start_time(pid)
+    if actual == -1:
+        return False  # a zombie
+    return actual is None or start == 0 or actual == start
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), -1 for a zombie, None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()  # the fields after the command name, from the 3rd
+        return -1 if fields[0] in (b"Z", b"X") else int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _swap_into_place(new: str, path: str) -> None:
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         os.replace(new, path)
         return
     if not os.path.isdir(path):
-        shutil.rmtree(new, ignore_errors=True)
         raise NotADirectoryError(f"Cannot save a model to {path}: it is a file")
-    for entry in os.listdir(path):
-        if not os.path.lexists(os.path.join(new, entry)):
-            shutil.move(os.path.join(path, entry), os.path.join(new, entry))
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=os.path.dirname(path))
-    os.replace(path, os.path.join(old, "model"))
-    os.replace(new, path)
-    shutil.rmtree(old, ignore_errors=True)
+    _carry_over(path, new)
+    if _exchange(new, path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(path, _CARRIED))
+        _remove(new)  # it now holds the previous model
+        return
+    old, lock = _owned_folder(path, "old")
+    try:
+        previous = os.path.join(old, "model")
+        os.replace(path, previous)
+        try:
+            os.replace(new, path)  # between these two renames ``path`` is missing: see the comment on _LEFTOVER
+        except BaseException:
+            os.replace(previous, path)
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(path, _CARRIED))
+        _remove(old)
+    finally:
+        _unlock(lock)
+
+
+def _carry_over(path: str, new: str) -> None:
+    """Move the entries of ``path`` that the new save did not write into ``new``, listing them first."""
+    extras = [e for e in os.listdir(path) if e != _CARRIED and not os.path.lexists(os.path.join(new, e))]
+    if not extras:
+        return
+    write_json(os.path.join(new, _CARRIED), extras)
+    for entry in extras:
+        os.replace(os.path.join(path, entry), os.path.join(new, entry))
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+        return False  # an old kernel, or a file system without exchange
+    raise OSError(error, os.strerror(error), second)
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """renameat2 from the C library, or the raw system call where the library lacks it; None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    if hasattr(libc, "renameat2"):
+        function = libc.renameat2
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        function.restype = ctypes.c_int
+        return function
+    number = _SYS_RENAMEAT2.get(platform.machine())
+    if number is None or not hasattr(libc, "syscall"):
+        return None
+    syscall = libc.syscall
+    syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    syscall.restype = ctypes.c_long
+    return functools.partial(syscall, number)
+
+
+def _remove(folder: str) -> None:
+    """Remove a folder, or the link that stands for one."""
+    if os.path.islink(folder):
+        os.unlink(folder)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _umask() -> int:
