@@ -2,14 +2,24 @@
 
 The encode engine tokenizes each text once (in large batched calls of the fast tokenizer), sorts by the true token
 count, and builds each padded batch from these ids: no second tokenization, no per-text Python objects kept.
+
+Also what every tokenizing path shares: ``tokenizer_lock`` (one shared tokenizer, many threads) and
+``replace_lone_surrogates`` (texts the Rust tokenizers cannot take).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 class TokenIds:
@@ -72,3 +82,75 @@ def _flatten(rows: Sequence[Sequence[int]], total: int) -> np.ndarray:
 
 def _gather(flat: np.ndarray, source: np.ndarray, valid: np.ndarray, pad: int) -> torch.Tensor:
     return torch.from_numpy(np.where(valid, flat[source], pad))
+
+
+# ------------------------------------------------------------------ one shared tokenizer, many threads
+
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+_UNREFERENCEABLE_LOCK = threading.RLock()
+
+
+def tokenizer_lock(tokenizer: Any) -> threading.RLock:
+    """The lock to hold around every call of ``tokenizer``: one per tokenizer object, whoever calls it.
+
+    A Hugging Face fast tokenizer writes the padding and truncation of each call onto its shared backend
+    ``tokenizers.Tokenizer`` (``set_truncation_and_padding``) and then tokenizes: without the lock, a thread asking
+    for no padding (the encode engine) can switch padding off under a thread asking for it (``tokenize``), which
+    then fails to build tensors, or gets padded ids back. Reentrant, so a method holding it may call another.
+    The lock is not stored on the tokenizer, which stays picklable and copyable.
+    """
+    try:
+        lock = _LOCKS.get(tokenizer)
+    except TypeError:  # not weak-referenceable: one lock for all such tokenizers
+        return _UNREFERENCEABLE_LOCK
+    if lock is None:
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault(tokenizer, threading.RLock())
+    return lock
+
+
+# ------------------------------------------------------------------ texts the tokenizers cannot take
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def replace_lone_surrogates(text: str) -> tuple[str, int]:
+    """``text`` with each surrogate code point (U+D800 to U+DFFF) replaced by U+FFFD, and how many there were.
+
+    Such code points have no UTF-8 form, so the Rust tokenizers reject the whole batch with a misleading
+    ``TypeError``; Python makes them from undecodable bytes (``errors="surrogateescape"``) or unpaired ``\\ud8xx``
+    escapes. U+FFFD is what a UTF-8 decoder writes for bad bytes, so the text still encodes, as its neighbours do.
+    """
+    if text.isascii():  # the common case, and O(1) in CPython
+        return text, 0
+    return _SURROGATE.subn(REPLACEMENT_CHARACTER, text)
+
+
+def replace_surrogates_in(texts: list[str], what: str = "text") -> list[str]:
+    """``texts`` with lone surrogates replaced (``texts`` itself when none has any); a warning names the positions."""
+    positions: list[int] = []
+    cleaned = texts
+    for position, text in enumerate(texts):
+        fixed, count = replace_lone_surrogates(text)
+        if count:
+            if cleaned is texts:
+                cleaned = list(texts)
+            cleaned[position] = fixed
+            positions.append(position)
+    if positions:
+        warn_replaced_surrogates(positions, what)
+    return cleaned
+
+
+def warn_replaced_surrogates(positions: list[int], what: str = "input") -> None:
+    """Log which inputs had surrogate code points replaced by U+FFFD (the first ten positions, and the count)."""
+    shown = ", ".join(str(position) for position in positions[:10]) + (", ..." if len(positions) > 10 else "")
+    logger.warning(
+        "Replaced lone surrogate code points (U+D800-U+DFFF, e.g. from undecodable bytes) with U+FFFD in %d %s(s) "
+        "at position %s",
+        len(positions),
+        what,
+        shown,
+    )

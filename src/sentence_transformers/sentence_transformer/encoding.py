@@ -14,7 +14,10 @@ Stages (each a plain function or small class below):
    rows' input positions (``EmbeddingSink``); nothing in this loop waits on the device;
 7. convert: the output leaves the device once, at the end, and is quantized or converted as asked.
 
-The model's ``encode``, the multi-process pool's workers, the CLI and the server all run this engine.
+The model's ``encode``, the multi-process pool's workers, the CLI and the server all run this engine. It is thread
+safe: threads may share one model (the input module serializes calls of its shared tokenizer, see
+``tokenizer_lock``). Lone surrogate code points in the inputs (``"\\ud800"``, as ``errors="surrogateescape"``
+decodes bad bytes) are replaced with U+FFFD, with a warning naming the inputs' positions (``as_input_list``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from tqdm.autonotebook import tqdm
 
 from sentence_transformers.base.modules.input_module import has_own_preprocess
+from sentence_transformers.base.token_ids import replace_lone_surrogates, warn_replaced_surrogates
 from sentence_transformers.util.quantization import quantize_embeddings
 from sentence_transformers.util.tensor import truncate_embeddings
 
@@ -69,9 +73,12 @@ class EncodeOptions:
 
 
 def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
-    """The inputs as a list, and whether a single input was given (its result is then unwrapped)."""
+    """The inputs as a list, and whether a single input was given (its result is then unwrapped).
+
+    Lone surrogate code points, which no tokenizer takes, are replaced with U+FFFD (``without_surrogates``).
+    """
     if isinstance(inputs, (str, dict)):
-        return [inputs], True
+        return without_surrogates([inputs]), True
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()
     if not isinstance(inputs, Sequence) and not hasattr(inputs, "__iter__"):
@@ -84,7 +91,33 @@ def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
                 "expected a string (or a dict for routed models, or a (text, text) pair)"
             )
     _check_same_keys(items)
-    return items, False
+    return without_surrogates(items), False
+
+
+def without_surrogates(items: list[Any]) -> list[Any]:
+    """``items`` (texts, pairs or dicts) with lone surrogates replaced by U+FFFD, in place; a warning names the
+    positions. Such code points (``"\\ud800"``) have no UTF-8 form: the tokenizers would reject the whole call."""
+    positions = []
+    for position, item in enumerate(items):
+        cleaned = _replace_surrogates(item)
+        if cleaned is not item:
+            items[position] = cleaned
+            positions.append(position)
+    if positions:
+        warn_replaced_surrogates(positions)
+    return items
+
+
+def _replace_surrogates(item: Any) -> Any:
+    """``item`` itself when it holds no surrogate, else a copy with each replaced."""
+    if isinstance(item, str):
+        text, count = replace_lone_surrogates(item)
+        return text if count else item
+    values = list(item.values()) if isinstance(item, dict) else list(item)
+    cleaned = [_replace_surrogates(value) for value in values]
+    if all(new is old for new, old in zip(cleaned, values, strict=True)):
+        return item
+    return dict(zip(item, cleaned, strict=True)) if isinstance(item, dict) else type(item)(cleaned)
 
 
 def _check_same_keys(items: list[Any]) -> None:

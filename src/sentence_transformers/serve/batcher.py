@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sentence_transformers.base.token_ids import TokenIds
+from sentence_transformers.base.token_ids import TokenIds, tokenizer_lock
 from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.serve.metrics import Metrics
 from sentence_transformers.util.tensor import truncate_embeddings
@@ -189,7 +189,9 @@ class Batcher:
         limit, tokenizer = self.model.max_seq_length, getattr(self.model, "tokenizer", None)
         if limit is None or not callable(tokenizer):
             return
-        for position, ids in enumerate(tokenizer(inputs, truncation=False)["input_ids"]):
+        with tokenizer_lock(tokenizer):  # the call sets truncation on the shared tokenizer: not under anyone else's
+            counted = tokenizer(inputs, truncation=False)["input_ids"]
+        for position, ids in enumerate(counted):
             if len(ids) > limit:
                 raise InputTooLong(
                     f"text {position} has {len(ids)} tokens; this model reads at most {limit} "
