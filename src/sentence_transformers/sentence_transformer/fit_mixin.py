@@ -15,6 +15,12 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
+from sentence_transformers.util.distributed import (
+    broadcast_object,
+    distributed_evaluation,
+    get_rank,
+    is_dist_initialized,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -96,18 +102,24 @@ def _fit_evaluation(model: SentenceTransformer, plan: _Plan, evaluator: Any, cal
                 control.should_save = True  # 2.x also checkpoints the final model
 
         def _evaluate(self, epoch: int, steps: int) -> None:
+            """Evaluate (under DDP: on the main process, every process encoding a share) and keep the best model.
+
+            Every process gets the score and calls ``callback``; only the main process writes files.
+            """
             output_path = self.plan.output_path
             eval_path = os.path.join(output_path, "eval") if output_path else None
-            score = primary_score(
-                self.evaluator, self.evaluator(self.model, output_path=eval_path, epoch=epoch, steps=steps)
-            )
+            with distributed_evaluation(self.model) as run_here:
+                if run_here:
+                    result = self.evaluator(self.model, output_path=eval_path, epoch=epoch, steps=steps)
+                    score = primary_score(self.evaluator, result)
+            score = broadcast_object(score if run_here else None)
             if self.callback is not None:
                 self.callback(score, epoch, steps)
             better = getattr(self.evaluator, "greater_is_better", True)
             if self.best is None or (score > self.best if better else score < self.best):
                 self.best = score
                 if output_path and self.plan.save_best_model:
-                    self.model.save(output_path)
+                    _save_from_main_process(self.model, output_path)
 
     return _FitEvaluation(model, plan, evaluator, callback)
 
@@ -212,6 +224,8 @@ def fit_objectives(
     if steps_per_epoch is None or steps_per_epoch <= 0:
         sizes = zip(objectives, examples, batch_sizes, strict=True)
         steps_per_epoch = min(_batches(loader, len(part), size) for (loader, _), part, size in sizes)
+        # Under torchrun / accelerate launch every process trains on its own share of the batches.
+        steps_per_epoch = math.ceil(steps_per_epoch / max(1, int(os.environ.get("WORLD_SIZE", "1"))))
     if steps_per_epoch == 0:
         logger.warning("fit() has no full batch to train on (a loader yields no batches); nothing was trained")
         return
@@ -270,7 +284,15 @@ def fit_objectives(
             trainer.remove_callback(PrinterCallback)  # 2.x fit() printed nothing without its progress bars
         trainer.train()
     if output_path is not None and (evaluator is None or not save_best_model):
-        model.save(output_path)
+        _save_from_main_process(model, output_path)
+
+
+def _save_from_main_process(model: SentenceTransformer, path: str) -> None:
+    """Save ``model`` once: from the main process, the others waiting until it is written (under torchrun)."""
+    if get_rank() == 0:
+        model.save(path)
+    if is_dist_initialized():
+        torch.distributed.barrier()
 
 
 def _batches(loader: Any, examples: int, batch_size: int) -> int:
@@ -318,7 +340,8 @@ class FitMixin:
                 each, as many batches per objective as the smallest has.
             evaluator: Evaluates during training; its primary metric picks the best model.
             epochs: Number of epochs.
-            steps_per_epoch: Training steps per epoch (default: one pass over the data).
+            steps_per_epoch: Training steps per epoch (default: one pass over the data, shared by the processes
+                under torchrun or accelerate launch).
             scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
             warmup_steps: Steps of learning-rate warm-up.
             optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5, fused on

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, ConcatDataset, DataLoader
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalLoopOutput
@@ -35,6 +37,7 @@ from sentence_transformers.sentence_transformer.training_args import (
     MultiDatasetBatchSamplers,
     SentenceTransformerTrainingArguments,
 )
+from sentence_transformers.util.distributed import broadcast_object, distributed_evaluation, get_world_size
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -72,11 +75,12 @@ class SentenceTransformerTrainer(Trainer):
         model_init: Callable[..., SentenceTransformer] | None = None,
         **kwargs,
     ) -> None:
+        if args is not None and not isinstance(args, SentenceTransformerTrainingArguments):
+            raise TypeError(f"args must be SentenceTransformerTrainingArguments, got {type(args).__name__}")
+        _distribute_on_cpu(args)
         # Built before transformers sets up the devices: building arguments resets accelerate's state.
         defaults = SentenceTransformerTrainingArguments(output_dir="unused").to_dict()
         args = args or SentenceTransformerTrainingArguments(output_dir="checkpoints/model")
-        if not isinstance(args, SentenceTransformerTrainingArguments):
-            raise TypeError(f"args must be SentenceTransformerTrainingArguments, got {type(args).__name__}")
         if model is None:
             if model_init is None:
                 raise ValueError("SentenceTransformerTrainer needs a model or a model_init")
@@ -209,6 +213,33 @@ class SentenceTransformerTrainer(Trainer):
         for (pattern, weight_decay), params in moved.items():
             lr = self.args.learning_rate_mapping[pattern]
             optimizer.add_param_group({"params": params, "lr": lr, "weight_decay": weight_decay})
+
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        """One forward and backward pass; under DDP the losses embed through the DDP wrapper (see ``_ddp_losses``)."""
+        if not isinstance(model, DistributedDataParallel):
+            return super().training_step(model, inputs, num_items_in_batch)
+        params = self._loss_only_parameters()
+        if not getattr(self, "_loss_parameters_synced", False):
+            self._loss_parameters_synced = True
+            with torch.no_grad():
+                for param in params:
+                    torch.distributed.broadcast(param.data, src=0)  # start every process from rank 0's values
+        with _ddp_losses(self._losses(), self.model, model):
+            loss = super().training_step(model, inputs, num_items_in_batch)
+        for param in params:  # DDP averages the model's gradients only
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)  # every process must join every all_reduce
+            torch.distributed.all_reduce(param.grad)
+            param.grad.div_(get_world_size())
+        return loss
+
+    def _loss_only_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters that the losses own outside the model (e.g. SoftmaxLoss's classifier)."""
+        in_model = {id(param) for param in self.model.parameters()}
+        params = [p for loss in self._losses() for p in loss.parameters() if p.requires_grad and id(p) not in in_model]
+        return list({id(param): param for param in params}.values())
 
     def compute_loss(
         self,
@@ -352,20 +383,33 @@ class SentenceTransformerTrainer(Trainer):
         return metrics
 
     def _evaluator_metrics(self, prefix: str) -> dict[str, float]:
-        """Run the evaluator (files go to ``evaluator_output_path``); a bare float becomes ``evaluator``."""
-        output_path = self.evaluator_output_path
-        if output_path:
-            os.makedirs(output_path, exist_ok=True)
-        epoch = int(self.state.epoch or 0)
-        scores = self.evaluator(self.model, output_path=output_path, epoch=epoch, steps=self.state.global_step)
-        if not isinstance(scores, dict):
-            scores = {"evaluator": scores}
+        """Run the evaluator (files go to ``evaluator_output_path``); a bare float becomes ``evaluator``.
+
+        Under DDP it runs once, on the main process, while every process encodes a share of its texts; all
+        processes get its metrics (so they agree on the best checkpoint).
+        """
+        sharded = not self.is_fsdp_enabled and not self.is_deepspeed_enabled
+        with distributed_evaluation(self.model, enabled=sharded) as run_here:
+            scores = self._run_evaluator() if run_here else {}
+        scores = broadcast_object(scores)
         return {
             key if key.startswith(f"{prefix}_") else f"{prefix}_{key}": float(value) for key, value in scores.items()
         }
 
+    def _run_evaluator(self) -> dict[str, Any]:
+        """The evaluator's scores as a dict; its files are written by the main process only."""
+        output_path = self.evaluator_output_path if self.is_world_process_zero() else None
+        if output_path:
+            os.makedirs(output_path, exist_ok=True)
+        epoch = int(self.state.epoch or 0)
+        scores = self.evaluator(self.model, output_path=output_path, epoch=epoch, steps=self.state.global_step)
+        return scores if isinstance(scores, dict) else {"evaluator": scores}
+
     def _save(self, output_dir: str | None = None, state_dict: dict[str, Any] | None = None) -> None:
-        """Checkpoints are full SentenceTransformer folders, loadable on their own."""
+        """Checkpoints are full SentenceTransformer folders, loadable on their own; written by the main process only
+        (``args.should_save``: transformers calls this on every process)."""
+        if not self.args.should_save:
+            return
         output_dir = output_dir or self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         self.model.save(output_dir)
@@ -382,6 +426,81 @@ class SentenceTransformerTrainer(Trainer):
         checkpoint = self.state.best_model_checkpoint
         logger.info(f"Loading best model from {checkpoint} (score: {self.state.best_metric})")
         self._load_from_checkpoint(checkpoint)
+
+
+def _distribute_on_cpu(args: SentenceTransformerTrainingArguments | None) -> None:
+    """Under torchrun (or ``accelerate launch`` without ``--cpu``) on a machine with no accelerator, have accelerate
+    run DDP over the CPU processes (gloo), as ``use_cpu=True`` would; it would otherwise train each process on its
+    own, unsynchronised, every one of them saving. ``args`` already set up for a single process is set up again.
+    """
+    already_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or already_cpu:
+        return
+    if (args is not None and args.use_cpu) or torch.cuda.is_available():
+        return
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6: any device type torch knows of
+    if accelerator is not None and accelerator.is_available():
+        return
+    os.environ["ACCELERATE_USE_CPU"] = "true"
+    if args is not None and "_setup_devices" in args.__dict__:
+        del args.__dict__["_setup_devices"]  # transformers' cached device set-up: redo it now
+        _ = args.device
+
+
+class _DistributedModel(nn.Module):
+    """Stands in for the model inside a loss during a DDP training step.
+
+    Calling it runs the DistributedDataParallel wrapper, so that backward passes average the gradients over the
+    processes; any other attribute (``tokenize``, ``device``, ``module``...) is the model's own.
+    """
+
+    def __init__(self, wrapped: DistributedDataParallel, model: nn.Module) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.__dict__["module"] = model  # not registered: the parameters are counted once, under ``wrapped``
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wrapped(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["module"], name)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.__dict__["module"][index]
+
+    def __len__(self) -> int:
+        return len(self.__dict__["module"])
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(self.__dict__["module"])
+
+
+@contextmanager
+def _ddp_losses(losses: list[nn.Module], model: nn.Module, wrapped: DistributedDataParallel) -> Iterator[None]:
+    """Within the block, every ``model`` attribute of the losses (nested ones too) that holds ``model`` calls the
+    DDP ``wrapped`` model instead. Teachers and guides, held under other names, are left alone.
+
+    A loss calling the bare model would compute gradients that DDP never averages, so the processes would drift
+    apart. The block spans the backward pass too, which cached (GradCache) losses run their forward passes in.
+    """
+    proxy = _DistributedModel(wrapped, model)
+    swapped = [
+        module
+        for loss in losses
+        for module in loss.modules()
+        if module is not model and module._modules.get("model") is model
+    ]
+    swapped = list({id(module): module for module in swapped}.values())
+    for module in swapped:
+        module._modules["model"] = proxy
+    try:
+        yield
+    finally:
+        for module in swapped:
+            module._modules["model"] = model
 
 
 def _with_dataset_names(dataset: Any) -> Any:

@@ -22,6 +22,7 @@ __all__ = [
     "all_gather",
     "all_gather_padded",
     "all_gather_with_grad",
+    "broadcast_object",
     "disable_logging",
     "distributed_evaluation",
     "get_rank",
@@ -48,12 +49,41 @@ def get_world_size() -> int:
     return torch.distributed.get_world_size() if is_dist_initialized() else 1
 
 
+class _AllGatherWithGrad(torch.autograd.Function):
+    """Concatenate every rank's rows; backward hands each rank the sum, over all ranks, of its rows' gradients.
+
+    That sum is the gradient of the sum of all ranks' losses; DDP's averaging of the parameter gradients then
+    turns it into the gradient of their mean.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        tensor = tensor.contiguous()
+        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(gathered, tensor)
+        ctx.rows = tensor.shape[0]
+        return torch.cat(gathered, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.contiguous()
+        if torch.distributed.get_backend() in ("nccl", "xccl"):
+            local = grad.new_empty((ctx.rows, *grad.shape[1:]))
+            torch.distributed.reduce_scatter_tensor(local, grad)
+            return local
+        grad = grad.clone()  # gloo and others lack reduce_scatter: sum everything, keep this rank's rows
+        torch.distributed.all_reduce(grad)
+        start = torch.distributed.get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
 def all_gather(tensor: Tensor, with_grad: bool = False) -> Tensor:
     """Concatenate ``tensor`` from every rank along dim 0, in rank order.
 
     The local rank's slice always keeps its gradient; ``with_grad=True`` also backpropagates into the other ranks'
-    slices (``torch.distributed.nn.all_gather``). Every rank must pass a tensor of the same shape. Without an
-    initialized process group the tensor itself is returned (with a one-time warning).
+    slices (each rank receives the sum of the gradients all ranks' losses send its rows). Every rank must pass a
+    tensor of the same shape. Without an initialized process group the tensor itself is returned (with a one-time
+    warning).
     """
     if not is_dist_initialized():
         _warn_once(
@@ -63,9 +93,7 @@ def all_gather(tensor: Tensor, with_grad: bool = False) -> Tensor:
         )
         return tensor
     if with_grad:
-        from torch.distributed.nn import all_gather as differentiable_all_gather
-
-        return torch.cat(differentiable_all_gather(tensor), dim=0)
+        return _AllGatherWithGrad.apply(tensor)
     gathered = [torch.zeros_like(tensor) for _ in range(torch.distributed.get_world_size())]
     torch.distributed.all_gather(gathered, tensor.contiguous())
     gathered[torch.distributed.get_rank()] = tensor  # keep the local slice's autograd history
@@ -75,6 +103,16 @@ def all_gather(tensor: Tensor, with_grad: bool = False) -> Tensor:
 def all_gather_with_grad(tensor: Tensor) -> Tensor:
     """:func:`all_gather` with gradients flowing back into every rank's slice."""
     return all_gather(tensor, with_grad=True)
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` as process ``src`` holds it, returned on every process (it must pickle); ``obj`` when alone."""
+    if get_world_size() == 1:
+        return obj
+    holder = [obj]
+    with torch.inference_mode(False):
+        torch.distributed.broadcast_object_list(holder, src=src)
+    return holder[0]
 
 
 def all_gather_padded(tensor: Tensor, mask: Tensor, with_grad: bool = False) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from tqdm import trange
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from sentence_transformers.util.similarity import cos_sim
 
+from ._loss_utils import backward_from_cut, cut_graph
 from .multiple_negatives_ranking import Direction, InBatchRankingScorer
 
 GRADCACHE_CITATION = """
@@ -82,8 +83,16 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, InBatchRankingScorer, 
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, with_backward: bool = False
     ) -> Tensor:
-        """The mean anchor loss, computed ``mini_batch_size`` anchors at a time (back-propagated per chunk)."""
-        queries, docs, rows = self.gather_columns([torch.cat(chunks) for chunks in reps])
+        """The mean anchor loss, computed ``mini_batch_size`` anchors at a time (back-propagated per chunk).
+
+        With ``with_backward`` the chunks back-propagate into leaf copies of the (gathered) columns, whose summed
+        gradient then crosses the cat (and the gather's collective) once.
+        """
+        columns = [torch.cat(chunks) for chunks in reps]
+        queries, docs, rows = self.gather_columns(columns)
+        gathered = [queries, *docs]
+        if with_backward:
+            queries, *docs = leaves = cut_graph(gathered)
         batch_size = len(rows)
         total = 0.0
         for begin in trange(
@@ -91,10 +100,11 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, InBatchRankingScorer, 
         ):
             part = self.row_losses(queries, docs, rows[begin : begin + self.mini_batch_size]).sum() / batch_size
             if with_backward:
-                # Gathered columns are shared graph nodes; keep them for the next chunk's backward.
-                part.backward(retain_graph=self.gather_across_devices)
+                part.backward()
                 part = part.detach()
             total = total + part
+        if with_backward:
+            backward_from_cut(gathered, leaves)
         return total
 
     def get_config_dict(self) -> dict[str, Any]:

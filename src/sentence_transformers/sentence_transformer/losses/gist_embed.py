@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from sentence_transformers.sentence_transformer.losses._loss_utils import distributed_rank_and_world, gather_with_grad
+from sentence_transformers.sentence_transformer.losses._loss_utils import backward_from_cut, cut_graph, gather_rows
 from sentence_transformers.util.tensor import batch_to_device
 
 MarginStrategy = Literal["absolute", "relative"]
@@ -33,7 +33,8 @@ class GISTEmbedLoss(nn.Module):
         margin: Tolerance of the filter; 0 drops every candidate the guide ranks above the positive.
         contrast_anchors: Use the other anchors as candidates.
         contrast_positives: Add positive-to-positives similarities as another block of candidates.
-        gather_across_devices: In distributed training, use the candidates of every process.
+        gather_across_devices: In distributed training, gather every process's embeddings (anchors too; gradients
+            flow back to each process's own) so that each anchor is scored against the whole global batch.
 
     Inputs: (anchor, positive) or (anchor, positive, negative, ...) text columns; no labels.
     """
@@ -98,37 +99,37 @@ class GISTEmbedLoss(nn.Module):
         """
         if len(embeddings) < 2 or len(embeddings) != len(guide_embeddings):
             raise ValueError(f"GISTEmbedLoss needs (anchor, positive[, negatives...]) columns, got {len(embeddings)}")
-        anchors, guide_anchors = embeddings[0], guide_embeddings[0]
-        candidates, offset = _gather([embedding for embedding in embeddings[1:]], self.gather_across_devices)
-        guide_candidates, _ = _gather(list(guide_embeddings[1:]), self.gather_across_devices)
-        batch_size = anchors.shape[0]
+        batch_size = embeddings[0].shape[0]
+        # This process's anchors are rows offset:offset+batch_size of the gathered (global) batch.
+        columns, offset = gather_rows(list(embeddings), self.gather_across_devices)
+        guide_columns, _ = gather_rows(list(guide_embeddings), self.gather_across_devices, with_grad=False)
+        leaves = cut_graph(columns) if with_backward else columns
         chunk_size = chunk_size or batch_size
-        total = torch.zeros((), device=anchors.device)
-        for begin in range(0, batch_size, chunk_size):
-            end = min(begin + chunk_size, batch_size)
-            logits = self.chunk_logits(anchors, candidates, guide_anchors, guide_candidates, begin, end, offset)
-            targets = torch.arange(begin, end, device=logits.device) + offset
+        total = torch.zeros((), device=embeddings[0].device)
+        for begin in range(offset, offset + batch_size, chunk_size):
+            end = min(begin + chunk_size, offset + batch_size)
+            logits = self.chunk_logits(leaves, guide_columns, begin, end)
+            targets = torch.arange(begin, end, device=logits.device)
             chunk_loss = self.cross_entropy_loss(logits, targets) * (end - begin) / batch_size
             if with_backward:
                 chunk_loss.backward()
                 chunk_loss = chunk_loss.detach()
             total = total + chunk_loss
+        if with_backward:
+            backward_from_cut(columns, leaves)
         return total
 
-    def chunk_logits(
-        self,
-        anchors: Tensor,
-        candidates: list[Tensor],
-        guide_anchors: Tensor,
-        guide_candidates: list[Tensor],
-        begin: int,
-        end: int,
-        offset: int,
-    ) -> Tensor:
-        """[end - begin, n_candidates] similarities / temperature for anchors ``begin:end``, false negatives -inf."""
+    def chunk_logits(self, columns: list[Tensor], guide_columns: list[Tensor], begin: int, end: int) -> Tensor:
+        """[end - begin, n_candidates] similarities / temperature of anchors ``begin:end``, false negatives -inf.
+
+        ``columns`` (anchor, positive, negatives...) and the guide's ``guide_columns`` hold every candidate; the
+        positive of anchor row ``i`` is row ``i`` of the positive column.
+        """
+        (anchors, positives, *negatives), (guide_anchors, guide_positives, *guide_negatives) = columns, guide_columns
+        own = slice(begin, end)
         rows = torch.arange(end - begin, device=anchors.device)
-        positive_ap_guide = _cos(guide_anchors[begin:end], guide_candidates[0])
-        positive_score = positive_ap_guide[rows, offset + begin + rows].unsqueeze(1)
+        positive_ap_guide = _cos(guide_anchors[own], guide_positives)
+        positive_score = positive_ap_guide[rows, begin + rows].unsqueeze(1)
         slack = self.margin if self.margin_strategy == "absolute" else positive_score.abs() * self.margin
         threshold = positive_score - slack
 
@@ -139,18 +140,14 @@ class GISTEmbedLoss(nn.Module):
             return scores.masked_fill(drop, -torch.inf)
 
         keep = torch.zeros_like(positive_ap_guide, dtype=torch.bool)
-        keep[rows, offset + begin + rows] = True
-        blocks = [filtered(_cos(anchors[begin:end], candidates[0]), positive_ap_guide, keep)]
+        keep[rows, begin + rows] = True
+        blocks = [filtered(_cos(anchors[own], positives), positive_ap_guide, keep)]
         if self.contrast_anchors:
-            blocks.append(filtered(_cos(anchors[begin:end], anchors), _cos(guide_anchors[begin:end], guide_anchors)))
+            blocks.append(filtered(_cos(anchors[own], anchors), _cos(guide_anchors[own], guide_anchors)))
         if self.contrast_positives:
-            own = slice(offset + begin, offset + end)
-            pp_guide = _cos(guide_candidates[0][own], guide_candidates[0])
-            blocks.append(filtered(_cos(candidates[0][own], candidates[0]), pp_guide))
-        for negatives, guide_negatives in zip(candidates[1:], guide_candidates[1:], strict=True):
-            blocks.append(
-                filtered(_cos(anchors[begin:end], negatives), _cos(guide_anchors[begin:end], guide_negatives))
-            )
+            blocks.append(filtered(_cos(positives[own], positives), _cos(guide_positives[own], guide_positives)))
+        for negative, guide_negative in zip(negatives, guide_negatives, strict=True):
+            blocks.append(filtered(_cos(anchors[own], negative), _cos(guide_anchors[own], guide_negative)))
         return torch.cat(blocks, dim=1) / self.temperature
 
     def get_config_dict(self) -> dict[str, Any]:
@@ -174,14 +171,6 @@ class GISTEmbedLoss(nn.Module):
 def _cos(a: Tensor, b: Tensor) -> Tensor:
     """Cosine similarity matrix [len(a), len(b)]."""
     return F.normalize(a, p=2, dim=-1) @ F.normalize(b, p=2, dim=-1).T
-
-
-def _gather(tensors: list[Tensor], across_devices: bool) -> tuple[list[Tensor], int]:
-    """Concatenate each tensor over all processes (keeping gradients) and return this process's row offset."""
-    rank, world_size = distributed_rank_and_world()
-    if not across_devices or world_size == 1:
-        return tensors, 0
-    return [gather_with_grad(tensor) for tensor in tensors], rank * tensors[0].shape[0]
 
 
 SOLATORIO_2024 = """

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import cos_sim
 
-from ._loss_utils import callable_name, distributed_rank_and_world, gather_with_grad
+from ._loss_utils import callable_name, gather_rows
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,10 @@ class InBatchRankingScorer:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 columns (anchor, positive), got {len(embeddings)}."
             )
-        queries, docs = embeddings[0], list(embeddings[1:])
-        batch_size, offset = queries.shape[0], 0
-        if self.gather_across_devices:
-            queries, docs = gather_with_grad(queries), [gather_with_grad(doc) for doc in docs]
-            offset = distributed_rank_and_world()[0] * batch_size
+        batch_size = embeddings[0].shape[0]
+        # Each process scores its own anchors (rows offset:offset+batch_size of the global batch) against every
+        # process's candidates; their positives sit at the same rows of the gathered positive column.
+        (queries, *docs), offset = gather_rows(list(embeddings), self.gather_across_devices)
         return queries, docs, torch.arange(offset, offset + batch_size, device=queries.device)
 
     def row_losses(self, queries: Tensor, docs: list[Tensor], rows: Tensor) -> Tensor:
@@ -210,7 +209,8 @@ class MultipleNegativesRankingLoss(InBatchRankingScorer, nn.Module):
         model: the SentenceTransformer to train.
         scale: multiplies the similarities (``1 / temperature``); 20 suits cosine similarity.
         similarity_fct: matrix similarity, ``cos_sim`` by default (with ``dot_score`` use a scale near 1).
-        gather_across_devices: score against the candidates of all processes in distributed training.
+        gather_across_devices: in distributed training, gather every process's embeddings (gradients flow back to
+            each process's own) so that each anchor is scored against the whole global batch.
         directions: the terms in the softmax: ``query_to_doc`` (always), ``query_to_query`` (other anchors),
             ``doc_to_query`` (the symmetric term), ``doc_to_doc`` (other documents, except the anchor's own).
         partition_mode: ``joint`` (one softmax over all directions) or ``per_direction`` (one per direction, averaged).
