@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -44,11 +45,14 @@ SCALAR_PRECISIONS = ("int8", "uint8")  # buckets computed over all embeddings, s
 OUTPUT_FORMATS = (".npy", ".jsonl", ".parquet")
 BACKENDS = ("torch", "onnx", "openvino")
 DTYPES = ("float32", "float16", "bfloat16")
+RAY_DEFAULT = "default"  # --ray without ADDRESS: RAY_ADDRESS's cluster, or a new local one
+RAY_ADDRESS = re.compile(r"^(auto|local|default|ray://.+|[\w.-]+:\d+)$")
 EXAMPLES = """examples:
   sbert encode sentences.txt -o embeddings.npy --normalize
   sbert encode corpus.csv --column body -o corpus.parquet --backend onnx
   sbert encode docs.parquet --column abstract -o docs.npy --dtype bfloat16 --quiet
-  cat queries.txt | sbert encode --prompt "query: " > queries.jsonl"""
+  cat queries.txt | sbert encode --prompt "query: " > queries.jsonl
+  sbert encode corpus/ --ray -o embedded/ --ray-workers 4 --ray-gpus 1   # resumable: a rerun skips files done"""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -89,7 +93,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     encode.add_argument("-q", "--quiet", action="store_true", help="no progress bar, logs or messages on stderr")
     encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
+    add_ray_arguments(encode)
     encode.set_defaults(run=run_encode)
+
+
+def add_ray_arguments(encode: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and its options."""
+    ray = encode.add_argument_group(
+        "Ray",
+        "embed a file or folder of .parquet/.jsonl/.txt files (local, or any filesystem URI Ray reads) on Ray Data "
+        "into a folder (-o) of Parquet files, one per input file, with its columns plus 'embedding'; a rerun skips "
+        "the files already written (pip install 'sbert[ray]')",
+    )
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const=RAY_DEFAULT,
+        metavar="ADDRESS",
+        help="run on the Ray cluster at ADDRESS (auto, host:6379, ray://host:10001); without one, the cluster of "
+        "RAY_ADDRESS or a new local one",
+    )
+    ray.add_argument("--ray-workers", type=int, default=1, metavar="N", help="model replicas (Ray actors), default 1")
+    ray.add_argument("--ray-gpus", type=float, default=0, metavar="G", help="GPUs per worker (default 0)")
+    ray.add_argument("--ray-batch-rows", type=int, default=1024, metavar="N", help="rows handed to a worker at a time")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -108,6 +134,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run_encode(args: argparse.Namespace) -> int:
     """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
+    if args.ray is not None:
+        return run_ray(args)
     check_args(args)
     kind = os.path.splitext(args.output)[1].lower() if args.output else ".jsonl"
     scalar = args.precision in SCALAR_PRECISIONS
@@ -153,6 +181,72 @@ def load_encoder(args: argparse.Namespace) -> Callable[[list[str], str], np.ndar
         )
 
     return encode
+
+
+def check_ray_args(args: argparse.Namespace) -> None:
+    """``--ray``: take INPUT from ``--ray`` when argparse put it there, then raise a UsageError for what cannot work."""
+    if args.input == "-" and not RAY_ADDRESS.match(args.ray):
+        args.input, args.ray = args.ray, RAY_DEFAULT  # `sbert encode --ray corpus/ -o out/`
+    if args.input == "-":
+        raise UsageError("--ray reads files: pass a file or folder, not stdin")
+    if args.output is None or os.path.splitext(args.output)[1].lower() in (".npy", ".jsonl"):
+        raise UsageError(f"--ray writes a folder of Parquet files: pass -o FOLDER, got {args.output!r}")
+    if args.precision in SCALAR_PRECISIONS:
+        raise UsageError(f"--ray embeds batch by batch, so --precision {args.precision} buckets would differ")
+    counts = {"batch-size": args.batch_size, "ray-workers": args.ray_workers, "ray-batch-rows": args.ray_batch_rows}
+    for option, value in counts.items():
+        if value < 1:
+            raise UsageError(f"--{option} must be at least 1, got {value}")
+    if args.dtype is not None and args.backend != "torch":
+        raise UsageError(f"--dtype applies to the torch backend, not --backend {args.backend}")
+    if args.prompt is not None and args.prompt_name is not None:
+        raise UsageError("pass --prompt or --prompt-name, not both")
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """``--ray``: embed INPUT's files on Ray Data into one Parquet file each under the --output folder."""
+    check_ray_args(args)
+    from sentence_transformers.integrations import ray as on_ray
+
+    ray = on_ray.require_ray()
+    with quiet(args.quiet):
+        started = not ray.is_initialized()
+        if started:
+            address = None if args.ray == RAY_DEFAULT else args.ray
+            ray.init(address=address, include_dashboard=False, log_to_driver=not args.quiet)
+        try:
+            result = on_ray.embed_files(args.input, args.output, args.model, **_ray_options(args))
+        except Exception as exc:
+            message = on_ray.user_error(exc) if type(exc).__module__.startswith("ray") else None
+            if message is None:
+                raise
+            raise ValueError(message) from exc
+        finally:
+            if started:
+                ray.shutdown()
+    if not args.quiet:
+        done = f"; {len(result.skipped)} already there" if result.skipped else ""
+        print(f"sbert: encoded {result.rows} texts into {len(result.written)} files{done}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
+    """embed_files' options from ``args``."""
+    return {
+        "column": args.column or "text",
+        "concurrency": args.ray_workers,
+        "num_gpus": args.ray_gpus or None,
+        "rows_per_batch": args.ray_batch_rows,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "backend": args.backend,
+        "model_kwargs": {"torch_dtype": args.dtype} if args.dtype else None,
+        "normalize_embeddings": args.normalize,
+        "prompt": args.prompt,
+        "prompt_name": args.prompt_name,
+        "precision": args.precision,
+        "truncate_dim": args.truncate_dim,
+    }
 
 
 @contextlib.contextmanager
