@@ -193,10 +193,32 @@ def fit_objectives(
     checkpoint_save_total_limit: int = 0,
     seed: int = 42,
 ) -> None:
-    """Train with the 2.x arguments; see ``SentenceTransformer.fit``.
+    """Train with the 2.x API (``model.fit``); the work is done by SentenceTransformerTrainer.
 
     One 2.x step takes a batch of every objective; here each objective's batch is one Trainer step, in turn
     (round robin), so step counts (warm-up, evaluation, checkpoints) are scaled by the number of objectives.
+
+    Args:
+        train_objectives: (DataLoader of InputExamples, loss) pairs; several are sampled in turn, one batch
+            each, as many batches per objective as the smallest has.
+        evaluator: Evaluates during training; its primary metric picks the best model.
+        epochs: Number of epochs.
+        steps_per_epoch: Training steps per epoch (default: one pass over the data, shared by the processes
+            under torchrun or accelerate launch).
+        scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
+        warmup_steps: Steps of learning-rate warm-up.
+        optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5, fused on
+            CPU and CUDA unless ``foreach`` or ``fused`` is given).
+        weight_decay: Weight decay.
+        evaluation_steps: Also evaluate every so many steps of an epoch (0: only after each epoch).
+        output_path: Where the (best) model is saved; evaluator CSVs go to its ``eval`` folder.
+        save_best_model: Keep the model with the best evaluator score at output_path.
+        max_grad_norm: Gradient clipping.
+        use_amp: Mixed precision (on CUDA).
+        callback: Called as callback(score, epoch, steps) after each evaluation (steps -1 after an epoch).
+        show_progress_bar: Show progress bars.
+        checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
+        seed: Seed of the run (data order, initialisation of new layers).
     """
     from datasets import DatasetDict
 
@@ -311,74 +333,7 @@ def _fused_adamw_runs_on(device: torch.device) -> bool:
 class FitMixin:
     """The 2.x training API of SentenceTransformer: ``fit`` (also ``old_fit``) and ``smart_batching_collate``."""
 
-    def fit(
-        self: SentenceTransformer,
-        train_objectives: Iterable[tuple[Any, nn.Module]],
-        evaluator: Any = None,
-        epochs: int = 1,
-        steps_per_epoch: int | None = None,
-        scheduler: str = "WarmupLinear",
-        warmup_steps: int = 10000,
-        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
-        optimizer_params: dict[str, Any] | None = None,
-        weight_decay: float = 0.01,
-        evaluation_steps: int = 0,
-        output_path: str | None = None,
-        save_best_model: bool = True,
-        max_grad_norm: float = 1,
-        use_amp: bool = False,
-        callback: Callable[[float, int, int], None] | None = None,
-        show_progress_bar: bool = True,
-        checkpoint_path: str | None = None,
-        checkpoint_save_steps: int = 500,
-        checkpoint_save_total_limit: int = 0,
-    ) -> None:
-        """Train with the 2.x API; the work is done by SentenceTransformerTrainer.
-
-        Args:
-            train_objectives: (DataLoader of InputExamples, loss) pairs; several are sampled in turn, one batch
-                each, as many batches per objective as the smallest has.
-            evaluator: Evaluates during training; its primary metric picks the best model.
-            epochs: Number of epochs.
-            steps_per_epoch: Training steps per epoch (default: one pass over the data, shared by the processes
-                under torchrun or accelerate launch).
-            scheduler: constantlr, warmupconstant, warmuplinear, warmupcosine or warmupcosinewithhardrestarts.
-            warmup_steps: Steps of learning-rate warm-up.
-            optimizer_class / optimizer_params: The optimizer and its arguments (default AdamW, lr 2e-5, fused on
-                CPU and CUDA unless ``foreach`` or ``fused`` is given).
-            weight_decay: Weight decay.
-            evaluation_steps: Also evaluate every so many steps of an epoch (0: only after each epoch).
-            output_path: Where the (best) model is saved; evaluator CSVs go to its ``eval`` folder.
-            save_best_model: Keep the model with the best evaluator score at output_path.
-            max_grad_norm: Gradient clipping.
-            use_amp: Mixed precision (on CUDA).
-            callback: Called as callback(score, epoch, steps) after each evaluation (steps -1 after an epoch).
-            show_progress_bar: Show progress bars.
-            checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
-        """
-        fit_objectives(
-            self,
-            train_objectives,
-            evaluator=evaluator,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            scheduler=scheduler,
-            warmup_steps=warmup_steps,
-            optimizer_class=optimizer_class,
-            optimizer_params=optimizer_params,
-            weight_decay=weight_decay,
-            evaluation_steps=evaluation_steps,
-            output_path=output_path,
-            save_best_model=save_best_model,
-            max_grad_norm=max_grad_norm,
-            use_amp=use_amp,
-            callback=callback,
-            show_progress_bar=show_progress_bar,
-            checkpoint_path=checkpoint_path,
-            checkpoint_save_steps=checkpoint_save_steps,
-            checkpoint_save_total_limit=checkpoint_save_total_limit,
-        )
-
+    fit = fit_objectives
     old_fit = fit  # the name 3.x+ gives the 2.x training method
 
     def smart_batching_collate(
