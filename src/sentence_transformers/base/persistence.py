@@ -235,12 +235,13 @@ _SYS_RENAMEAT2 = {"x86_64": 316, "aarch64": 276}
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str) -> Iterator[str]:
+def atomic_folder(path: str, carry_over: bool = True) -> Iterator[str]:
     """Yield a temporary sibling folder to write into; on success it replaces ``path`` in one atomic swap.
 
-    Entries that were in ``path`` and that the new save does not write (an evaluation folder, say) are kept.
-    On error the temporary folder is removed and ``path`` is left as it was. Leftovers of killed saves of
-    ``path`` are removed first.
+    With ``carry_over``, entries that were in ``path`` and that the new save does not write (an evaluation folder,
+    say) are kept; without it, the new folder replaces the old one whole (an index or export folder). On error the
+    temporary folder is removed and ``path`` is left as it was. Leftovers of killed saves of ``path`` are removed
+    first.
     """
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -250,7 +251,7 @@ def atomic_folder(path: str) -> Iterator[str]:
         os.chmod(temp, 0o777 & ~_umask())
         try:
             yield temp
-            _swap_into_place(temp, path)
+            _swap_into_place(temp, path, carry_over)
         except BaseException:
             with contextlib.suppress(OSError):
                 _return_carried(temp, path)  # a swap that failed part way
@@ -393,13 +394,14 @@ def _start_time(pid: int) -> int | None:
         return None
 
 
-def _swap_into_place(new: str, path: str) -> None:
+def _swap_into_place(new: str, path: str, carry_over: bool = True) -> None:
     if not os.path.lexists(path):
         os.replace(new, path)
         return
     if not os.path.isdir(path):
         raise NotADirectoryError(f"Cannot save a model to {path}: it is a file")
-    _carry_over(path, new)
+    if carry_over:
+        _carry_over(path, new)
     if _exchange(new, path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(path, _CARRIED))

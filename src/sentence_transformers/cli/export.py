@@ -13,12 +13,11 @@ import argparse
 import contextlib
 import logging
 import os
-import secrets
-import shutil
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3", "O4")
@@ -55,14 +54,8 @@ def run_export(args: argparse.Namespace) -> int:
     _check_arguments(args)
     target = os.path.abspath(os.path.expanduser(args.output))
     _check_target(target, args.overwrite)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    staging = _sibling(target, "export")
-    try:
+    with atomic_folder(target, carry_over=False) as staging:
         _export_into(staging, args)
-        _move_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     written = written_files(target)
     for relative in written:
         print(os.path.join(args.output, relative))  # noqa: T201
@@ -129,27 +122,6 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def _sibling(target: str, kind: str) -> str:
-    """A path beside ``target`` for a temporary folder (not created)."""
-    folder, name = os.path.split(target)
-    return os.path.join(folder, f".{name}.{kind}-{secrets.token_hex(4)}")
-
-
-def _move_into_place(staging: str, target: str) -> None:
-    """Rename ``staging`` to ``target``; an existing ``target`` is first moved aside, then removed."""
-    if not os.path.exists(target):
-        os.rename(staging, target)
-        return
-    old = _sibling(target, "old")
-    os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def written_files(folder: str) -> list[str]:

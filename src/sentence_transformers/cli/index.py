@@ -23,8 +23,6 @@ import argparse
 import importlib.util
 import json
 import os
-import secrets
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from sentence_transformers import __version__
+from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
 from sentence_transformers.cli.inputs import chunked, read_texts
@@ -106,9 +105,7 @@ def run_build(args: argparse.Namespace) -> int:
     target = os.path.abspath(args.output)
     _check_replaceable(target, args.force)
     engine = resolve_engine(args.engine)
-    stage = _sibling(target, "tmp")
-    os.makedirs(stage)
-    try:
+    with atomic_folder(target, carry_over=False) as stage:
         count = _write_texts(read_texts(args.corpus, args.column), os.path.join(stage, TEXTS))
         if count == 0:
             raise ValueError(f"{args.corpus}: no texts to index")
@@ -117,9 +114,6 @@ def run_build(args: argparse.Namespace) -> int:
         with open(os.path.join(stage, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-        _move_into_place(stage, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)  # nothing left once renamed
     shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
     print(f"sbert: indexed {count} texts → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
     return 0
@@ -223,12 +217,6 @@ def _progress_bar(total: int, disable: bool) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- folder placement
-def _sibling(target: str, kind: str) -> str:
-    """A hidden, unused path next to ``target``."""
-    folder, name = os.path.split(target.rstrip(os.sep))
-    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}.{kind}")
-
-
 def _check_replaceable(target: str, force: bool) -> None:
     """Fail early when ``target`` exists and may not be replaced: only ``--force`` over an index or empty folder."""
     if not os.path.lexists(target):
@@ -237,21 +225,6 @@ def _check_replaceable(target: str, force: bool) -> None:
         raise FileExistsError(f"{target} already exists; pass --force to replace it")
     if not os.path.isdir(target) or (os.listdir(target) and not os.path.isfile(os.path.join(target, MANIFEST))):
         raise FileExistsError(f"{target} exists and is not an index folder; not replacing it")
-
-
-def _move_into_place(stage: str, target: str) -> None:
-    """Rename the staged folder to ``target``; an existing one is moved aside first, then removed."""
-    if not os.path.lexists(target):
-        os.rename(stage, target)
-        return
-    old = _sibling(target, "old")
-    os.rename(target, old)
-    try:
-        os.rename(stage, target)
-    except OSError:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- reading an index
