@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from inspect import isclass
 from typing import Any
 
 import torch
@@ -24,15 +23,6 @@ def check_label_count(loss: nn.Module, labels: Tensor | None, batch_size: int) -
             f"{tuple(labels.shape)}."
         )
     return labels.view(-1)
-
-
-def fullname(obj: Any) -> str:
-    """``module.ClassName`` of an object or class, e.g. ``torch.nn.modules.loss.MSELoss`` (builtins: just the name)."""
-    cls = obj if isclass(obj) else type(obj)
-    module = cls.__module__
-    if module is None or module == "builtins":
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
 
 
 def callable_name(fn: Callable[..., Any]) -> str:

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import fullname
 
 from ._citations import SBERT_CITATION
-from ._loss_utils import check_label_count, fullname
+from ._loss_utils import check_label_count
 
 
 class CosineSimilarityLoss(nn.Module):
