@@ -340,32 +340,6 @@ def open_source(
     return TextSource(InputFile(source), column)
 
 
-def read_texts(source: str, field: str | None) -> list[str]:
-    """All texts of a file or stdin at once (new code: ``cli.inputs.read_texts``, which streams)."""
-    with contextlib.ExitStack() as cleanup:
-        return list(open_source(source, field, cleanup).texts())
-
-
-def iter_texts(stream: TextIO, field: str | None, name: str) -> Iterator[str]:
-    """The texts of ``stream``: its lines (split as ``str.splitlines`` does), or ``field`` of each non-blank line's
-    JSON object; a malformed line raises a ValueError naming ``name`` and the line number. (Used by ``index`` and
-    ``search``; ``cli.inputs`` reads files of every format.)"""
-    lines = (line for raw in stream for line in raw.splitlines())
-    if field is None:
-        yield from lines
-        return
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name} line {number} is not valid JSON: {exc}") from exc
-        if not isinstance(record, dict) or not isinstance(record.get(field), str):
-            raise ValueError(f"{name} line {number} has no string field {field!r}")
-        yield record[field]
-
-
 # ---------------------------------------------------------------------------------------------------------- output
 def _temporary_file(cleanup: contextlib.ExitStack, folder: str | None, suffix: str) -> str:
     """An empty temporary file in ``folder``, removed when ``cleanup`` closes."""
