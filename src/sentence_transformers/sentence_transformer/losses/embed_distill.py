@@ -29,11 +29,17 @@ EMBED_DISTILL_CITATION = """
 """  # noqa: E501
 
 
-def split_teacher_embeddings(labels: Tensor | None, num_columns: int) -> list[Tensor]:
-    """One teacher batch per text column: 2-D labels ``(batch, dim)`` are shared, ``(batch, columns, dim)`` split."""
+def split_teacher_embeddings(
+    labels: Tensor | None, num_columns: int, loss_name: str = "EmbedDistillLoss"
+) -> list[Tensor]:
+    """One teacher batch per text column: 2-D labels ``(batch, dim)`` are shared, ``(batch, columns, dim)`` split.
+
+    Shared by the losses that take teacher embeddings as labels (EmbedDistillLoss, MSELoss); ``loss_name`` names
+    the loss in the errors.
+    """
     if labels is None:
         raise ValueError(
-            "EmbedDistillLoss needs pre-computed teacher embeddings as labels; compute them once with the teacher "
+            f"{loss_name} needs pre-computed teacher embeddings as labels; compute them once with the teacher "
             "and add them as a 'label' column (e.g. with dataset.map)."
         )
     labels = labels.detach()

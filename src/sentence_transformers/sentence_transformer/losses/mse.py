@@ -11,21 +11,7 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 
 from ._citations import MULTILINGUAL_SBERT_CITATION
 from ._loss_utils import embedding_dimension
-
-
-def teacher_targets(labels: Tensor | None, num_columns: int) -> list[Tensor]:
-    """One teacher embedding batch per text column: 2-D labels are shared by all columns, 3-D labels give one each."""
-    if labels is None:
-        raise ValueError("MSELoss needs the teacher embeddings as labels, shape (batch, dim) or (batch, columns, dim).")
-    labels = labels.detach()
-    if labels.dim() == 2:
-        return [labels] * num_columns
-    if labels.dim() == 3 and labels.shape[1] == num_columns:
-        return list(labels.unbind(dim=1))
-    raise ValueError(
-        f"Teacher embeddings (labels) must have shape (batch, dim) or (batch, {num_columns}, dim) for "
-        f"{num_columns} text column(s), got {tuple(labels.shape)}."
-    )
+from .embed_distill import split_teacher_embeddings
 
 
 class MSELoss(nn.Module):
@@ -57,8 +43,9 @@ class MSELoss(nn.Module):
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """The loss from already computed student embeddings, one tensor per column."""
+        teachers = split_teacher_embeddings(labels, len(embeddings), "MSELoss")
         losses = []
-        for student, teacher in zip(embeddings, teacher_targets(labels, len(embeddings)), strict=True):
+        for student, teacher in zip(embeddings, teachers, strict=True):
             if self.projection is not None:
                 student = self.projection(student)
             losses.append(self.loss_fct(student, teacher.to(device=student.device, dtype=student.dtype)))
