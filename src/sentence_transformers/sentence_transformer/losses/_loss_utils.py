@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -23,28 +19,6 @@ def check_label_count(loss: nn.Module, labels: Tensor | None, batch_size: int) -
             f"{tuple(labels.shape)}."
         )
     return labels.view(-1)
-
-
-def callable_name(fn: Callable[..., Any]) -> str:
-    """Readable name of a scoring function for a config dict: ``cos_sim``, ``f(a=1)`` for partials.
-
-    ``model.similarity`` (a bound method that dispatches on the model's ``similarity_fn_name``) is reported as the
-    function it resolves to.
-    """
-    if isinstance(fn, functools.partial):
-        inner = getattr(fn.func, "__name__", type(fn.func).__name__)
-        args = ", ".join(f"{key}={value!r}" for key, value in fn.keywords.items())
-        return f"{inner}({args})" if args else inner
-    name = getattr(fn, "__name__", type(fn).__name__)
-    owner = getattr(fn, "__self__", None)
-    if name in ("similarity", "similarity_pairwise") and hasattr(owner, "similarity_fn_name"):
-        from sentence_transformers.util.similarity import SimilarityFunction
-
-        resolve = SimilarityFunction.to_similarity_fn
-        if name == "similarity_pairwise":
-            resolve = SimilarityFunction.to_similarity_pairwise_fn
-        return resolve(owner.similarity_fn_name).__name__
-    return name
 
 
 def gather_rows(tensors: list[Tensor], enabled: bool = True, with_grad: bool = True) -> tuple[list[Tensor], int]:

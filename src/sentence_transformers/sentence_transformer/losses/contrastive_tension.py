@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sentence_transformers.sentence_transformer.losses._loss_utils import callable_name
 from sentence_transformers.sentence_transformer.readers.input_example import InputExample
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import cos_sim
 
 
@@ -117,7 +117,7 @@ class ContrastiveTensionLossInBatchNegatives(nn.Module):
         """Settings shown in model cards."""
         return {
             "scale": self.logit_scale.exp().item(),
-            "similarity_fct": callable_name(self.similarity_fct),
+            "similarity_fct": similarity_fct_name(self.similarity_fct),
         }
 
     @property

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import pairwise_cos_sim
 
-from ._loss_utils import callable_name, check_label_count
+from ._loss_utils import check_label_count
 
 COSENT_CITATION = """
 @article{10531646,
@@ -81,7 +82,7 @@ class CoSENTLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyperparameters for the model card."""
-        return {"scale": self.scale, "similarity_fct": callable_name(self.similarity_fct)}
+        return {"scale": self.scale, "similarity_fct": similarity_fct_name(self.similarity_fct)}
 
     @property
     def citation(self) -> str:

@@ -10,9 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import pairwise_dot_score
-
-from ._loss_utils import callable_name
 
 DISTILL_KL_CITATION = """
 @misc{lin2020distillingdenserepresentationsranking,
@@ -87,7 +86,10 @@ class DistillKLDivLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyperparameters for the model card (separate temperatures only when they differ)."""
-        config: dict[str, Any] = {"similarity_fct": callable_name(self.similarity_fct), "temperature": self.temperature}
+        config: dict[str, Any] = {
+            "similarity_fct": similarity_fct_name(self.similarity_fct),
+            "temperature": self.temperature,
+        }
         if self.student_temperature != self.temperature:
             config["student_temperature"] = self.student_temperature
         if self.teacher_temperature != self.temperature:

@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import cos_sim
-
-from ._loss_utils import callable_name
 
 GOR_CITATION = """
 @misc{zhang2017learningspreadoutlocalfeature,
@@ -100,7 +99,7 @@ class GlobalOrthogonalRegularizationLoss(nn.Module):
     def get_config_dict(self) -> dict[str, Any]:
         """Hyperparameters for the model card."""
         return {
-            "similarity_fct": callable_name(self.similarity_fct),
+            "similarity_fct": similarity_fct_name(self.similarity_fct),
             "mean_weight": self.mean_weight,
             "second_moment_weight": self.second_moment_weight,
             "aggregation": self.aggregation,

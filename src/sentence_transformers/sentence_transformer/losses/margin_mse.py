@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import pairwise_dot_score
-
-from ._loss_utils import callable_name
 
 MARGIN_MSE_CITATION = """
 @misc{hofstatter2021improving,
@@ -80,7 +79,7 @@ class MarginMSELoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         """Hyperparameters for the model card."""
-        return {"similarity_fct": callable_name(self.similarity_fct)}
+        return {"similarity_fct": similarity_fct_name(self.similarity_fct)}
 
     @property
     def citation(self) -> str:

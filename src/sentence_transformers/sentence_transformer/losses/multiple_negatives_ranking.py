@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.util.misc import similarity_fct_name
 from sentence_transformers.util.similarity import cos_sim
 
-from ._loss_utils import callable_name, gather_rows
+from ._loss_utils import gather_rows
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class InBatchRankingScorer:
         """The ranking hyperparameters for the model card."""
         return {
             "scale": self.scale,
-            "similarity_fct": callable_name(self.similarity_fct),
+            "similarity_fct": similarity_fct_name(self.similarity_fct),
             "gather_across_devices": self.gather_across_devices,
             "directions": self.directions,
             "partition_mode": self.partition_mode,
