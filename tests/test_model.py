@@ -22,7 +22,19 @@ TEXTS = ["A man is playing a guitar.", "A cat sleeps.", "What is the capital of 
 def test_package_is_imported_from_this_repository():
     src = Path(__file__).resolve().parents[1] / "src" / "sentence_transformers"
     assert Path(sentence_transformers.__file__).resolve().parent == src
-    assert sentence_transformers.__version__ == "0.1.0"
+
+
+
+def test_version_is_the_upstream_api_and_sbert_keeps_its_own():
+    """Libraries test ``__version__`` to pick code paths (SetFit: >= 2.3.0); sbert's release is the distribution's."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    assert sentence_transformers.__version__ == "6.2.0"
+    assert Version(sentence_transformers.__version__) >= Version("2.3.0")
+    assert sentence_transformers.__sbert_version__ == version("sbert")
+    assert sentence_transformers.__sbert_version__ != sentence_transformers.__version__
 
 
 def test_plain_hf_folder_is_transformer_plus_mean_pooling(tiny_model):
@@ -182,7 +194,7 @@ def test_save_load_round_trip_standard_format(tiny_bert_dir, tmp_path):
     assert config["prompts"] == {"query": "query: "} and config["similarity_fn_name"] == "dot"
     # upstream reads the sentence_transformers version: the upstream format written; sbert's own under its key
     assert config["__version__"]["sentence_transformers"] == "6.2.0"
-    assert config["__version__"]["sbert"] == sentence_transformers.__version__
+    assert config["__version__"]["sbert"] == sentence_transformers.__sbert_version__
     assert (target / "model.safetensors").is_file() and (target / "2_Dense" / "model.safetensors").is_file()
     assert "tiny-test" in (target / "README.md").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary folders left behind"

@@ -49,7 +49,7 @@ def test_get_versions_names_the_format_and_sbert():
     versions = get_versions()
     assert versions["python"] == platform.python_version()
     assert versions["sentence_transformers"] == FORMAT_VERSION
-    assert versions["sbert"] == __import__("sentence_transformers").__version__
+    assert versions["sbert"] == __import__("sentence_transformers").__sbert_version__
     assert {"torch", "transformers", "tokenizers"} <= set(versions)
 
 

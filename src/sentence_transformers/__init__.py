@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 from typing import Any
 
-__version__ = "0.1.0"
+# The upstream API that sbert implements: libraries on top of sentence-transformers test this to pick code paths.
+__version__ = "6.2.0"
+try:
+    # sbert's own release version, from the distribution metadata.
+    __sbert_version__ = _distribution_version("sbert")
+except PackageNotFoundError:  # a source tree on sys.path without an install
+    __sbert_version__ = "0+unknown"
 
 from sentence_transformers import util  # noqa: E402
 from sentence_transformers.sentence_transformer.datasets import ParallelSentencesDataset, SentencesDataset  # noqa: E402
@@ -60,6 +68,7 @@ __all__ = [
     "SentenceTransformerTrainingArguments",
     "SentencesDataset",
     "SimilarityFunction",
+    "__sbert_version__",
     "__version__",
     "evaluation",
     "export_dynamic_quantized_onnx_model",

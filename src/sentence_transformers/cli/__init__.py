@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from sentence_transformers import __version__
+from sentence_transformers import __sbert_version__, __version__
 
 
 class UsageError(ValueError):
@@ -25,7 +25,7 @@ COMMANDS = ("encode", "index", "search", "similarity", "evaluate", "export", "in
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar: the global options and every subcommand's."""
     parser = argparse.ArgumentParser(prog="sbert", description="Sentence embeddings from the command line.")
-    parser.add_argument("--version", action="version", version=f"sbert {__version__}")
+    parser.add_argument("--version", action="version", version=f"sbert {__sbert_version__} (sentence-transformers API {__version__})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"sentence_transformers.cli.{name}").add_parser(commands)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sentence_transformers import __version__
+from sentence_transformers import __sbert_version__
 from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
@@ -188,7 +188,7 @@ def _embed(args: argparse.Namespace, stage: str, count: int) -> dict[str, Any]:
         "count": count,
         "similarity": similarity,
         "ranges": ranges,
-        "created_by": f"sbert {__version__}",
+        "created_by": f"sbert {__sbert_version__}",
     }
 
 

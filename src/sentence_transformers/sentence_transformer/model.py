@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from sentence_transformers import __version__
+from sentence_transformers import __sbert_version__
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import hub_repo_id, is_local
@@ -541,7 +541,7 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         return {
             "__version__": {
                 "sentence_transformers": persistence.FORMAT_VERSION,
-                "sbert": __version__,
+                "sbert": __sbert_version__,
                 "transformers": transformers.__version__,
                 "pytorch": torch.__version__,
             },

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from sentence_transformers import __version__
+from sentence_transformers import __sbert_version__
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -158,7 +158,7 @@ def generate_model_card(
         "similarities = model.similarity(embeddings, embeddings)",
         "```",
         "",
-        f"Saved with sbert {__version__}.",
+        f"Saved with sbert {__sbert_version__}.",
         "",
     ]
     return "\n".join(_front_matter(card, datasets) + [""] + body)
@@ -181,7 +181,7 @@ def get_versions() -> dict[str, str]:
 
     from sentence_transformers.base.persistence import FORMAT_VERSION
 
-    versions = {"python": platform.python_version(), "sentence_transformers": FORMAT_VERSION, "sbert": __version__}
+    versions = {"python": platform.python_version(), "sentence_transformers": FORMAT_VERSION, "sbert": __sbert_version__}
     for package in ("transformers", "torch", "accelerate", "datasets", "tokenizers"):
         try:
             versions[package] = importlib.metadata.version(package)

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sentence_transformers import __version__
+from sentence_transformers import __sbert_version__
 from sentence_transformers.base.modules import Normalize
 from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.serve.batcher import (
@@ -155,7 +155,7 @@ def create_app(model: SentenceTransformer, settings: ServeSettings, metrics: Met
         finally:
             await state.batcher.stop()
 
-    app = FastAPI(title="sbert", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="sbert", version=__sbert_version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sbert = state
     app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)
@@ -257,7 +257,7 @@ async def info(request: Request) -> Response:
         "prompts": sorted(model.prompts),
         "limits": {name: getattr(settings, name) for name in limits},
         "auth": settings.api_key is not None,
-        "version": __version__,
+        "version": __sbert_version__,
     }
     return await _json(payload)
 
