@@ -237,7 +237,10 @@ def summary(upstream: dict[str, Any], left_out: dict[str, str]) -> dict[str, Any
         params += n_params
         have_members += found != ["function missing"]
         have_params += n_params - len([x for x in found if x.startswith("(")])
-        gaps += [f"{item['public_as']}: {gap}" for gap in found if item["public_as"] not in left_out]
+        key = item["public_as"]
+        gaps += [
+            f"{key}: {gap}" for gap in found if key not in left_out and f"{key}{gap.split(')')[0]})" not in left_out
+        ]
     return {"members": (have_members, members), "parameters": (have_params, params), "gaps": gaps}
 
 

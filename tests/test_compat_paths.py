@@ -229,7 +229,7 @@ def test_model_card_data_fields_and_dict_access():
         local_files_only=True,
         generate_widget_examples=False,
     )
-    assert card["language"] == "en" and card.get("training") is None and card.get("missing", 7) == 7
+    assert card["language"] == ["en"] and card.get("training") is None and card.get("missing", 7) == 7
     card["training"] = {"global_step": 3}
     card["custom"] = 1
     assert card.training == {"global_step": 3} and card["custom"] == 1 and "custom" in card

@@ -77,8 +77,9 @@ def test_weighted_layer_pooling_defaults_and_trainable_weights():
     torch.testing.assert_close(output, (layers[2] + layers[3]) / 2)
     output.sum().backward()
     assert module.layer_weights.grad is not None and module.layer_weights.grad.shape == (2,)
-    assert module.get_word_embedding_dimension() == module.get_embedding_dimension() == 4
-    assert not hasattr(module, "get_sentence_embedding_dimension")
+    assert module.get_embedding_dimension() == 4
+    with pytest.warns(FutureWarning, match="renamed to `get_embedding_dimension`"):
+        assert module.get_word_embedding_dimension() == module.get_sentence_embedding_dimension() == 4
     assert WeightedLayerPooling(8).layer_weights.shape == (12 + 1 - 4,)
 
 

@@ -80,10 +80,23 @@ def test_a_per_class_path_warns_at_the_importing_line(monkeypatch):
     assert MSELoss is sentence_transformers.losses.MSELoss
 
 
-def test_package_paths_do_not_warn_and_keep_their_own_identity(monkeypatch):
+def test_old_paths_warn_in_upstreams_words(monkeypatch):
+    """Tests and log filters written against upstream match its text, for package paths too."""
+    monkeypatch.delitem(sys.modules, "sentence_transformers.losses.MSELoss", raising=False)
+    with pytest.warns(DeprecationWarning) as caught:
+        import sentence_transformers.losses.MSELoss  # noqa: F401
+    assert str(caught[0].message) == (
+        "Importing from 'sentence_transformers.losses.MSELoss' is deprecated and will be removed in a future "
+        "version. Please use 'sentence_transformers.sentence_transformer.losses.mse' instead."
+    )
+
+
+def test_package_paths_warn_as_upstreams_but_the_attributes_do_not(monkeypatch):
     monkeypatch.delitem(sys.modules, "sentence_transformers.models", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
+        from sentence_transformers import losses, models  # noqa: F401
+    with pytest.warns(DeprecationWarning, match=r"^Importing from 'sentence_transformers\.models' is deprecated"):
         import sentence_transformers.models as models
     assert models.__name__ == "sentence_transformers.sentence_transformer.modules"
     assert models.__spec__.name == "sentence_transformers.sentence_transformer.modules"

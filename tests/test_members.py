@@ -32,6 +32,19 @@ LEFT_OUT: dict[str, str] = {
     "sentence_transformers.sentence_transformer.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.OriginalCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.SaveModelCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.base.merging.merge_models(batch_options)": (
+        "mergekit's tensor-grouping options; sbert merges tensor by tensor in torch without mergekit"
+    ),
+    "sentence_transformers.base.BaseModel.merge(batch_options)": "as merge_models(batch_options)",
+    "sentence_transformers.sentence_transformer.SentenceTransformer.merge(batch_options)": (
+        "as merge_models(batch_options)"
+    ),
+    "sentence_transformers.base.BaseModel.clear_placement_cache": (
+        "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
+    ),
+    "sentence_transformers.sentence_transformer.SentenceTransformer.clear_placement_cache": (
+        "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
+    ),
 }
 
 
@@ -63,7 +76,8 @@ def test_every_member_and_parameter_of_upstreams_class(item):
 @pytest.mark.parametrize("item", _cases("functions"), ids=_name)
 def test_every_parameter_of_upstreams_function(item):
     gaps, _ = compare_function(item)
-    assert gaps == []
+    key = item["public_as"]
+    assert [gap for gap in gaps if f"{key}{gap.split(')')[0]})" not in LEFT_OUT] == []
 
 
 def test_left_out_names_only_what_upstream_has():

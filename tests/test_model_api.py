@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.models import Pooling, StaticEmbedding
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 
 
@@ -68,7 +69,8 @@ def test_gradient_checkpointing_through_the_trainer(tiny_bert_dir, tmp_path):
         save_strategy="no",
         disable_tqdm=True,
     )
-    SentenceTransformerTrainer(model=fresh, args=args, train_dataset=data).train()
+    loss = MultipleNegativesRankingLoss(fresh)  # the default loss, CoSENTLoss as upstream's, needs scores
+    SentenceTransformerTrainer(model=fresh, args=args, train_dataset=data, loss=loss).train()
     assert checkpointing(fresh)
     assert not np.allclose(before, fresh.encode(["a cat sleeps"]))
 

@@ -96,10 +96,10 @@ def test_pooling_include_prompt_excludes_prompt_tokens():
 
 
 def test_pooling_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="Unknown pooling mode 'median'"):
+    with pytest.raises(ValueError, match="Invalid pooling mode: 'median'"):
         Pooling(4, pooling_mode="median")
     with pytest.raises(ValueError, match="at least one mode"):
-        Pooling(4, pooling_mode_mean_tokens=False)
+        Pooling(4, pooling_mode=[])
     with pytest.raises(ValueError, match="positive embedding dimension"):
         Pooling(None)
 

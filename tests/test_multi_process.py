@@ -16,7 +16,8 @@ def test_pool_matches_single_process_and_keeps_order(tiny_model):
     pool = tiny_model.start_multi_process_pool(["cpu", "cpu"])
     processes = list(pool["processes"])
     try:
-        result = tiny_model.encode_multi_process(TEXTS, pool, batch_size=4, chunk_size=5)
+        with pytest.warns(DeprecationWarning, match="`encode_multi_process` method has been deprecated"):
+            result = tiny_model.encode_multi_process(TEXTS, pool, batch_size=4, chunk_size=5)
         np.testing.assert_allclose(result, expected, atol=1e-5)
         via_encode = tiny_model.encode(TEXTS, pool=pool, chunk_size=3, normalize_embeddings=True)
         np.testing.assert_allclose(via_encode, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
@@ -29,7 +30,7 @@ def test_pool_matches_single_process_and_keeps_order(tiny_model):
         tokens = tiny_model.encode(TEXTS[:6], pool=pool, output_value="token_embeddings", chunk_size=4)
         for got, want in zip(tokens, tiny_model.encode(TEXTS[:6], output_value="token_embeddings"), strict=True):
             np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
-        with pytest.raises(ValueError, match="Unknown prompt_name 'nope'"):
+        with pytest.raises(ValueError, match="Prompt name 'nope' not found"):
             tiny_model.encode(TEXTS, pool=pool, prompt_name="nope")
     finally:
         tiny_model.stop_multi_process_pool(pool)

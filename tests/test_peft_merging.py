@@ -190,8 +190,8 @@ def test_linear_merge_averages_weights(tiny_bert_dir, second_bert_dir):
         else:
             assert torch.equal(tensor, a_before[name])
     assert (
-        a_before["0.auto_model.embeddings.word_embeddings.weight"]
-        .ne(b_before["0.auto_model.embeddings.word_embeddings.weight"])
+        a_before["0.model.embeddings.word_embeddings.weight"]
+        .ne(b_before["0.model.embeddings.word_embeddings.weight"])
         .any()
     )
     for name, tensor in a.state_dict().items():  # the inputs are left unchanged
@@ -205,7 +205,7 @@ def test_linear_merge_averages_weights(tiny_bert_dir, second_bert_dir):
 def test_weighted_linear_and_unnormalized(tiny_bert_dir, second_bert_dir):
     a = SentenceTransformer(str(tiny_bert_dir), device="cpu")
     b = SentenceTransformer(str(second_bert_dir), device="cpu")
-    name = "0.auto_model.encoder.layer.0.attention.self.query.weight"
+    name = "0.model.encoder.layer.0.attention.self.query.weight"
     wa, wb = a.state_dict()[name], b.state_dict()[name]
 
     weighted = merge_models(SentenceTransformer, [a, b], parameters={"weight": [3.0, 1.0]})
@@ -216,20 +216,20 @@ def test_weighted_linear_and_unnormalized(tiny_bert_dir, second_bert_dir):
 
 def test_merge_from_paths_and_out_dtype(tiny_bert_dir, second_bert_dir):
     merged = merge_models(SentenceTransformer, [str(tiny_bert_dir), str(second_bert_dir)], out_dtype="float16")
-    assert merged.state_dict()["0.auto_model.pooler.dense.weight"].dtype == torch.float16
+    assert merged.state_dict()["0.model.pooler.dense.weight"].dtype == torch.float16
     a = SentenceTransformer(str(tiny_bert_dir), device="cpu")
     b = SentenceTransformer(str(second_bert_dir), device="cpu")
     expected = (
-        (a.state_dict()["0.auto_model.pooler.dense.weight"] + b.state_dict()["0.auto_model.pooler.dense.weight"]) / 2
+        (a.state_dict()["0.model.pooler.dense.weight"] + b.state_dict()["0.model.pooler.dense.weight"]) / 2
     ).half()
-    assert torch.equal(merged.state_dict()["0.auto_model.pooler.dense.weight"], expected)
+    assert torch.equal(merged.state_dict()["0.model.pooler.dense.weight"], expected)
 
 
 def test_task_arithmetic_and_ties_by_hand(tiny_bert_dir, second_bert_dir):
     base = SentenceTransformer(str(tiny_bert_dir), device="cpu")
     b = SentenceTransformer(str(second_bert_dir), device="cpu")
     c = copy.deepcopy(base)
-    name = "0.auto_model.encoder.layer.1.output.dense.weight"
+    name = "0.model.encoder.layer.1.output.dense.weight"
     with torch.no_grad():
         c.state_dict()[name].add_(torch.randn(c.state_dict()[name].shape, generator=torch.Generator().manual_seed(3)))
     t0, t1, t2 = (model.state_dict()[name].clone() for model in (base, b, c))
@@ -263,7 +263,7 @@ def test_task_arithmetic_and_ties_by_hand(tiny_bert_dir, second_bert_dir):
 def test_slerp(tiny_bert_dir, second_bert_dir):
     a = SentenceTransformer(str(tiny_bert_dir), device="cpu")
     b = SentenceTransformer(str(second_bert_dir), device="cpu")
-    name = "0.auto_model.encoder.layer.0.intermediate.dense.weight"
+    name = "0.model.encoder.layer.0.intermediate.dense.weight"
     va, vb = a.state_dict()[name], b.state_dict()[name]
 
     start = merge_models(SentenceTransformer, [a, b], "slerp", parameters={"t": 0.0})

@@ -272,3 +272,22 @@ def test_a_save_with_extras_writes_the_standard_files_only(two_versions, tmp_pat
     model_a.save(str(target))
     assert tree(target) == {**reference, str(EXTRA): b"score\n0.5\n"}
     assert leftovers(target) == []
+
+
+def test_a_forked_child_saves_with_the_card_example_similarities(tiny_model, tmp_path):
+    """Saving computes the card's example similarities; in a child forked after the parent ran torch on its OpenMP
+    threads, a parallel kernel would hang for ever (the pool is not in the child): it runs on one thread there."""
+    tiny_model.encode(TEXTS * 16)  # the parent's thread pool is up
+    target = tmp_path / "saved_in_child"
+    pid = run_child(lambda: tiny_model.save(str(target)))
+    deadline = time.monotonic() + 120
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done[0] == pid and done[1] == 0, "the child hung or failed while saving"
+    card = (target / "README.md").read_text()
+    assert "similarities = model.similarity(embeddings, embeddings)" in card
+    assert "# tensor([[" in card  # the computed values, not only their shape
+    assert torch.get_num_threads() >= 1

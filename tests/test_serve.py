@@ -207,7 +207,7 @@ ERRORS = [
     ("/v1/embeddings", {"input": "a", "dimensions": 33}, 422, "dimensions: must be at most 32"),
     ("/v1/embeddings", {"input": "a", "encoding_format": "int8"}, 422, "encoding_format"),
     ("/v1/embeddings", {"input": "a", "model": "gpt-x"}, 404, "'gpt-x' is not served here"),
-    ("/embed", {"inputs": "a", "prompt_name": "nope"}, 422, "prompt_name: Unknown prompt_name 'nope'"),
+    ("/embed", {"inputs": "a", "prompt_name": "nope"}, 422, "prompt_name: Prompt name 'nope' not found"),
     ("/embed", {"inputs": "a " * 90, "truncate": False}, 413, "this model reads at most 64"),
     ("/similarity", {"source": "a", "targets": []}, 422, "targets"),
     ("/similarity", {"targets": ["a"]}, 422, "source: Field required"),

@@ -185,7 +185,7 @@ def test_to_tensor_helper():
 
 
 def test_similarity_function_enum_values():
-    assert SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan"]
+    assert SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan", "maxsim", "meanmaxsim"]
     assert SimilarityFunction.DOT is SimilarityFunction.DOT_PRODUCT
     assert SimilarityFunction("dot") is SimilarityFunction.DOT_PRODUCT
     assert SimilarityFunction.COSINE == "cosine"

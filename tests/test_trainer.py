@@ -291,7 +291,7 @@ def test_loss_factories_and_model_init(tiny_bert_dir, tmp_path):
     )
     trainer.train()
     assert trainer.loss is module_loss and module_loss.model is trainer.model is built[-1]
-    with pytest.raises(ValueError, match="needs a model or a model_init"):
+    with pytest.raises(RuntimeError, match="requires either a `model` or `model_init` argument"):
         SentenceTransformerTrainer(args=make_args(tmp_path), train_dataset=scored_pairs(8))
     with pytest.raises(TypeError, match="returned str"):
         SentenceTransformerTrainer(model=model, args=make_args(tmp_path), train_dataset=scored_pairs(8), loss=str)
@@ -365,13 +365,13 @@ def test_training_arguments_parse_mappings_from_a_command_line(tmp_path):
     assert args.router_mapping == {"nli": {"premise": "query", "hypothesis": "document"}}
     (args,) = parser.parse_args_into_dataclasses(common)
     assert args.router_mapping == {} and args.learning_rate_mapping == {}
-    with pytest.raises(ValueError, match="router_mapping must be a dict"):
+    with pytest.raises(ValueError, match="The `router_mapping` argument must be a dictionary"):
         parser.parse_args_into_dataclasses([*common, "--router_mapping", "query"])
-    with pytest.raises(ValueError, match="router_mapping must be a dict mapping .* got list"):
+    with pytest.raises(ValueError, match="The `router_mapping` argument must be a dictionary.* Got list"):
         parser.parse_args_into_dataclasses([*common, "--router_mapping", '["query"]'])
     with pytest.raises(ValueError, match=r"router_mapping\['a'\] must be a route name"):
         SentenceTransformerTrainingArguments(output_dir=str(tmp_path), router_mapping={"a": 1})
-    with pytest.raises(ValueError, match="learning_rate_mapping must be a dict"):
+    with pytest.raises(ValueError, match="The `learning_rate_mapping` argument must be a dictionary"):
         parser.parse_args_into_dataclasses([*common, "--learning_rate_mapping", "{dense: 1e-3}"])
     with pytest.raises(ValueError, match=r"learning_rate_mapping\['dense'\] must be a number"):
         SentenceTransformerTrainingArguments(output_dir=str(tmp_path), learning_rate_mapping={"dense": "fast"})

@@ -291,7 +291,7 @@ def test_cnn_arguments_and_save_load(tmp_path):
     assert CNN.load(str(tmp_path)).stride_sizes == [1, 1]
     with pytest.raises(ValueError, match="stride_sizes"):
         CNN(4, kernel_sizes=[1, 3], stride_sizes=[1])
-    with pytest.raises(ValueError, match="in_word_embedding_dimension"):
+    with pytest.raises(TypeError, match="in_embedding_dimension"):
         CNN()
     with pytest.raises(ValueError, match="kernel_sizes"):
         CNN(4, kernel_sizes=[])
@@ -375,7 +375,7 @@ def test_lstm_unidirectional_and_save_load(tmp_path):
     config["embedding_dimension"] = config.pop("word_embedding_dimension")  # the newer key name
     (tmp_path / "lstm_config.json").write_text(json.dumps(config))
     assert LSTM.load(str(tmp_path)).word_embedding_dimension == 3
-    with pytest.raises(ValueError, match="hidden_dim"):
+    with pytest.raises(TypeError, match="hidden_dim"):
         LSTM(3)
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,11 @@ import torch
 from torch.utils.data import BatchSampler, ConcatDataset
 
 from sentence_transformers.sentence_transformer.data_collator import DATASET_KEY, LABEL_COLUMNS
+
+try:
+    import xxhash
+except ImportError:  # optional: only NoDuplicatesBatchSampler(precompute_hashes=True) needs it
+    xxhash = None
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers, MultiDatasetBatchSamplers
 
 
@@ -79,8 +85,16 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
     """Batches in which no text occurs twice, so in-batch negatives are never copies of the positive.
 
     Only text columns count: ``dataset_name`` and the label columns (``valid_label_columns``, by default
-    label/score) are left out, since a value shared by every row there (a dataset name, a class label) would
-    otherwise force batches of one.
+    label/labels/score/scores) are left out, since a value shared by every row there (a dataset name, a class label)
+    would otherwise force batches of one.
+
+    Args:
+        precompute_hashes: Hash every value once (64-bit xxhash; needs the ``xxhash`` package), before the first
+            epoch, with ``datasets.map`` over ``precompute_num_proc`` processes and ``precompute_batch_size`` rows
+            per call; the epochs then compare integers instead of re-reading the dataset's rows. Costs about
+            ``len(dataset) * columns * 8`` bytes.
+        precompute_num_proc: Hashing processes; None means ``min(8, cpu_count - 1)`` (at least 1).
+        precompute_batch_size: Rows per hashing call.
     """
 
     def __init__(
@@ -91,6 +105,9 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         valid_label_columns: Sequence[str] | None = None,
         generator: torch.Generator | None = None,
         seed: int = 0,
+        precompute_hashes: bool = False,
+        precompute_num_proc: int | None = None,
+        precompute_batch_size: int = 1000,
         text_columns: list[str] | None = None,
     ) -> None:
         if valid_label_columns is None:
@@ -101,6 +118,18 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         if text_columns is None and names is not None:
             text_columns = [name for name in names if name not in self.excluded]
         self.text_columns = text_columns
+        self.precompute_hashes = precompute_hashes
+        self.precompute_batch_size = precompute_batch_size
+        self._row_hashes: list[set[int]] | None = None
+        if precompute_hashes:
+            if xxhash is None:
+                raise ImportError(
+                    "NoDuplicatesBatchSampler with precompute_hashes=True requires `xxhash`. "
+                    "Install `xxhash` to use this option."
+                )
+            if precompute_num_proc is None:
+                precompute_num_proc = max(1, min(8, (os.cpu_count() or 1) - 1))
+        self.precompute_num_proc = precompute_num_proc
 
     def _row_texts(self) -> list[set[str]]:
         """The text values of every row, read once per epoch (column-wise when the dataset allows it)."""
@@ -113,8 +142,32 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         columns = self.text_columns or [key for key in row if key not in self.excluded]
         return {row[column] for column in columns if isinstance(row.get(column), str)}
 
+    def _row_values(self) -> list[set[str]] | list[set[int]]:
+        """What a batch may not hold twice, per row: the texts, or their hashes (computed once, for every epoch)."""
+        if not self.precompute_hashes:
+            return self._row_texts()
+        if self._row_hashes is None:
+            self._row_hashes = self._hash_rows()
+        return self._row_hashes
+
+    def _hash_rows(self) -> list[set[int]]:
+        """The hashes of every row's texts: by ``datasets.map`` in worker processes, or here for plain sequences."""
+        columns = self.text_columns
+        if columns is None or not hasattr(self.dataset, "map"):
+            return [{_xxhash(text) for text in self._texts(self.dataset[i])} for i in range(len(self.dataset))]
+        hashed = self.dataset.map(
+            _hash_texts,
+            batched=True,
+            batch_size=self.precompute_batch_size,
+            num_proc=self.precompute_num_proc if len(self.dataset) > 1 else None,
+            input_columns=columns,
+            remove_columns=list(self.dataset.column_names),
+            desc="Hashing dataset values",
+        )
+        return [set(row) for row in hashed["hashes"]]
+
     def __iter__(self) -> Iterator[list[int]]:
-        texts = self._row_texts() if len(self.dataset) else []
+        texts = self._row_values() if len(self.dataset) else []
         remaining = self._order()
         while remaining:
             batch, seen, deferred = [], set(), []
@@ -127,6 +180,18 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
             remaining = deferred
             if len(batch) == self.batch_size or not self.drop_last:
                 yield batch
+
+
+def _xxhash(text: str) -> int:
+    """A text's 64-bit xxhash, as a signed integer (what Arrow's int64 columns store)."""
+    value = xxhash.xxh64_intdigest(text.encode("utf-8"))
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _hash_texts(*columns: list[Any]) -> dict[str, list[list[int]]]:
+    """``datasets.map`` function (module level, so worker processes can unpickle it): each row's text hashes."""
+    rows = zip(*columns, strict=True)
+    return {"hashes": [[_xxhash(value) for value in row if isinstance(value, str)] for row in rows]}
 
 
 class GroupByLabelBatchSampler(DefaultBatchSampler):

@@ -25,7 +25,8 @@ COMMANDS = ("encode", "index", "search", "similarity", "evaluate", "export", "in
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar: the global options and every subcommand's."""
     parser = argparse.ArgumentParser(prog="sbert", description="Sentence embeddings from the command line.")
-    parser.add_argument("--version", action="version", version=f"sbert {__sbert_version__} (sentence-transformers API {__version__})")
+    version = f"sbert {__sbert_version__} (sentence-transformers API {__version__})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"sentence_transformers.cli.{name}").add_parser(commands)

@@ -22,6 +22,7 @@ decodes bad bytes) are replaced with U+FFFD, with a warning naming the inputs' p
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,8 @@ from sentence_transformers.util.tensor import truncate_embeddings
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
+
+logger = logging.getLogger(__name__)
 
 OutputValue = Literal["sentence_embedding", "token_embeddings"] | None
 Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
@@ -63,13 +66,23 @@ class EncodeOptions:
     def validate(self) -> None:
         """Reject values that would otherwise fail deep inside the engine."""
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size}.")
         if self.output_value not in OUTPUT_VALUES:
             raise ValueError(f"Unknown output_value {self.output_value!r}; expected one of {OUTPUT_VALUES}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"Unknown precision {self.precision!r}; expected one of {PRECISIONS}")
+            raise ValueError(f"Precision {self.precision!r} is not supported, must be one of {set(PRECISIONS)}")
         if self.truncate_dim is not None and (not isinstance(self.truncate_dim, int) or self.truncate_dim < 1):
             raise ValueError(f"truncate_dim must be a positive integer or None, got {self.truncate_dim!r}")
+
+
+def is_single_input(inputs: Any) -> bool:
+    """Whether ``inputs`` is one example rather than a batch: lists, tuples, a ``datasets`` Column and numpy arrays
+    of strings or objects are batches; anything else (a string, a dict of routed texts) is one example."""
+    if isinstance(inputs, (list, tuple)):
+        return False
+    if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"):
+        return False
+    return type(inputs).__name__ != "Column" or type(inputs).__module__.split(".")[0] != "datasets"
 
 
 def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
@@ -77,7 +90,7 @@ def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
 
     Lone surrogate code points, which no tokenizer takes, are replaced with U+FFFD (``without_surrogates``).
     """
-    if isinstance(inputs, (str, dict)):
+    if is_single_input(inputs) and _is_text_input(inputs):
         return without_surrogates([inputs]), True
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()
@@ -146,11 +159,18 @@ def resolve_prompt(model: SentenceTransformer, prompt: str | None, prompt_name: 
     if prompt is not None:
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+        if prompt_name is not None:
+            logger.warning(
+                "Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
+                "Ignoring the `prompt_name` in favor of `prompt`."
+            )
         return prompt
     if prompt_name is not None:
         if prompt_name not in model.prompts:
-            known = ", ".join(repr(name) for name in model.prompts) or "none"
-            raise ValueError(f"Unknown prompt_name {prompt_name!r}; this model's prompts are: {known}")
+            raise ValueError(
+                f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with keys "
+                f"{list(model.prompts.keys())!r}."
+            )
         return model.prompts[prompt_name]
     if model.default_prompt_name is not None:
         return model.prompts.get(model.default_prompt_name)
@@ -234,6 +254,8 @@ def prepare(
     first = model._first_module()
     routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
     tokenize_kwargs = {"task": kwargs["task"]} if routed else {}
+    if kwargs.get("processing_kwargs"):  # per-call tokenizer arguments: the input module tokenizes each batch
+        tokenize_kwargs["processing_kwargs"] = kwargs["processing_kwargs"]
     pretokenize = getattr(first, "pretokenize", None)
     if (
         callable(pretokenize)
@@ -449,7 +471,9 @@ def run(
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        for batch in tqdm(batches, total=total, desc="Batches", disable=not options.show_progress_bar):
+        # No tqdm object at all without a bar: creating one, even disabled, takes tqdm's lock, shared across fork.
+        progress = tqdm(batches, total=total, desc="Batches") if options.show_progress_bar else batches
+        for batch in progress:
             sink.add(forward_batch(model, batch.features, device, **kwargs), batch.positions)
     finally:
         batches.close()

@@ -191,6 +191,7 @@ def fit_objectives(
     checkpoint_path: str | None = None,
     checkpoint_save_steps: int = 500,
     checkpoint_save_total_limit: int = 0,
+    resume_from_checkpoint: bool = False,
     seed: int = 42,
 ) -> None:
     """Train with the 2.x API (``model.fit``); the work is done by SentenceTransformerTrainer.
@@ -218,6 +219,8 @@ def fit_objectives(
         callback: Called as callback(score, epoch, steps) after each evaluation (steps -1 after an epoch).
         show_progress_bar: Show progress bars.
         checkpoint_path / checkpoint_save_steps / checkpoint_save_total_limit: Periodic checkpoints.
+        resume_from_checkpoint: Continue from the latest ``checkpoint-<step>`` folder under checkpoint_path
+            (a warning, and a fresh start, when there is none).
         seed: Seed of the run (data order, initialisation of new layers).
     """
     from datasets import DatasetDict
@@ -304,9 +307,27 @@ def fit_objectives(
             from transformers import PrinterCallback
 
             trainer.remove_callback(PrinterCallback)  # 2.x fit() printed nothing without its progress bars
-        trainer.train()
+        trainer.train(resume_from_checkpoint=_latest_checkpoint(checkpoint_path) if resume_from_checkpoint else None)
     if output_path is not None and (evaluator is None or not save_best_model):
         _save_from_main_process(model, output_path)
+
+
+def _latest_checkpoint(checkpoint_path: str | None) -> str | None:
+    """The ``checkpoint-<step>`` folder with the highest step under ``checkpoint_path``, or None with a warning."""
+    if checkpoint_path is None or not os.path.isdir(checkpoint_path):
+        logger.warning(f"Checkpoint directory does not exist or is not a directory: {checkpoint_path}")
+        return None
+    steps = [
+        int(name.rsplit("-", 1)[1])
+        for name in os.listdir(checkpoint_path)
+        if name.startswith("checkpoint-") and name.rsplit("-", 1)[1].isdigit()
+    ]
+    if not steps:
+        logger.warning(f"No checkpoints found in checkpoint directory: {checkpoint_path}")
+        return None
+    latest = os.path.join(checkpoint_path, f"checkpoint-{max(steps)}")
+    logger.info(f"Resuming from latest checkpoint: {latest}")
+    return latest
 
 
 def _save_from_main_process(model: SentenceTransformer, path: str) -> None:

@@ -95,7 +95,7 @@ def _plain_model(folder: str, options: LoadOptions) -> OrderedDict[str, nn.Modul
         config_args={**hub, **(options.config_kwargs or {})},
         backend=options.backend,
     )
-    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     return OrderedDict([("0", transformer), ("1", pooling)])
 
 

@@ -27,6 +27,7 @@ from sentence_transformers.sentence_transformer import encoding, multi_process
 from sentence_transformers.sentence_transformer.fit_mixin import FitMixin
 from sentence_transformers.sentence_transformer.loading import LoadOptions, load_pipeline
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData, generate_model_card
+from sentence_transformers.util.decorators import deprecated_kwargs
 from sentence_transformers.util.environment import get_device_name
 from sentence_transformers.util.similarity import SimilarityFunction
 
@@ -62,7 +63,7 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
     model_type = "SentenceTransformer"
     model_card_data_class = SentenceTransformerModelCardData
     default_huggingface_organization = "sentence-transformers"
-    SUPPORTED_SIMILARITY_FN_NAMES = tuple(SimilarityFunction.possible_values())
+    SUPPORTED_SIMILARITY_FN_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
 
     def __init__(
         self,
@@ -87,17 +88,24 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         processor_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if use_auth_token is not None:
-            warnings.warn("use_auth_token is deprecated; use token", FutureWarning, stacklevel=2)
+            warnings.warn(
+                "The `use_auth_token` argument is deprecated and will be removed in a future release of "
+                "SentenceTransformers.",
+                FutureWarning,
+                stacklevel=2,
+            )
             if token is not None:
-                raise ValueError("Both token and use_auth_token are given: pass only token")
+                raise ValueError(
+                    "Both `token` and `use_auth_token` are specified. Please only specify the `token` argument."
+                )
             token = use_auth_token
         check_backend(backend)
         if model_name_or_path is not None and modules is not None:
             raise ValueError("Pass either model_name_or_path or modules, not both")
         if modules is not None and not (modules := _as_ordered(modules)):
             raise ValueError(
-                f"An empty modules list was passed to {type(self).__name__}; give at least one module, "
-                "e.g. a Transformer"
+                f"An empty modules list was passed to {type(self).__name__}. "
+                "Please provide at least one module, e.g. a Transformer module."
             )
         config: dict[str, Any] = {}
         module_kwargs: dict[str, list[str]] = {}
@@ -133,18 +141,30 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         self.prompts = {**(config.get("prompts") or {}), **(prompts or {})}
         self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            known = ", ".join(repr(name) for name in self.prompts) or "none"
-            raise ValueError(f"default_prompt_name {self.default_prompt_name!r} is not a prompt; known: {known}")
+            raise ValueError(
+                f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
+                f"dictionary with keys {list(self.prompts.keys())!r}."
+            )
         self._similarity_fn_name: str | None = None
         if similarity_fn_name or config.get("similarity_fn_name"):
             self.similarity_fn_name = similarity_fn_name or config["similarity_fn_name"]
         self.truncate_dim = truncate_dim
         self.model_card_data = SentenceTransformerModelCardData.from_value(model_card_data)
+        self.model_card_data.register_model(self)
         self._model_card_text = card_text if model_card_data is None else None  # new card data → a new card
         self._model_name_or_path = os.fspath(model_name_or_path) if model_name_or_path is not None else None
         if self._model_name_or_path is not None and not local_files_only and not is_local(self._model_name_or_path):
             self.model_card_data.set_base_model(hub_repo_id(self._model_name_or_path), revision=revision)
         self.to(device or get_device_name())
+        self._post_init()
+
+    def _post_init(self) -> None:
+        """The last step of construction: each module's ``on_model_ready(model)`` hook, for state that depends on
+        the whole model (a module appended later does not get it)."""
+        for module in self._modules.values():
+            hook = getattr(module, "on_model_ready", None)
+            if callable(hook):
+                hook(self)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -184,8 +204,15 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
-        self._similarity_fn_name = SimilarityFunction(value).value if value is not None else None
+    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
+        if isinstance(value, SimilarityFunction):
+            value = value.value
+        if value is not None and value not in self.SUPPORTED_SIMILARITY_FN_NAMES:
+            raise ValueError(
+                f"{type(self).__name__} only supports similarity_fn_name in "
+                f"{self.SUPPORTED_SIMILARITY_FN_NAMES}, got {value!r}."
+            )
+        self._similarity_fn_name = value
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
         """All-pairs similarity matrix [len(embeddings1), len(embeddings2)] under ``similarity_fn_name``."""
@@ -203,8 +230,10 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         """Size of ``encode``'s output, after truncate_dim; None when no module knows it."""
         dimension = None
         for module in reversed(self._modules.values()):
-            method = getattr(module, "get_sentence_embedding_dimension", None)
-            if callable(method):
+            # the 6.x name first; a custom module may still define only an older one
+            names = ("get_embedding_dimension", "get_sentence_embedding_dimension", "get_word_embedding_dimension")
+            method = next((getattr(module, n) for n in names if callable(getattr(type(module), n, None))), None)
+            if method is not None:
                 dimension = method()
                 break
         if dimension is not None and self.truncate_dim is not None:
@@ -316,6 +345,78 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
             input = module(input, **{key: value for key, value in kwargs.items() if key in accepted})
         return input
 
+    def is_singular_input(self, inputs: Any) -> bool:
+        """Whether ``inputs`` is one example (a string, a dict of routed texts) rather than a batch (a list, tuple,
+        ``datasets`` Column or numpy array of strings)."""
+        return encoding.is_single_input(inputs)
+
+    def get_model_kwargs(self) -> list[str]:
+        """The keyword arguments that modules of this model take in ``encode`` (e.g. ``task`` for a Router):
+        those modules.json lists per module and those modules declare in ``forward_kwargs``, Router routes too."""
+        found: set[str] = set()
+        pending = list(self.named_children())
+        while pending:
+            name, module = pending.pop()
+            for route in getattr(module, "sub_modules", {}).values():
+                pending.extend(route.named_children())
+            found.update(self.module_kwargs.get(name, ()))
+            found.update(getattr(module, "forward_kwargs", ()))
+        return sorted(found)
+
+    def _check_encode_kwargs(self, kwargs: dict[str, Any]) -> None:
+        """Reject keyword arguments that no module takes (``task`` and ``processing_kwargs`` are always allowed),
+        instead of losing them silently."""
+        model_kwargs = self.get_model_kwargs()
+        unused = set(kwargs) - set(model_kwargs) - {"task", "processing_kwargs"}
+        if not unused:
+            return
+        name = type(self).__name__
+        raise ValueError(
+            f"{name}.encode() has been called with additional keyword arguments that this model does not use: "
+            f"{sorted(unused)}. "
+            + (
+                f"As per {name}.get_model_kwargs(), the valid additional keyword arguments are: {model_kwargs}."
+                if model_kwargs
+                else f"As per {name}.get_model_kwargs(), this model does not accept any additional keyword arguments."
+            )
+        )
+
+    @property
+    def _target_device(self) -> torch.device:
+        """Deprecated name of ``device``."""
+        logger.warning(
+            f"`{type(self).__name__}._target_device` has been deprecated. Please use `{type(self).__name__}.device` "
+            "instead."
+        )
+        return self.device
+
+    @_target_device.setter
+    def _target_device(self, device: int | str | torch.device | None = None) -> None:
+        logger.warning(f"`{type(self).__name__}._target_device` has been deprecated. Please use `to(device)` instead.")
+        self.to(device)
+
+    def get_sentence_features(self, *features: Any) -> dict[str, torch.Tensor]:
+        """Deprecated: the first module's ``get_sentence_features`` (BoW has one)."""
+        warnings.warn(
+            "The `get_sentence_features` method is deprecated and will be removed in a future version.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        method = getattr(self._first_module(), "get_sentence_features", None)
+        if method is None:
+            raise AttributeError(f"{type(self._first_module()).__name__} has no get_sentence_features")
+        return method(*features)
+
+    @staticmethod
+    def load(input_path: str) -> SentenceTransformer:
+        """Deprecated: use ``SentenceTransformer(input_path)``."""
+        warnings.warn(
+            "SentenceTransformer.load(...) is deprecated, use SentenceTransformer(...) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SentenceTransformer(input_path)
+
     def _accepts_task(self) -> bool:
         """Whether some module routes by ``task`` (a Router, or a module whose modules.json entry lists it)."""
         declared = any("task" in accepted for accepted in self.module_kwargs.values())
@@ -335,9 +436,10 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         return next(reversed(self._modules.values()))
 
     # ----------------------------------------------------------------- encoding
+    @deprecated_kwargs(sentences="inputs")
     def encode(
         self,
-        sentences: str | list[str] | np.ndarray,
+        inputs: str | list[str] | np.ndarray,
         prompt_name: str | None = None,
         prompt: str | None = None,
         batch_size: int = 32,
@@ -356,7 +458,7 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         """Embed texts.
 
         Args:
-            sentences: A string or a list of strings.
+            inputs: A string or a list of strings (``sentences=`` is the deprecated name).
             prompt_name: Key of ``self.prompts`` whose text is prepended; ignored when ``prompt`` is given.
             prompt: Text prepended to every input.
             batch_size: Inputs per forward pass.
@@ -388,23 +490,62 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
             truncate_dim=truncate_dim if truncate_dim is not None else self.truncate_dim,
         )
         options.validate()
+        self._check_encode_kwargs(kwargs)
         prompt_text = encoding.resolve_prompt(self, prompt, prompt_name)
         if pool is not None or isinstance(device, (list, tuple)):
-            return self._encode_in_pool(sentences, pool, device, prompt_text, chunk_size, options, kwargs)
+            return self._encode_in_pool(inputs, pool, device, prompt_text, chunk_size, options, kwargs)
         if device is not None:
             self.to(device)
-        inputs, single = encoding.as_input_list(sentences)
+        inputs, single = encoding.as_input_list(inputs)
         inputs, extra = encoding.apply_prompt(self, inputs, prompt_text)
         output = encoding.run(self, inputs, extra, options, prompt=prompt_text, **kwargs)
         return output[0] if single and len(output) else output
 
-    def encode_query(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:
+    @deprecated_kwargs(sentences="inputs")
+    def encode_query(
+        self,
+        inputs: str | list[str] | np.ndarray,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: encoding.OutputValue = "sentence_embedding",
+        precision: encoding.Precision = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | list[str] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        **kwargs,
+    ) -> np.ndarray | torch.Tensor | list[Any]:
         """``encode`` for search queries: uses the model's "query" prompt and task when it has them."""
-        return self._encode_with_role(sentences, QUERY_PROMPT_NAMES, "query", kwargs)
+        options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
+        return self._encode_with_role(inputs, QUERY_PROMPT_NAMES, "query", {**options, **kwargs})
 
-    def encode_document(self, sentences: str | list[str], **kwargs) -> np.ndarray | torch.Tensor | list[Any]:
+    @deprecated_kwargs(sentences="inputs")
+    def encode_document(
+        self,
+        inputs: str | list[str] | np.ndarray,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: encoding.OutputValue = "sentence_embedding",
+        precision: encoding.Precision = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | list[str] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        **kwargs,
+    ) -> np.ndarray | torch.Tensor | list[Any]:
         """``encode`` for documents: uses the model's "document" (or "passage"/"corpus") prompt when it has one."""
-        return self._encode_with_role(sentences, DOCUMENT_PROMPT_NAMES, "document", kwargs)
+        options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
+        return self._encode_with_role(inputs, DOCUMENT_PROMPT_NAMES, "document", {**options, **kwargs})
 
     def _encode_with_role(
         self, sentences: Any, prompt_names: tuple[str, ...], task: str, kwargs: dict[str, Any]
@@ -457,7 +598,13 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
     ) -> np.ndarray:
-        """Encode in the pool's worker processes; same result and order as ``encode``."""
+        """Deprecated: ``encode(..., pool=pool)`` does the same (same result and order, in the pool's processes)."""
+        warnings.warn(
+            "The `encode_multi_process` method has been deprecated, and its functionality has been integrated into "
+            "`encode`. You can now call `encode` with the same parameters to achieve multi-process encoding.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.encode(
             sentences,
             prompt_name=prompt_name,
@@ -507,9 +654,7 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
             persistence.write_json(os.path.join(folder, persistence.MODEL_CONFIG_FILE), self._model_config())
             persistence.copy_folder_code(self._modules.values(), folder)
             if create_model_card:
-                card = self._model_card_text or generate_model_card(self, model_name, train_datasets)
-                with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
-                    f.write(card)
+                self._create_model_card(folder, model_name, train_datasets)
 
     def save_pretrained(
         self,
@@ -521,6 +666,20 @@ class SentenceTransformer(FitMixin, PeftAdapterMixin, nn.Sequential):
     ) -> None:
         """Alias of ``save``, named like the Hugging Face method."""
         self.save(path, model_name, create_model_card, train_datasets, safe_serialization)
+
+    def _create_model_card(
+        self, path: str, model_name: str | None = None, train_datasets: list[str] | None = "deprecated"
+    ) -> None:
+        """Write the model card README.md into ``path``: the card the model was loaded with while it is untrained,
+        else one generated from ``model_card_data``. ``model_name`` that is no local path becomes the model id."""
+        if model_name and not Path(model_name).exists() and not self.model_card_data.model_id:
+            self.model_card_data.model_id = model_name
+        if train_datasets == "deprecated":
+            train_datasets = None
+        self.model_card_data.save_dir = path  # media usage examples are written under path/assets
+        card = self._model_card_text or generate_model_card(self, model_name, train_datasets)
+        with open(os.path.join(path, "README.md"), "w", encoding="utf-8") as f:
+            f.write(card)
 
     def _save_module(
         self, folder: str, index: int, name: str, module: nn.Module, safe_serialization: bool

@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from transformers import TrainingArguments
+from transformers.utils import ExplicitEnum
+
+logger = logging.getLogger(__name__)
+
+_ROUTER_MAPPING_ERROR = (
+    "The `router_mapping` argument must be a dictionary mapping dataset column names to Router routes, like 'query' "
+    "or 'document'. A stringified dictionary also works."
+)
+_LEARNING_RATE_MAPPING_ERROR = (
+    "The `learning_rate_mapping` argument must be a dictionary mapping parameter name regular expressions to "
+    "learning rates. A stringified dictionary also works."
+)
 
 
-class BatchSamplers(str, Enum):
-    """How one dataset is cut into batches."""
+class BatchSamplers(ExplicitEnum):
+    """How one dataset is cut into batches.
+
+    ``NO_DUPLICATES_HASHED`` is ``NO_DUPLICATES`` with ``precompute_hashes=True``: every value is hashed once
+    (xxhash, in ``datasets.map`` worker processes) before the first epoch, so the duplicate checks compare integers.
+    """
 
     BATCH_SAMPLER = "batch_sampler"
     NO_DUPLICATES = "no_duplicates"
+    NO_DUPLICATES_HASHED = "no_duplicates_hashed"
     GROUP_BY_LABEL = "group_by_label"
 
 
-class MultiDatasetBatchSamplers(str, Enum):
+class MultiDatasetBatchSamplers(ExplicitEnum):
     """How batches of several datasets are interleaved (each batch comes from one dataset)."""
 
     ROUND_ROBIN = "round_robin"
@@ -48,6 +65,10 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         learning_rate_mapping: Regular expression → learning rate, e.g. ``{r"sub_modules\.query": 1e-3}``: the
             parameters whose names (as the loss sees them, e.g. ``model.2.sub_modules.query.0.linear.weight``)
             match get that learning rate; the last matching pattern wins. A JSON string works too.
+        warmup_ratio: Deprecated (transformers 5 dropped it; kept so that code written for transformers 4 runs): the
+            fraction of the training steps to warm the learning rate up over. Given while ``warmup_steps`` is 0, it
+            moves into ``warmup_steps`` (which takes a fraction below 1 as a ratio) with a warning; given beside a
+            ``warmup_steps``, ``warmup_steps`` wins.
     """
 
     batch_sampler: BatchSamplers | str = field(default=BatchSamplers.BATCH_SAMPLER)
@@ -62,8 +83,13 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         default_factory=dict,
         metadata={"help": 'JSON mapping of parameter-name regex → learning rate, e.g. {"dense": 1e-3}.'},
     )
+    warmup_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Deprecated: use `warmup_steps` (a float below 1 is a ratio of the training steps)."},
+    )
 
     def __post_init__(self) -> None:
+        self._move_warmup_ratio()
         if isinstance(self.prompts, str) and self.prompts.lstrip().startswith("{"):
             try:
                 self.prompts = json.loads(self.prompts)
@@ -81,6 +107,24 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         self.prediction_loss_only = True
         super().__post_init__()
 
+    def _move_warmup_ratio(self) -> None:
+        """transformers 5 reads a warmup ratio from ``warmup_steps`` (a float below 1): move ``warmup_ratio`` there."""
+        if self.warmup_ratio is None:
+            return
+        if self.warmup_steps != 0:
+            logger.warning(
+                f"Both `warmup_ratio` ({self.warmup_ratio}) and `warmup_steps` ({self.warmup_steps}) are set: "
+                "`warmup_steps` is used and `warmup_ratio` is ignored."
+            )
+            return
+        self.warmup_steps = self.warmup_ratio
+        self.warmup_ratio = None
+        logger.warning(
+            "The `warmup_ratio` argument is deprecated in Transformers v5+, and will also be removed from "
+            "Sentence Transformers once support for Transformers v4 is dropped. Since you're using "
+            "Transformers v5+, please use `warmup_steps` (as a float) to specify the warmup ratio instead."
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The arguments as a dict; a sampler class or function (not serializable) is left out."""
         values = super().to_dict()
@@ -90,23 +134,23 @@ class SentenceTransformerTrainingArguments(TrainingArguments):
         return values
 
 
-def _json_mapping(value: Any, name: str, meaning: str) -> dict[str, Any]:
-    """A dict, from a dict or its JSON text (None and "" mean empty); else a ValueError saying what is expected."""
+def _json_mapping(value: Any, error: str) -> dict[str, Any]:
+    """A dict, from a dict or its JSON text (None and "" mean empty); else a ValueError with ``error``."""
     if value is None or value == "":
         return {}
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{name} must be a dict (or its JSON text) mapping {meaning}; got {value!r}") from exc
+            raise ValueError(f"{error} Got {value!r}.") from exc
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a dict mapping {meaning}; got {type(value).__name__}")
+        raise ValueError(f"{error} Got {type(value).__name__}: {value!r}.")
     return dict(value)
 
 
 def _router_mapping(value: Any) -> dict[str, Any]:
     """``{column: route}`` or ``{dataset_name: {column: route}}``, checked."""
-    mapping = _json_mapping(value, "router_mapping", "dataset columns to Router routes")
+    mapping = _json_mapping(value, _ROUTER_MAPPING_ERROR)
     nested = any(isinstance(route, dict) for route in mapping.values())
     for key, route in mapping.items():
         routes = route.values() if nested and isinstance(route, dict) else [route]
@@ -120,7 +164,7 @@ def _router_mapping(value: Any) -> dict[str, Any]:
 
 def _learning_rate_mapping(value: Any) -> dict[str, float]:
     """``{parameter-name regex: learning rate}``, checked: valid patterns and numeric rates."""
-    mapping = _json_mapping(value, "learning_rate_mapping", "parameter-name patterns to learning rates")
+    mapping = _json_mapping(value, _LEARNING_RATE_MAPPING_ERROR)
     checked = {}
     for pattern, rate in mapping.items():
         try:

@@ -3,9 +3,9 @@
 Code written for earlier versions still says ``from sentence_transformers.models.Pooling import Pooling`` or
 ``from sentence_transformers.trainer import SentenceTransformerTrainer``. No file sits at those paths: a meta path
 finder answers them with the module that holds the code today, so each concept keeps one home and the old path is
-the same module object. Importing a per-class or flat module path warns (DeprecationWarning) and names the new
-path; the package paths (``sentence_transformers.losses``, ``.evaluation``, ``.models``, ``.readers``,
-``.datasets``) are still the documented spelling and do not warn.
+the same module object. Importing an old path warns (DeprecationWarning, in upstream's words) and names the new
+path, the package paths (``import sentence_transformers.losses``) too, as upstream does; the attributes of the
+package (``from sentence_transformers import losses``) do not warn.
 """
 
 from __future__ import annotations
@@ -100,8 +100,10 @@ class _LegacyPathFinder(importlib.abc.MetaPathFinder):
         new_path = current_path(fullname)
         if new_path is None:
             return None
-        if fullname not in LEGACY_PACKAGES:
-            _warn_at_caller(f"Importing from {fullname!r} is deprecated; import from {new_path!r} instead.")
+        _warn_at_caller(
+            f"Importing from '{fullname}' is deprecated and will be removed in a future version. "
+            f"Please use '{new_path}' instead."
+        )
         module = importlib.import_module(new_path)
         parent = sys.modules.get(fullname.rpartition(".")[0])
         if parent is not None and type(parent) is types.ModuleType:

@@ -447,6 +447,8 @@ class SimilarityFunction(str, Enum):
     DOT = "dot"  # alias of DOT_PRODUCT
     EUCLIDEAN = "euclidean"
     MANHATTAN = "manhattan"
+    MAXSIM = "maxsim"  # late interaction (multi-vector, ColBERT-style) scores
+    MEAN_MAXSIM = "meanmaxsim"  # MaxSim divided by the query's token count
 
     @classmethod
     def _missing_(cls, value: object) -> SimilarityFunction:
@@ -479,10 +481,14 @@ _MATRIX_FUNCTIONS: dict[SimilarityFunction, Callable[[ArrayLike, ArrayLike], Ten
     SimilarityFunction.DOT_PRODUCT: dot_score,
     SimilarityFunction.EUCLIDEAN: euclidean_sim,
     SimilarityFunction.MANHATTAN: manhattan_sim,
+    SimilarityFunction.MAXSIM: maxsim,
+    SimilarityFunction.MEAN_MAXSIM: mean_maxsim,
 }
 _PAIRWISE_FUNCTIONS: dict[SimilarityFunction, Callable[[ArrayLike, ArrayLike], Tensor]] = {
     SimilarityFunction.COSINE: pairwise_cos_sim,
     SimilarityFunction.DOT_PRODUCT: pairwise_dot_score,
     SimilarityFunction.EUCLIDEAN: pairwise_euclidean_sim,
     SimilarityFunction.MANHATTAN: pairwise_manhattan_sim,
+    SimilarityFunction.MAXSIM: maxsim_pairwise,
+    SimilarityFunction.MEAN_MAXSIM: mean_maxsim_pairwise,
 }

@@ -14,7 +14,8 @@ from sentence_transformers.util.similarity import SimilarityFunction
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-SIMILARITY_NAMES = tuple(SimilarityFunction.possible_values())
+# the single-vector similarities the embedding evaluators compute (the MaxSim family scores multi-vector outputs)
+SIMILARITY_NAMES = tuple(name for name in SimilarityFunction.possible_values() if name not in ("maxsim", "meanmaxsim"))
 
 
 class BaseEvaluator:
@@ -83,11 +84,13 @@ class BaseEvaluator:
         """Settings worth reporting next to the metrics in a model card: ``truncate_dim`` when set."""
         return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
 
-    def embed_inputs(self, model: Any, sentences: Sequence[str], role: str | None = None, **kwargs: Any) -> Any:
+    def embed_inputs(
+        self, model: Any, sentences: Sequence[str], encode_fn_name: str | None = None, **kwargs: Any
+    ) -> Any:
         """Encode ``sentences`` with this evaluator's batch_size, show_progress_bar and truncate_dim.
 
-        ``role`` "query" / "document" uses ``encode_query`` / ``encode_document``; keywords override the settings.
-        The result is a numpy array, or one tensor with ``convert_to_tensor=True``.
+        ``encode_fn_name`` "query" / "document" uses ``encode_query`` / ``encode_document``; keywords override the
+        settings. The result is a numpy array, or one tensor with ``convert_to_tensor=True``.
         """
         settings = {
             "batch_size": self.batch_size,
@@ -95,7 +98,7 @@ class BaseEvaluator:
             "convert_to_numpy": True,
             "truncate_dim": self.truncate_dim,
         }
-        embeddings = self.encode_function(model, role)(sentences, **{**settings, **kwargs})
+        embeddings = self.encode_function(model, encode_fn_name)(sentences, **{**settings, **kwargs})
         return embeddings if kwargs.get("convert_to_tensor") else np.asarray(embeddings)
 
     @staticmethod

@@ -10,7 +10,8 @@ Setup" (2021).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -161,6 +162,10 @@ class CachedLossMixin:
     of) its loss, so that each mini-batch embedding gets a ``.grad``, and return the loss value; chunking that backward
     keeps the loss stage's memory bounded too. Wrappers such as MatryoshkaLoss recognise a cached loss with
     :func:`uses_gradient_cache` and may wrap ``calculate_loss``.
+
+    ``embed_minibatch`` yields ``(embeddings, ..., random_state)``; a loss whose mini-batches carry more than the
+    embeddings (CachedGISTEmbedLoss: its guide's embeddings) yields them in between and turns them into the second
+    argument of ``calculate_loss`` with ``loss_inputs``.
     """
 
     uses_gradient_cache: bool = True
@@ -170,51 +175,80 @@ class CachedLossMixin:
     mini_batch_num_tokens: int | None = None
     show_progress_bar: bool = False
 
-    def calculate_loss(self, reps: list[list[Tensor]], labels: Tensor | None, with_backward: bool = False) -> Tensor:
+    def calculate_loss(
+        self, reps: list[list[Tensor]], labels: Tensor | None = None, with_backward: bool = False
+    ) -> Tensor:
         """The loss on the mini-batch embeddings of every column."""
         raise NotImplementedError
 
-    def _embed_minibatch(self, features: dict[str, Any], span: Range, state: RandContext | None) -> Tensor:
-        """Embed one mini-batch, replaying ``state`` when given."""
-        batch = slice_features(features, *span)
-        if state is None:
-            return self.model(batch)["sentence_embedding"]
-        with state:
-            return self.model(batch)["sentence_embedding"]
+    def embed_minibatch(
+        self,
+        sentence_feature: dict[str, Tensor],
+        begin: int,
+        end: int,
+        with_grad: bool,
+        copy_random_state: bool,
+        random_state: RandContext | None = None,
+    ) -> tuple[Tensor, RandContext | None]:
+        """Embed rows ``begin:end`` of one column: ``(embeddings, random state before the forward or None)``.
 
-    def _embed_without_grad(
-        self, features: dict[str, Any], ranges: list[Range], training: bool
-    ) -> tuple[list[Tensor], list[RandContext | None]]:
-        """Step (1): the column's mini-batch embeddings as leaves, and the random state before each mini-batch."""
-        chunks, states = [], []
-        for span in tqdm(ranges, desc="Embed mini-batches", disable=not self.show_progress_bar):
-            batch = slice_features(features, *span)
-            states.append(RandContext(*batch.values()) if training else None)
-            with torch.no_grad():
-                chunk = self.model(batch)["sentence_embedding"]
-            chunks.append(chunk.detach().requires_grad_(training))
-        return chunks, states
+        ``random_state`` replays a state taken earlier (so dropout draws the same masks); ``copy_random_state``
+        takes one now, for a later replay.
+        """
+        batch = slice_features(sentence_feature, begin, end)
+        with nullcontext() if random_state is None else random_state:
+            with nullcontext() if with_grad else torch.no_grad():
+                state = RandContext(*batch.values()) if copy_random_state else None
+                return self.model(batch)["sentence_embedding"], state
 
-    def forward_cached(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
-        """The loss over the whole batch; its ``backward()`` re-embeds mini-batch by mini-batch (step 3)."""
-        features = list(sentence_features)
-        ranges = [minibatch_ranges(f, self.mini_batch_size, self.mini_batch_num_tokens) for f in features]
-        training = torch.is_grad_enabled()
-        reps, states = [], []
-        for column, column_ranges in zip(features, ranges, strict=True):
-            chunks, column_states = self._embed_without_grad(column, column_ranges, training)
-            reps.append(chunks)
-            states.append(column_states)
-        if not training:
-            return self.calculate_loss(reps, labels)
+    def embed_minibatch_iter(
+        self,
+        sentence_feature: dict[str, Tensor],
+        with_grad: bool,
+        copy_random_state: bool,
+        random_states: list[RandContext | None] | None = None,
+        ranges: list[Range] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """:meth:`embed_minibatch` over every mini-batch of one column (``ranges``, or split by the size settings)."""
+        if ranges is None:
+            ranges = minibatch_ranges(sentence_feature, self.mini_batch_size, self.mini_batch_num_tokens)
+        for index, (begin, end) in enumerate(
+            tqdm(ranges, desc="Embed mini-batches", disable=not self.show_progress_bar)
+        ):
+            state = None if random_states is None else random_states[index]
+            yield self.embed_minibatch(sentence_feature, begin, end, with_grad, copy_random_state, state)
+
+    def loss_inputs(self, labels: Tensor | None, extras: list[list[tuple[Any, ...]]]) -> Any:
+        """The second argument of ``calculate_loss``: the labels, unless mini-batches carry more (see class doc)."""
+        return labels
+
+    def calculate_loss_and_cache_gradients(
+        self, reps: list[list[Tensor]], labels: Any
+    ) -> tuple[Tensor, list[list[Tensor]]]:
+        """Step (2): the loss (detached, to hook the replay on) and the gradient of each mini-batch embedding."""
         loss = self.calculate_loss(reps, labels, with_backward=True)
         unused = [str(index) for index, chunks in enumerate(reps) if any(chunk.grad is None for chunk in chunks)]
         if unused:
             raise ValueError(
                 f"{type(self).__name__} did not use input column(s) {', '.join(unused)}; remove them from the data."
             )
-        loss = loss.detach().requires_grad_()
-        grads = [[chunk.grad for chunk in chunks] for chunks in reps]
+        return loss.detach().requires_grad_(), [[chunk.grad for chunk in chunks] for chunks in reps]
+
+    def forward_cached(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        """The loss over the whole batch; its ``backward()`` re-embeds mini-batch by mini-batch (step 3)."""
+        features = list(sentence_features)
+        ranges = [minibatch_ranges(f, self.mini_batch_size, self.mini_batch_num_tokens) for f in features]
+        training = torch.is_grad_enabled()
+        reps, states, extras = [], [], []
+        for column, column_ranges in zip(features, ranges, strict=True):  # step (1)
+            outputs = list(self.embed_minibatch_iter(column, False, training, ranges=column_ranges))
+            reps.append([output[0].detach().requires_grad_(training) for output in outputs])
+            states.append([output[-1] for output in outputs])
+            extras.append([output[1:-1] for output in outputs])
+        inputs = self.loss_inputs(labels, extras)
+        if not training:
+            return self.calculate_loss(reps, inputs)
+        loss, grads = self.calculate_loss_and_cache_gradients(reps, inputs)
         replay = partial(self._replay, features=features, ranges=ranges, states=states, grads=grads)
         loss.register_hook(replay)
         return loss
@@ -230,8 +264,9 @@ class CachedLossMixin:
         """Step (3): re-embed each mini-batch with gradients and back-propagate the cached embedding gradient."""
         with torch.enable_grad():
             for column, column_ranges, column_states, column_grads in zip(features, ranges, states, grads, strict=True):
-                for span, state, grad in zip(column_ranges, column_states, column_grads, strict=True):
-                    rep = self._embed_minibatch(column, span, state)
+                outputs = self.embed_minibatch_iter(column, True, False, column_states, column_ranges)
+                for output, grad in zip(outputs, column_grads, strict=True):
+                    rep = output[0]
                     if not rep.requires_grad:
                         continue  # a frozen model: nothing to train
                     dtype = torch.promote_types(torch.promote_types(rep.dtype, grad.dtype), torch.float32)

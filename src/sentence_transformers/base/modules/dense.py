@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sentence_transformers.base.modules.module import Module
+from sentence_transformers.base.modules.module import Module, with_init_defaults
 
 # The documented default is Tanh(); each Dense gets its own instance.
 _DEFAULT_ACTIVATION = nn.Tanh()
@@ -72,7 +72,7 @@ class Dense(Module):
         features[self.module_output_name or self.module_input_name] = output
         return features
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         """The output size."""
         return self.out_features
 
@@ -106,15 +106,17 @@ class Dense(Module):
         revision: str | None = None,
         local_files_only: bool = False,
         trust_remote_code: bool = False,
+        init_defaults: dict[str, Any] | None = None,
         **kwargs,
     ) -> Dense:
-        """Rebuild from config.json and the weights file."""
+        """Rebuild from config.json and the weights file; ``init_defaults`` fill keys the config leaves out."""
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
         config = cls.known_config(cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
         activation = config.get("activation_function")
         if isinstance(activation, str):
             config["activation_function"] = activation_from_name(activation, trust_remote_code)
-        return cls.load_saved_weights(cls(**config), model_name_or_path, subfolder=subfolder, **hub)
+        model = cls(**with_init_defaults(config, init_defaults))
+        return cls.load_saved_weights(model, model_name_or_path, subfolder=subfolder, **hub)
 
 
 def activation_name(activation: nn.Module) -> str:

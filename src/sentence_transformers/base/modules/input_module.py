@@ -63,6 +63,11 @@ class InputModule(Module):
     save_in_root: bool = True
     tokenizer: Any = None
 
+    @property
+    def modalities(self) -> list[str]:
+        """The kinds of input this module takes; text only unless a subclass says more (e.g. ``["text", "image"]``)."""
+        return ["text"]
+
     @wraps_tokenize
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor | Any]:
         """Turn a batch of inputs (with ``prompt`` prepended to their texts) into features for ``forward``.

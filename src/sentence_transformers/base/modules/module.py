@@ -6,14 +6,18 @@ import inspect
 import json
 import logging
 import os
+import warnings
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_file, resolve_folder
+
+if TYPE_CHECKING:
+    from sentence_transformers.base.model import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,12 @@ class Module(ABC, nn.Module):
 
     config_file_name: str = "config.json"
     config_keys: list[str] = []
+    #: Old config key → its new name: ``load_config`` renames them silently, so that folders saved before a
+    #: rename load without the deprecation warning a user passing the old keyword gets.
+    config_key_renames: dict[str, str] = {}
     save_in_root: bool = False
+    #: Keyword arguments of ``encode`` (e.g. ``task``) that the model passes on to this module's ``forward``.
+    forward_kwargs: set[str] = set()
     #: Whether ``load`` reads model.safetensors / pytorch_model.bin: never, always, or only when the folder has one.
     saved_weights: Literal["none", "required", "if_present"] = "none"
 
@@ -63,15 +72,17 @@ class Module(ABC, nn.Module):
         cache_folder: str | None = None,
         revision: str | None = None,
         local_files_only: bool = False,
+        init_defaults: dict[str, Any] | None = None,
         **kwargs,
     ) -> Module:
         """Rebuild the module from its config file, then its weights as ``saved_weights`` says.
 
-        Override to read other files too."""
+        ``init_defaults`` are constructor arguments the loading model supplies; they only fill keys that the saved
+        config leaves out. Override to read other files too."""
         hub = {"token": token, "cache_folder": cache_folder, "revision": revision, "local_files_only": local_files_only}
         config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
         try:
-            model = cls(**cls.known_config(config))
+            model = cls(**with_init_defaults(cls.known_config(config), init_defaults))
         except (TypeError, ValueError) as exc:
             if config or cls.load_file_path(model_name_or_path, cls.config_file_name, subfolder, **hub) is not None:
                 raise
@@ -143,9 +154,19 @@ class Module(ABC, nn.Module):
             return {}
         with open(path, encoding="utf-8") as f:
             try:
-                return json.load(f)
+                config = json.load(f)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"Corrupt module config {path}: {exc}") from exc
+        return cls.rename_config_keys(config)
+
+    @classmethod
+    def rename_config_keys(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` with its old key names (``config_key_renames``) replaced by the new ones; a new key that is
+        already there wins over its old name."""
+        for old_key, new_key in cls.config_key_renames.items():
+            if old_key in config and new_key not in config:
+                config[new_key] = config.pop(old_key)
+        return config
 
     @staticmethod
     def load_file_path(
@@ -187,6 +208,23 @@ class Module(ABC, nn.Module):
         )
         return os.path.join(root, subfolder)
 
+    def on_model_ready(self, model: BaseModel) -> None:
+        """Called once the model holding this module is fully built (all modules, tokenizer in place).
+
+        Override it to resolve state that depends on the model, e.g. on its tokenizer. It does nothing by default.
+        A module appended to a model that is already built does not get the call; saving and reloading does."""
+
+    def __getattr__(self, name: str) -> Any:
+        """The pre-6.x names of ``get_embedding_dimension`` still work, with a FutureWarning.
+
+        Resolved here rather than defined as methods, so that ``hasattr(module, old_name)`` stays False for a
+        module without ``get_embedding_dimension``."""
+        new_name = _RENAMED_METHODS.get(name)
+        if new_name is not None and any(new_name in vars(klass) for klass in type(self).__mro__):
+            warnings.warn(f"The `{name}` method has been renamed to `{new_name}`.", FutureWarning, stacklevel=2)
+            return getattr(self, new_name)
+        return super().__getattr__(name)
+
     @classmethod
     def load_torch_weights(
         cls,
@@ -212,3 +250,14 @@ class Module(ABC, nn.Module):
             return state_dict
         model.load_state_dict(state_dict)
         return model
+
+
+_RENAMED_METHODS = {
+    "get_sentence_embedding_dimension": "get_embedding_dimension",
+    "get_word_embedding_dimension": "get_embedding_dimension",
+}
+
+
+def with_init_defaults(config: dict[str, Any], init_defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """``config`` completed with ``init_defaults`` for the keys it lacks: a saved value always wins."""
+    return {**(init_defaults or {}), **config}

@@ -6,7 +6,7 @@ import ast
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -226,7 +226,12 @@ class Router(InputModule):
             logger.warning("Different embedding dimensions across routes: %s; using the first", dimensions)
         return dimensions[0]
 
-    get_sentence_embedding_dimension = get_embedding_dimension  # the name before 6.x
+    def on_model_ready(self, model: Any) -> None:
+        """Pass the hook on to the modules of every route, which the model does not see itself."""
+        for modules in self.sub_modules.values():
+            for module in modules:
+                if callable(getattr(type(module), "on_model_ready", None)):
+                    module.on_model_ready(model)
 
     def __repr__(self) -> str:
         return nn.Module.__repr__(self)
@@ -283,9 +288,13 @@ class Router(InputModule):
         revision: str | None = None,
         local_files_only: bool = False,
         trust_remote_code: bool = False,
+        module_classes: Mapping[str, type[nn.Module]] | None = None,
         **kwargs,
     ) -> Router:
-        """Rebuild from router_config.json (or the 2.x Asym config.json) and the route folders."""
+        """Rebuild from router_config.json (or the 2.x Asym config.json) and the route folders.
+
+        ``module_classes`` maps type names of the config to the classes to load them with, in place of importing
+        the named class (e.g. a class defined in a notebook, or a subclass to use instead)."""
         root = resolve_folder(model_name_or_path, token, cache_folder, revision, local_files_only)
         folder = os.path.join(root, subfolder)
         config = _read_routing_config(folder)
@@ -293,7 +302,9 @@ class Router(InputModule):
         offered.update(local_files_only=local_files_only, trust_remote_code=trust_remote_code, **kwargs)
         loaded: dict[str, nn.Module] = {}
         for module_id, type_name in config["types"].items():
-            module_class = persistence.resolve_type(type_name, root, trust_remote_code, token=token, revision=revision)
+            module_class = (module_classes or {}).get(type_name) or persistence.resolve_type(
+                type_name, root, trust_remote_code, token=token, revision=revision
+            )
             loaded[module_id] = persistence.load_module(module_class, folder, module_id, offered)
         sub_modules = {route: [loaded[i] for i in ids] for route, ids in config["structure"].items()}
         return cls(sub_modules, **_parameters(config.get("parameters", {})))

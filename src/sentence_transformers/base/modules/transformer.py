@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
 
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
@@ -18,6 +27,7 @@ from sentence_transformers.base.modules.input_module import (
     prepend_prompt,
     wraps_tokenize,
 )
+from sentence_transformers.base.modules.module import with_init_defaults
 from sentence_transformers.base.peft_mixin import adapter_base_model, has_adapters, save_adapter
 from sentence_transformers.base.token_ids import TokenIds, replace_surrogates_in, tokenizer_lock
 
@@ -33,6 +43,25 @@ CONFIG_FILE_NAMES = [
 ]
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds", "position_ids")
 
+logger = logging.getLogger(__name__)
+
+#: transformer_task → (model output read, feature written) for text through ``forward``, as upstream 6.x names them.
+TASK_OUTPUTS: dict[str, tuple[str, str]] = {
+    "feature-extraction": ("last_hidden_state", "token_embeddings"),
+    "sequence-classification": ("logits", "scores"),
+    "fill-mask": ("logits", "token_embeddings"),
+}
+# Upstream's tasks for generative rerankers, multimodal models and ColBERT retrieval heads, which sbert lacks.
+_UNSUPPORTED_TASKS = ("text-generation", "any-to-any", "retrieval")
+_PROCESSING_KWARGS_KEYS = {"common", "text", "audio", "image", "video", "chat_template"}
+# Processor classes by the modality they handle; a multimodal processor lists its parts as these attributes.
+_PROCESSOR_ATTRIBUTE_MODALITIES = {
+    "tokenizer": "text",
+    "image_processor": "image",
+    "feature_extractor": "audio",
+    "video_processor": "video",
+}
+
 
 class Transformer(InputModule):
     """Loads a Hugging Face model (BERT, RoBERTa, T5 encoder, …) and its tokenizer.
@@ -46,10 +75,32 @@ class Transformer(InputModule):
         cache_dir: Cache folder for downloads.
         do_lower_case: Lowercase every input before tokenizing.
         tokenizer_name_or_path: Load the tokenizer from elsewhere than the model.
+        transformer_task: Which head to load: "feature-extraction" (AutoModel, token embeddings), "fill-mask"
+            (AutoModelForMaskedLM, vocabulary logits per token) or "sequence-classification"
+            (AutoModelForSequenceClassification, ``scores``). Upstream's generative, multimodal and retrieval
+            tasks raise NotImplementedError.
+        processing_kwargs: Keyword arguments for calling the tokenizer, as ``{"text": {...}, "common": {...}}``
+            (e.g. ``{"text": {"max_length": 64}}``); they override the defaults (padding, truncation, max_length).
+        modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``: which model output to
+            read; needs ``module_output_name``. Only the text modality through ``forward`` is supported.
+        module_output_name: The feature to write the model output to (by default per task, e.g.
+            ``token_embeddings``).
+        unpad_inputs: Upstream's flash-attention unpadding; sbert always pads, so True only logs that it falls back.
+        query_length / document_length: Truncation length for texts encoded with ``task="query"`` /
+            ``task="document"`` (e.g. ``encode_query``); None means ``max_seq_length``.
+        query_expansion: ColBERT query expansion, for multi-vector models: not supported (must be None).
     """
 
     config_file_name: str = "sentence_bert_config.json"
     config_keys: list[str] = ["max_seq_length", "do_lower_case"]
+    # Written only when not at their default, so that releases before these keys existed still load the folder.
+    _OPTIONAL_CONFIG_DEFAULTS: dict[str, Any] = {
+        "transformer_task": "feature-extraction",
+        "processing_kwargs": {},
+        "unpad_inputs": None,
+        "query_length": None,
+        "document_length": None,
+    }
     save_in_root: bool = True
 
     def __init__(
@@ -67,10 +118,26 @@ class Transformer(InputModule):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
+        transformer_task: str = "feature-extraction",
+        processing_kwargs: dict[str, dict[str, Any]] | None = None,
+        modality_config: dict[str, dict[str, Any]] | None = None,
+        module_output_name: str | None = None,
+        unpad_inputs: bool | None = None,
+        query_length: int | None = None,
+        document_length: int | None = None,
+        query_expansion: dict[str, Any] | None = None,
         **kwargs,
     ) -> None:
         super().__init__()
         check_backend(backend)
+        check_task(transformer_task, backend)
+        self.transformer_task = transformer_task
+        self.query_expansion = query_expansion
+        self.processing_kwargs = checked_processing_kwargs(processing_kwargs)
+        self.query_length = query_length
+        self.document_length = document_length
+        if query_length is not None or document_length is not None:
+            self.forward_kwargs = {"task"}  # so that encode passes the task its lengths depend on
         self.do_lower_case = do_lower_case
         self.backend = backend
         model_kwargs = {**(model_args or {}), **(model_kwargs or {})}
@@ -82,8 +149,12 @@ class Transformer(InputModule):
             config_kwargs = {k: v for k, v in config_kwargs.items() if k not in ("revision", "subfolder")}
             model_kwargs = {k: v for k, v in model_kwargs.items() if k != "revision"}
         config = AutoConfig.from_pretrained(adapter_base or model_name_or_path, **hub_kwargs, **config_kwargs)
+        if transformer_task == "sequence-classification" and "num_labels" not in config_kwargs:
+            if not any(arch.endswith("ForSequenceClassification") for arch in config.architectures or ()):
+                config.num_labels = 1  # a fresh head: one score per text pair, as a CrossEncoder wants
         if backend == "torch":
-            self.auto_model = load_auto_model(model_name_or_path, config, {**hub_kwargs, **_model_only(model_kwargs)})
+            model_kwargs = {**hub_kwargs, **_model_only(model_kwargs)}
+            self.auto_model = load_auto_model(model_name_or_path, config, model_kwargs, transformer_task)
         else:
             self.auto_model = _load_runtime_model(backend, model_name_or_path, config, {**hub_kwargs, **model_kwargs})
         tokenizer_source = tokenizer_name_or_path or model_name_or_path
@@ -95,6 +166,133 @@ class Transformer(InputModule):
         self.max_seq_length = max_seq_length
         if tokenizer_name_or_path is not None:
             self.auto_model.config.tokenizer_class = self.tokenizer.__class__.__name__
+        if modality_config is None:
+            modality_config, module_output_name = self.infer_modalities(self.auto_model, self.tokenizer)
+        self._set_modality_config(modality_config, module_output_name)
+        self.unpad_inputs = unpad_inputs
+
+    def _set_modality_config(self, modality_config: dict[str, Any], module_output_name: str | None) -> None:
+        """Check a modality_config (text through ``forward`` only) and keep what ``forward`` reads from it."""
+        if module_output_name is None:
+            raise ValueError(
+                "Loading the Transformer module with a custom modality_config requires also providing "
+                "module_output_name with the name of the output feature that this module should create, "
+                'for example "token_embeddings" or "sentence_embedding".'
+            )
+        for key, params in modality_config.items():
+            if not isinstance(params, dict) or "method" not in params or "method_output_name" not in params:
+                raise ValueError(
+                    f"Invalid modality_config entry for {key!r}: each entry must be a dict with "
+                    f"'method' and 'method_output_name' keys, but got {params!r}"
+                )
+        text = modality_config.get("text")
+        if set(modality_config) != {"text"} or text["method"] != "forward":
+            raise NotImplementedError(
+                f"modality_config={modality_config!r} is not supported: sbert's Transformer takes text only, "
+                "through the model's forward (modality_config={'text': {'method': 'forward', ...}})"
+            )
+        self.modality_config = {"text": dict(text)}
+        self.module_output_name = module_output_name
+        # last_hidden_state is the first output, also of the ONNX / OpenVINO models; any other is read by name
+        output_name = text["method_output_name"]
+        self._output_key = 0 if output_name in (None, "last_hidden_state") else output_name
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``auto_model`` is the older name of ``model``: setting it replaces ``model``."""
+        super().__setattr__("model" if name == "auto_model" else name, value)
+
+    @property
+    def auto_model(self) -> torch.nn.Module:
+        """The Hugging Face model (the older name of ``model``)."""
+        return self.model
+
+    @property
+    def config(self) -> PretrainedConfig:
+        """The Hugging Face model's configuration."""
+        return self.model.config
+
+    @property
+    def modalities(self) -> list[str]:
+        """The kinds of input this module takes: the keys of ``modality_config`` (["text"])."""
+        return list(self.modality_config)
+
+    @property
+    def unpad_inputs(self) -> bool | None:
+        """Upstream's switch for flash-attention unpadding. sbert always pads (``can_flatten_inputs`` is False):
+        True only logs that it falls back to padded inputs, as upstream does where unpadding is unavailable."""
+        return self._unpad_inputs
+
+    @unpad_inputs.setter
+    def unpad_inputs(self, value: bool | None) -> None:
+        self._unpad_inputs = value
+        self.can_flatten_inputs = False
+        if value is True:
+            logger.warning(
+                "unpad_inputs=True was set, but the prerequisites for skipping padding are not met. "
+                "Falling back to padded inputs."
+            )
+
+    @property
+    def query_expansion(self) -> dict[str, Any] | None:
+        """ColBERT query expansion: always None here (multi-vector models are not supported)."""
+        return None
+
+    @query_expansion.setter
+    def query_expansion(self, value: dict[str, Any] | None) -> None:
+        if value is not None:
+            raise NotImplementedError(
+                f"query_expansion={value!r} is not supported: it expands ColBERT queries for multi-vector models, "
+                "which sbert does not implement; leave query_expansion=None"
+            )
+
+    def infer_modalities(self, model: torch.nn.Module, processor: Any) -> tuple[dict[str, Any], str]:
+        """The modality_config and output feature for ``model`` and its tokenizer: text through ``forward``,
+        reading the task's output (``last_hidden_state`` or ``logits``)."""
+        edge_case = self.infer_modalities_edge_cases(model, processor)
+        if edge_case is not None:
+            return edge_case
+        method_output_name, module_output_name = TASK_OUTPUTS[self.transformer_task]
+        modalities = self.infer_modalities_from_processor(processor)
+        if modalities != ["text"]:
+            raise NotImplementedError(
+                f"The processor {type(processor).__name__} handles {modalities}; sbert's Transformer takes text only"
+            )
+        return {"text": {"method": "forward", "method_output_name": method_output_name}}, module_output_name
+
+    def infer_modalities_edge_cases(self, model: torch.nn.Module, processor: Any) -> tuple[dict[str, Any], str] | None:
+        """A fixed modality_config for architectures the general rule gets wrong, or None.
+
+        Upstream's exceptions are all image, audio or retrieval models, which sbert does not load: always None."""
+        return None
+
+    def infer_modalities_from_processor(self, processor: Any) -> list[str]:
+        """The modalities a processor handles: "text" for a tokenizer; a multimodal processor's by its parts."""
+        if isinstance(processor, PreTrainedTokenizerBase):
+            return ["text"]
+        parts = getattr(processor, "get_attributes", None)
+        attributes = parts() if callable(parts) else getattr(processor, "attributes", None)
+        if attributes is not None:
+            return [modality for name, modality in _PROCESSOR_ATTRIBUTE_MODALITIES.items() if name in attributes]
+        logger.warning(
+            f"Could not determine modalities from processor of type {type(processor).__name__}. "
+            "Returning an empty modality list."
+        )
+        return []
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """max_seq_length and do_lower_case, plus the 6.x keys that differ from their defaults (older releases
+        would reject them)."""
+        config = super().get_config_dict()
+        for key, default in self._OPTIONAL_CONFIG_DEFAULTS.items():
+            if getattr(self, key) != default:
+                config[key] = getattr(self, key)
+        default_config, default_output = TASK_OUTPUTS[self.transformer_task]
+        if self.modality_config != {"text": {"method": "forward", "method_output_name": default_config}} or (
+            self.module_output_name != default_output
+        ):
+            config["modality_config"] = self.modality_config
+            config["module_output_name"] = self.module_output_name
+        return config
 
     def __repr__(self) -> str:
         return f"Transformer({dict(self.get_config_dict(), architecture=self.auto_model.__class__.__name__)})"
@@ -102,8 +300,8 @@ class Transformer(InputModule):
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Add ``token_embeddings`` (and ``all_layer_embeddings`` when the model returns hidden states)."""
         inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
-        output = self.auto_model(**inputs, return_dict=True)
-        features["token_embeddings"] = output[0]
+        output = self.model(**inputs, return_dict=True)
+        features[self.module_output_name] = output[self._output_key]
         hidden_states = getattr(output, "hidden_states", None)
         if hidden_states is not None:
             features["all_layer_embeddings"] = hidden_states
@@ -122,22 +320,42 @@ class Transformer(InputModule):
         if value is not None and tokenizer is not None:
             tokenizer.model_max_length = value
 
-    def get_word_embedding_dimension(self) -> int:
-        """Size of the token embeddings the model returns."""
-        config = self.auto_model.config
-        return getattr(config, "hidden_size", None) or config.get_text_config().hidden_size
+    def get_embedding_dimension(self) -> int:
+        """Size of the embeddings the model returns: its hidden size (the projection size when it writes
+        ``sentence_embedding``), looked for in the config, then its text config, then its other sub-configs."""
+        config = self.model.config
+        candidates = [config, getattr(config, "text_config", None)]
+        candidates += [getattr(config, name, None) for name in getattr(config, "sub_configs", None) or {}]
+        for candidate in candidates:
+            if candidate is not None and (size := self._hidden_size(candidate)) is not None:
+                return size
+        raise ValueError(
+            f"Could not determine embedding dimension from model config. Config type: {type(config).__name__}."
+        )
+
+    def _hidden_size(self, config: Any) -> int | None:
+        if self.module_output_name == "sentence_embedding" and hasattr(config, "projection_dim"):
+            return config.projection_dim
+        if hasattr(config, "hidden_size"):
+            return config.hidden_size
+        for name in ("neck_hidden_sizes", "hidden_sizes", "embed_dims"):
+            if hasattr(config, name):
+                value = getattr(config, name)
+                if not isinstance(value, list):
+                    return value
+                if value:
+                    return value[-1]
+        return getattr(config, "hidden_dim", None)
 
     def token_lengths(self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]]) -> list[int]:
         """Number of tokens ``tokenize`` gives each input (after truncation), without padding or tensors."""
         columns = self._prepare(texts)
+        call = {"truncation": "longest_first", "max_length": self.max_seq_length}
+        if self.processing_kwargs:
+            call.update(self._text_call_kwargs(self.processing_kwargs))
+        call.update(padding=False, return_tensors=None, return_attention_mask=False, return_token_type_ids=False)
         with tokenizer_lock(self.tokenizer):  # unpadded: must not switch padding off under a thread's tokenize
-            encoded = self.tokenizer(
-                *columns,
-                truncation="longest_first",
-                max_length=self.max_seq_length,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-            )
+            encoded = self.tokenizer(*columns, **call)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def pretokenize(self, texts: list[str] | list[tuple[str, str]]) -> TokenIds | None:
@@ -151,6 +369,8 @@ class Transformer(InputModule):
             return None
         if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self) or has_own_preprocess(self):
             return None  # a subclass or caller replaced tokenize or preprocess: it must see every batch
+        if self.processing_kwargs:
+            return None  # tokenizer arguments that may pad or shape the output: tokenize applies them per batch
         columns = self._prepare(texts)
         with tokenizer_lock(tokenizer):
             encoded = tokenizer(
@@ -167,34 +387,69 @@ class Transformer(InputModule):
         )
 
     def tokenize(
-        self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]], padding: str | bool = True, **kwargs
+        self,
+        texts: list[str] | list[dict[str, str]] | list[tuple[str, str]],
+        padding: str | bool = True,
+        max_length: int | None = None,
+        **kwargs,
     ) -> dict[str, torch.Tensor]:
-        """Tokenize single texts or text pairs, truncated to ``max_seq_length`` (thread safe, see ``pretokenize``)."""
+        """Tokenize single texts or text pairs, truncated to ``max_length`` (thread safe, see ``pretokenize``).
+
+        Without ``max_length``, ``task="query"`` / ``"document"`` truncate to ``query_length`` / ``document_length``
+        when set, else to ``max_seq_length``. ``processing_kwargs`` (the module's, merged with one given here)
+        override these tokenizer arguments."""
         columns = self._prepare(texts)
+        call = {"padding": padding, "truncation": "longest_first", "return_tensors": "pt"}
+        call["max_length"] = self._max_length(kwargs.get("task"), max_length)
+        given = kwargs.get("processing_kwargs")
+        if self.processing_kwargs or given:
+            call.update(self._text_call_kwargs(self._merge_processing_kwargs(given)))
         with tokenizer_lock(self.tokenizer):
-            encoded = self.tokenizer(
-                *columns,
-                padding=padding,
-                truncation="longest_first",
-                return_tensors="pt",
-                max_length=self.max_seq_length,
-            )
+            encoded = self.tokenizer(*columns, **call)
         features = dict(encoded)
         if texts and isinstance(texts[0], dict):
             features["text_keys"] = [next(iter(text)) for text in texts]
         return features
 
+    def _max_length(self, task: str | None, max_length: int | None) -> int | None:
+        """The truncation length: an explicit ``max_length``, else the task's length, else ``max_seq_length``."""
+        if max_length is not None:
+            return max_length
+        task_length = {"query": self.query_length, "document": self.document_length}.get(task)
+        return self.max_seq_length if task_length is None else task_length
+
+    def _merge_processing_kwargs(self, given: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        """The module's ``processing_kwargs`` with a call's on top, one modality key at a time."""
+        if not given:
+            return self.processing_kwargs
+        given = checked_processing_kwargs(given, "per-call ")
+        keys = {*self.processing_kwargs, *given}
+        return {key: {**self.processing_kwargs.get(key, {}), **given.get(key, {})} for key in keys}
+
+    @staticmethod
+    def _text_call_kwargs(processing_kwargs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The tokenizer arguments of ``processing_kwargs``: its common ones, then its text ones."""
+        return {**processing_kwargs.get("common", {}), **processing_kwargs.get("text", {})}
+
     @wraps_tokenize
     def preprocess(
-        self, inputs: list[str] | list[dict[str, str]] | list[tuple[str, str]], prompt: str | None = None, **kwargs
+        self,
+        inputs: list[str] | list[dict[str, str]] | list[tuple[str, str]],
+        prompt: str | None = None,
+        processing_kwargs: dict[str, dict[str, Any]] | None = None,
+        **kwargs,
     ) -> dict[str, Any]:
         """Upstream 6.x's ``tokenize``: the prompt is prepended to each text (the first of a pair), then tokenized.
+
+        ``processing_kwargs`` override the module's tokenizer arguments for this call (merged per modality key).
 
         Returns ``tokenize``'s features plus ``modality`` ("text") and, with a prompt, ``prompt_length``: the
         prompt's tokens without the closing special token, which ``Pooling(include_prompt=False)`` leaves out.
         """
         if not inputs:
             return {}
+        if processing_kwargs:
+            kwargs["processing_kwargs"] = processing_kwargs
         features = self.tokenize(prepend_prompt(inputs, prompt), **kwargs)
         features["modality"] = "text"
         if prompt:
@@ -242,9 +497,12 @@ class Transformer(InputModule):
         config_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         backend: str = "torch",
+        init_defaults: dict[str, Any] | None = None,
         **kwargs,
     ) -> Transformer:
-        """Rebuild from a saved folder: sentence_bert_config.json plus the Hugging Face files beside it."""
+        """Rebuild from a saved folder: sentence_bert_config.json plus the Hugging Face files beside it.
+
+        ``init_defaults`` fill constructor arguments that the saved config leaves out."""
         folder = os.path.join(
             resolve_folder(model_name_or_path, token, cache_folder, revision, local_files_only), subfolder
         )
@@ -258,6 +516,7 @@ class Transformer(InputModule):
         ):
             config[key] = {**config.get(key, {}), **hub, **(given or {})}
         config.setdefault("cache_dir", cache_folder)
+        config = with_init_defaults(config, init_defaults)
         return cls(model_name_or_path=folder, backend=backend, **config)
 
 
@@ -302,14 +561,50 @@ def _load_runtime_model(
     return load(folder, config, **model_kwargs)
 
 
-def load_auto_model(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
-    """AutoModel, except encoder-decoder families (T5, MT5, UMT5) whose encoder alone gives embeddings.
+def check_task(transformer_task: str, backend: str) -> None:
+    """Refuse a transformer_task that sbert cannot run, naming the ones it can."""
+    if transformer_task in _UNSUPPORTED_TASKS:
+        raise NotImplementedError(
+            f"transformer_task={transformer_task!r} is not supported by sbert (generative, multimodal and "
+            f"retrieval heads); supported tasks: {list(TASK_OUTPUTS)}"
+        )
+    if transformer_task not in TASK_OUTPUTS:
+        raise ValueError(
+            f"Unsupported transformer_task '{transformer_task}'. Supported tasks are: {list(TASK_OUTPUTS)}"
+        )
+    if transformer_task != "feature-extraction" and backend != "torch":
+        raise NotImplementedError(f"transformer_task={transformer_task!r} runs on the torch backend only")
+
+
+def checked_processing_kwargs(
+    processing_kwargs: dict[str, dict[str, Any]] | None, which: str = ""
+) -> dict[str, dict[str, Any]]:
+    """``processing_kwargs`` without the keys that are no modality, "common" or "chat_template" (warned about)."""
+    processing_kwargs = dict(processing_kwargs or {})
+    unknown = set(processing_kwargs) - _PROCESSING_KWARGS_KEYS
+    if unknown:
+        logger.warning(
+            f"Unknown keys in {which}`processing_kwargs`: {unknown}. Valid keys are: "
+            f"{sorted(_PROCESSING_KWARGS_KEYS)}. Unknown keys will be ignored. Did you mean to nest them under "
+            "'common' or a modality key ('text', 'audio', 'image', 'video')?"
+        )
+    return {key: value for key, value in processing_kwargs.items() if key not in unknown}
+
+
+def load_auto_model(
+    name_or_path: str,
+    config: PretrainedConfig,
+    model_kwargs: dict[str, Any],
+    transformer_task: str = "feature-extraction",
+) -> torch.nn.Module:
+    """The model class of ``transformer_task``; for feature extraction AutoModel, except encoder-decoder families
+    (T5, MT5, UMT5) whose encoder alone gives embeddings.
 
     When loading fails because a weights file of a local folder is truncated or corrupt, the error names that file.
     """
     model_kwargs = {key: value for key, value in model_kwargs.items() if key != "config"}
     try:
-        return _from_pretrained(name_or_path, config, model_kwargs)
+        return _from_pretrained(name_or_path, config, model_kwargs, transformer_task)
     except Exception as exc:  # whatever transformers raised, a damaged weights file is the cause worth naming
         folder = _local_folder(name_or_path, model_kwargs)
         damaged = weights_io.find_damaged_weights(folder) if folder is not None else None
@@ -318,7 +613,12 @@ def load_auto_model(name_or_path: str, config: PretrainedConfig, model_kwargs: d
         raise weights_io.DamagedModelError(f"Weights file {damaged[0]} is truncated or corrupt ({damaged[1]})") from exc
 
 
-def _from_pretrained(name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]) -> torch.nn.Module:
+def _from_pretrained(
+    name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any], transformer_task: str
+) -> torch.nn.Module:
+    head = {"sequence-classification": AutoModelForSequenceClassification, "fill-mask": AutoModelForMaskedLM}
+    if transformer_task in head:
+        return head[transformer_task].from_pretrained(name_or_path, config=config, **model_kwargs)
     if config.model_type in {"t5", "mt5", "umt5"}:
         from transformers import MT5EncoderModel, T5EncoderModel, UMT5EncoderModel
 

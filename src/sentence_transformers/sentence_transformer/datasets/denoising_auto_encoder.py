@@ -15,10 +15,14 @@ class DenoisingAutoEncoderDataset(Dataset):
 
     Args:
         sentences: The unlabelled sentences.
-        noise_fn: Damages a sentence; by default :meth:`delete` (drops each word with probability 0.6).
+        noise_fn: Damages a sentence; by default (or None) :meth:`delete` (drops each word with probability 0.6).
     """
 
-    def __init__(self, sentences: list[str], noise_fn: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        sentences: list[str],
+        noise_fn: Callable[[str], str] | None = lambda text: DenoisingAutoEncoderDataset.delete(text),
+    ) -> None:
         self.sentences = sentences
         self.noise_fn = noise_fn or DenoisingAutoEncoderDataset.delete
 

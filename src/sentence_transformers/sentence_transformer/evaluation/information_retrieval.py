@@ -212,10 +212,15 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         scores = {fn_name: self.compute_metrics(hits) for fn_name, hits in results.items()}
         for fn_name in self.score_function_names:
             logger.info(f"Score-Function: {fn_name}")
-            for family in _FAMILIES:
-                for k, value in scores[fn_name][f"{family}@k"].items():
-                    logger.info(f"{_DISPLAY[family]}@{k}: {value:.4f}")
+            self.output_scores(scores[fn_name])
         return scores
+
+    def output_scores(self, scores: dict[str, dict[int, float]]) -> None:
+        """Log one score function's metrics: accuracy, precision and recall in percent, the ranking metrics as is."""
+        for family in ("accuracy", "precision", "recall", "mrr", "ndcg", "map"):
+            for k, value in scores[f"{family}@k"].items():
+                shown = f"{value * 100:.2f}%" if family in ("accuracy", "precision", "recall") else f"{value:.4f}"
+                logger.info(f"{_DISPLAY[family]}@{k}: {shown}")
 
     compute_metrices = compute_all_metrics  # the 2.x spelling
 
@@ -230,7 +235,7 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         query_embeddings = self.embed_inputs(
             model, self.queries, "query", prompt_name=self.query_prompt_name, prompt=self.query_prompt
         )
-        order = self._corpus_id_order()
+        order = self.get_corpus_id_ranks()
         best = {name: _empty_hits(len(self.queries)) for name in self.score_functions}
         for start in trange(
             0, len(self.corpus), self.corpus_chunk_size, desc="Corpus Chunks", disable=not self.show_progress_bar
@@ -252,8 +257,8 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             for row_s, row_p in zip(scores.tolist(), positions.tolist(), strict=True)
         ]
 
-    def _corpus_id_order(self) -> Tensor:
-        """Rank of each corpus entry when the ids are sorted ascending (the tie-break), cached."""
+    def get_corpus_id_ranks(self) -> Tensor:
+        """Rank of each corpus entry when the ids are sorted ascending (the tie-break between equal scores), cached."""
         if self._corpus_order is None:
             positions = sorted(range(len(self.corpus_ids)), key=self.corpus_ids.__getitem__)
             order = torch.empty(len(positions), dtype=torch.long)
@@ -276,10 +281,19 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
         return corpus_embeddings[start:end]
 
     def embed_inputs(
-        self, model: SentenceTransformer, sentences: list[str], role: str | None = None, **kwargs
+        self,
+        model: SentenceTransformer,
+        sentences: list[str],
+        encode_fn_name: str | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        **kwargs,
     ) -> Tensor:
-        """Encode ``sentences`` as one tensor, with ``encode_query`` / ``encode_document`` for those roles."""
-        return super().embed_inputs(model, sentences, role, convert_to_tensor=True, **kwargs)
+        """Encode ``sentences`` as one tensor; ``encode_fn_name`` "query" / "document" picks ``encode_query`` /
+        ``encode_document``, ``prompt_name`` / ``prompt`` the prompt."""
+        return super().embed_inputs(
+            model, sentences, encode_fn_name, prompt_name=prompt_name, prompt=prompt, convert_to_tensor=True, **kwargs
+        )
 
     def compute_metrics(self, queries_result_list: list[list[dict[str, Any]]]) -> dict[str, dict[int, float]]:
         """Averages over queries of every metric at every cut-off, from each query's hits."""

@@ -81,6 +81,9 @@ class NanoBEIREvaluator(SentenceEvaluator):
         write_predictions: Also write each dataset's top hits per query to JSON-lines files.
     """
 
+    # the evaluator built for each dataset; a subclass may swap in its own
+    information_retrieval_class = InformationRetrievalEvaluator
+
     def __init__(
         self,
         dataset_names: Sequence[str] | None = None,
@@ -184,7 +187,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
         for row in qrels:
             doc_ids = row["corpus-id"] if isinstance(row["corpus-id"], list) else [row["corpus-id"]]
             relevant_docs.setdefault(str(row["query-id"]), set()).update(str(doc_id) for doc_id in doc_ids)
-        return InformationRetrievalEvaluator(
+        return self.information_retrieval_class(
             queries={str(row["_id"]): row["text"] for row in queries if row["text"]},
             corpus={str(row["_id"]): row["text"] for row in corpus if row["text"]},
             relevant_docs=relevant_docs,
@@ -196,26 +199,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
 
     def _load_subset(self, dataset_name: str, subset: str) -> Dataset:
         """One subset ("corpus", "queries", "qrels") of a dataset, with its required columns only."""
-        try:
-            from datasets import load_dataset
-        except ImportError as error:
-            raise ImportError("NanoBEIREvaluator needs the `datasets` package: pip install datasets") from error
-        split = self.split_name(dataset_name)
-        try:
-            data = load_dataset(self.dataset_id, subset, split=split)
-        except Exception as error:
-            raise ValueError(
-                f"Could not load NanoBEIR dataset {dataset_name!r}: subset {subset!r}, split {split!r} of "
-                f"{self.dataset_id!r} ({type(error).__name__}: {error})."
-            ) from error
-        columns = _SUBSET_COLUMNS[subset]
-        missing = [column for column in columns if column not in data.column_names]
-        if missing:
-            raise ValueError(
-                f"NanoBEIR dataset {dataset_name!r}: subset {subset!r}, split {split!r} of {self.dataset_id!r} "
-                f"lacks the column(s) {missing}; it needs {columns}."
-            )
-        return data.select_columns(columns)
+        return load_nanobeir_subset(self.dataset_id, dataset_name, subset, _SUBSET_COLUMNS[subset], type(self).__name__)
 
     def __call__(
         self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1, steps: int = -1, **kwargs
@@ -288,3 +272,32 @@ class NanoBEIREvaluator(SentenceEvaluator):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
         return config
+
+
+def load_nanobeir_subset(
+    dataset_id: str, dataset_name: str, subset: str, columns: list[str], evaluator_name: str = "NanoBEIREvaluator"
+) -> Dataset:
+    """One subset of a NanoBEIR dataset from the hub (split ``Nano{Name}``), keeping only ``columns``.
+
+    Loads with the optional ``datasets`` package; a load failure or a missing column raises a ValueError that names
+    the dataset, subset and split. ``evaluator_name`` names the evaluator in the install hint.
+    """
+    try:
+        from datasets import load_dataset
+    except ImportError as error:
+        raise ImportError(f"{evaluator_name} needs the `datasets` package: pip install datasets") from error
+    split = "Nano" + DATASET_NAME_TO_HUMAN_READABLE[dataset_name.lower()]
+    try:
+        data = load_dataset(dataset_id, subset, split=split)
+    except Exception as error:
+        raise ValueError(
+            f"Could not load NanoBEIR dataset {dataset_name!r}: subset {subset!r}, split {split!r} of "
+            f"{dataset_id!r} ({type(error).__name__}: {error})."
+        ) from error
+    missing = [column for column in columns if column not in data.column_names]
+    if missing:
+        raise ValueError(
+            f"NanoBEIR dataset {dataset_name!r}: subset {subset!r}, split {split!r} of {dataset_id!r} "
+            f"lacks the column(s) {missing}; it needs {columns}."
+        )
+    return data.select_columns(columns)

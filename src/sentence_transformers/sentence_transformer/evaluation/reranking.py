@@ -100,9 +100,10 @@ class RerankingEvaluator(SentenceEvaluator):
 
     def compute_metrics_batched(self, model: SentenceTransformer) -> dict[str, float]:
         """Encode all queries in one call and all documents in another, then score each sample."""
-        queries = self.embed_inputs(model, [sample["query"] for sample in self.samples], "query")
+        queries = [sample["query"] for sample in self.samples]
+        queries = self.embed_inputs(model, queries, "query", show_progress_bar=self.show_progress_bar)
         documents = [doc for sample in self.samples for doc in (*sample["positive"], *sample["negative"])]
-        doc_embeddings = self.embed_inputs(model, documents, "document")
+        doc_embeddings = self.embed_inputs(model, documents, "document", show_progress_bar=self.show_progress_bar)
         per_sample, start = [], 0
         for sample, query in zip(self.samples, queries, strict=True):
             count = len(sample["positive"]) + len(sample["negative"])
@@ -120,7 +121,10 @@ class RerankingEvaluator(SentenceEvaluator):
             per_sample.append(self._score_sample(query, doc_embeddings, len(sample["positive"])))
         return _average(per_sample)
 
-    compute_metrices = compute_metrics  # the 2.x spelling
+    # the 2.x spellings
+    compute_metrices = compute_metrics
+    compute_metrices_batched = compute_metrics_batched
+    compute_metrices_individual = compute_metrics_individual
 
     def _score_sample(self, query: Tensor, documents: Tensor, num_positives: int) -> tuple[float, float, float]:
         """(AP, reciprocal rank within k, NDCG@k) of one sample whose first ``num_positives`` documents are relevant."""
@@ -140,10 +144,18 @@ class RerankingEvaluator(SentenceEvaluator):
         )
 
     def embed_inputs(
-        self, model: SentenceTransformer, sentences: list[str], role: str | None = None, **kwargs: Any
+        self,
+        model: SentenceTransformer,
+        sentences: list[str],
+        encode_fn_name: str | None = None,
+        show_progress_bar: bool | None = None,
+        **kwargs: Any,
     ) -> Tensor:
-        """Encode ``sentences`` as one tensor, with ``encode_query`` / ``encode_document`` for those roles."""
-        return super().embed_inputs(model, sentences, role, convert_to_tensor=True, **kwargs)
+        """Encode ``sentences`` as one tensor; ``encode_fn_name`` "query" / "document" picks ``encode_query`` /
+        ``encode_document``. ``show_progress_bar`` None leaves the choice to ``encode``."""
+        return super().embed_inputs(
+            model, sentences, encode_fn_name, show_progress_bar=show_progress_bar, convert_to_tensor=True, **kwargs
+        )
 
     def get_config_dict(self) -> dict[str, Any]:
         """at_k, and truncate_dim when set."""

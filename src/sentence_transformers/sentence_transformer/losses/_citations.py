@@ -1,16 +1,6 @@
 """BibTeX entries cited by several losses."""
 
-SBERT_CITATION = """
-@inproceedings{reimers-2019-sentence-bert,
-    title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
-    author = "Reimers, Nils and Gurevych, Iryna",
-    booktitle = "Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing",
-    month = "11",
-    year = "2019",
-    publisher = "Association for Computational Linguistics",
-    url = "https://arxiv.org/abs/1908.10084",
-}
-"""
+from sentence_transformers.base.model_card import SBERT_CITATION  # noqa: F401 - the card cites it too
 
 MULTILINGUAL_SBERT_CITATION = """
 @inproceedings{reimers-2020-multilingual-sentence-bert,

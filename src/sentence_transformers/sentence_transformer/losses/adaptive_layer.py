@@ -45,13 +45,12 @@ class TransformerDecorator:
         self.position = 0
 
     def __call__(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        if self.layer_idx is not None:
-            if self.position >= len(self.hidden_states):
-                raise RuntimeError("The inner loss ran the model more often than on the final layer's pass")
-            hidden_states = self.hidden_states[self.position]
-            self.position += 1
-            layer = hidden_states[self.layer_idx]
-            return {**features, "all_layer_embeddings": hidden_states, "token_embeddings": layer}
+        if self.layer_idx is None:
+            return self.call_grow_cache(features, **kwargs)
+        return self.call_use_cache(features)
+
+    def call_grow_cache(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Run the Transformer with hidden states switched on (restored after) and keep them for later passes."""
         config = self.transformer.auto_model.config
         previous = config.output_hidden_states
         config.output_hidden_states = True
@@ -63,6 +62,14 @@ class TransformerDecorator:
             raise ValueError(f"{type(self.transformer).__name__} returned no all_layer_embeddings (hidden states)")
         self.hidden_states.append(output["all_layer_embeddings"])
         return output
+
+    def call_use_cache(self, features: dict[str, Any]) -> dict[str, Any]:
+        """``features`` with layer ``layer_idx`` of the next recorded call as ``token_embeddings``; no model run."""
+        if self.position >= len(self.hidden_states):
+            raise RuntimeError("The inner loss ran the model more often than on the final layer's pass")
+        hidden_states = self.hidden_states[self.position]
+        self.position += 1
+        return {**features, "all_layer_embeddings": hidden_states, "token_embeddings": hidden_states[self.layer_idx]}
 
 
 class ForwardDecorator:

@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sentence_transformers.sentence_transformer.losses._loss_utils import check_label_count
 from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import (
     BatchHardTripletLoss,
     BatchHardTripletLossDistanceFunction,
@@ -32,6 +33,15 @@ class BatchHardSoftMarginTripletLoss(BatchHardTripletLoss):
         distance_metric: PairwiseDistance = BatchHardTripletLossDistanceFunction.euclidean_distance,
     ) -> None:
         super().__init__(model, distance_metric=distance_metric)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """The loss from already computed embeddings (one column)."""
+        return self.batch_hard_triplet_soft_margin_loss(labels, embeddings[0])
+
+    def batch_hard_triplet_soft_margin_loss(self, labels: Tensor, embeddings: Tensor) -> Tensor:
+        """The soft-margin batch-hard loss of one ``[batch, dim]`` embedding matrix and its ``[batch]`` labels."""
+        labels = check_label_count(self, labels, embeddings.shape[0])
+        return self.loss_from_distances(self.distance_metric(embeddings), labels)
 
     def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
         """Softplus of each anchor's hardest-positive minus hardest-negative distance, averaged."""

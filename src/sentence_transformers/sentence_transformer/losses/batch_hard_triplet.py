@@ -57,6 +57,17 @@ def positive_pair_mask(labels: Tensor) -> Tensor:
     return same_label_mask(labels) & ~eye
 
 
+def negative_pair_mask(labels: Tensor) -> Tensor:
+    """[batch, batch] bool: True where i and j have different labels."""
+    return ~same_label_mask(labels)
+
+
+def triplet_mask(labels: Tensor) -> Tensor:
+    """[batch, batch, batch] bool: True at (a, p, n) when a, p, n are distinct, label(a) == label(p) != label(n)."""
+    # n != a and n != p follow from the labels: n's label differs from theirs
+    return positive_pair_mask(labels).unsqueeze(2) & negative_pair_mask(labels).unsqueeze(1)
+
+
 def hardest_pairs(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     """Per anchor, the largest positive distance (0 if none) and the smallest negative distance."""
     hardest_positive = (distances * positive_pair_mask(labels).float()).max(dim=1).values
@@ -126,6 +137,20 @@ class BatchHardTripletLoss(BatchTripletLossBase):
             (see :class:`BatchHardTripletLossDistanceFunction`); Euclidean by default.
         margin: The margin of the hinge.
     """
+
+    get_triplet_mask = staticmethod(triplet_mask)
+    get_anchor_positive_triplet_mask = staticmethod(positive_pair_mask)
+    get_anchor_negative_triplet_mask = staticmethod(negative_pair_mask)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """The loss from already computed embeddings (one column)."""
+        return self.batch_hard_triplet_loss(labels, embeddings[0])
+
+    def batch_hard_triplet_loss(self, labels: Tensor, embeddings: Tensor) -> Tensor:
+        """The batch-hard hinge loss of one ``[batch, dim]`` embedding matrix and its ``[batch]`` labels."""
+        labels = check_label_count(self, labels, embeddings.shape[0])
+        # explicit class: subclasses (the soft-margin loss) override loss_from_distances but keep this hinge
+        return BatchHardTripletLoss.loss_from_distances(self, self.distance_metric(embeddings), labels)
 
     def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
         """Hinge between each anchor's hardest positive and hardest negative, averaged."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from sentence_transformers.sentence_transformer.losses._loss_utils import check_label_count
 from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import (
     BatchTripletLossBase,
     positive_pair_mask,
@@ -47,6 +48,15 @@ class BatchSemiHardTripletLoss(BatchTripletLossBase):
     def margin(self) -> float:
         """Upstream's name of the margin for this loss."""
         return self.triplet_margin
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """The loss from already computed embeddings (one column)."""
+        return self.batch_semi_hard_triplet_loss(labels, embeddings[0])
+
+    def batch_semi_hard_triplet_loss(self, labels: Tensor, embeddings: Tensor) -> Tensor:
+        """The semi-hard loss of one ``[batch, dim]`` embedding matrix and its ``[batch]`` labels."""
+        labels = check_label_count(self, labels, embeddings.shape[0])
+        return self.loss_from_distances(self.distance_metric(embeddings), labels)
 
     def loss_from_distances(self, distances: Tensor, labels: Tensor) -> Tensor:
         """Hinge of each positive pair against its semi-hard negative, averaged over positive pairs."""

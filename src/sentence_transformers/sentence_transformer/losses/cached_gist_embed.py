@@ -8,11 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sentence_transformers.base.losses.gradcache import (
-    CachedLossMixin,
-    minibatch_ranges,
-    slice_features,
-)
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, RandContext, slice_features
 from sentence_transformers.sentence_transformer.losses.gist_embed import GISTEmbedLoss, MarginStrategy
 
 
@@ -63,37 +59,54 @@ class CachedGISTEmbedLoss(CachedLossMixin, GISTEmbedLoss):
         self.mini_batch_size = mini_batch_size
         self.mini_batch_num_tokens = mini_batch_num_tokens
         self.show_progress_bar = show_progress_bar
-        self._guide_reps: list[list[Tensor]] | None = None
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         """The loss value; back-propagating it (``loss.backward()``) fills the model's gradients."""
-        features = list(sentence_features)
-        self._guide_reps = [self.embed_with_guide(column) for column in features]
-        try:
-            return self.forward_cached(features, labels)
-        finally:
-            self._guide_reps = None
+        return self.forward_cached(sentence_features, labels)
 
-    def embed_with_guide(self, features: dict[str, Tensor]) -> list[Tensor]:
-        """The guide's embeddings of one column, mini-batch by mini-batch, without gradients."""
-        ranges = minibatch_ranges(features, self.mini_batch_size, self.mini_batch_num_tokens)
+    def embed_minibatch(
+        self,
+        sentence_feature: dict[str, Tensor],
+        begin: int,
+        end: int,
+        with_grad: bool,
+        copy_random_state: bool,
+        random_state: RandContext | None = None,
+    ) -> tuple[Tensor, Tensor | None, RandContext | None]:
+        """Rows ``begin:end`` of one column: ``(model embeddings, guide embeddings, random state)``.
+
+        The guide only runs in the pass without gradients; the replay with gradients needs the model's alone
+        (the guide's were used up computing the cached gradients), so it yields None there.
+        """
+        reps, state = super().embed_minibatch(sentence_feature, begin, end, with_grad, copy_random_state, random_state)
+        if with_grad:
+            return reps, None, state
         with torch.no_grad():
-            return [
-                self.guide(self.guide_features(slice_features(features, *span)))["sentence_embedding"]
-                for span in ranges
-            ]
+            guide_input = self.guide_features(slice_features(sentence_feature, begin, end))
+            guide_reps = self.guide(guide_input)["sentence_embedding"]
+        return reps, guide_reps, state
+
+    def loss_inputs(self, labels: Tensor | None, extras: list[list[tuple[Any, ...]]]) -> list[list[Tensor]]:
+        """The guide's mini-batch embeddings of every column: the ``reps_guided`` of :meth:`calculate_loss`."""
+        return [[extra[0] for extra in column] for column in extras]
+
+    def calculate_loss_and_cache_gradients(
+        self, reps: list[list[Tensor]], reps_guided: list[list[Tensor]]
+    ) -> tuple[Tensor, list[list[Tensor]]]:
+        """The loss (detached) and the gradient of each mini-batch embedding of the model."""
+        return super().calculate_loss_and_cache_gradients(reps, reps_guided)
 
     def calculate_loss(
-        self, reps: list[list[Tensor]], labels: Tensor | None = None, with_backward: bool = False
+        self, reps: list[list[Tensor]], reps_guided: list[list[Tensor]], with_backward: bool = False
     ) -> Tensor:
-        """The loss from per-column lists of mini-batch embeddings; with ``with_backward`` it fills their ``.grad``.
+        """The loss from per-column lists of the model's and the guide's mini-batch embeddings.
 
-        The guide's embeddings of the same batch come from :meth:`forward`.
+        With ``with_backward`` it back-propagates chunk by chunk, filling the ``.grad`` of ``reps``.
         """
-        if self._guide_reps is None:
-            raise RuntimeError("calculate_loss runs inside forward(), which embeds the batch with the guide first")
+        if len(reps) != len(reps_guided):
+            raise ValueError(f"reps and reps_guided must have the same length, got {len(reps)} and {len(reps_guided)}")
         embeddings = [torch.cat(column) for column in reps]
-        guide_embeddings = [torch.cat(column) for column in self._guide_reps]
+        guide_embeddings = [torch.cat(column) for column in reps_guided]
         return self.ranking_loss(embeddings, guide_embeddings, self.mini_batch_size, with_backward=with_backward)
 
     def get_config_dict(self) -> dict[str, Any]:

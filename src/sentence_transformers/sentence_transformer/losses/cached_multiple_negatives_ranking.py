@@ -15,6 +15,17 @@ from sentence_transformers.util.similarity import cos_sim
 from ._loss_utils import backward_from_cut, cut_graph
 from .multiple_negatives_ranking import Direction, InBatchRankingScorer
 
+# settable like attributes, held outside nn.Module's registries (a similarity module must not become a submodule)
+RANKING_OPTIONS = (
+    "scale",
+    "similarity_fct",
+    "gather_across_devices",
+    "directions",
+    "partition_mode",
+    "hardness_mode",
+    "hardness_strength",
+)
+
 GRADCACHE_CITATION = """
 @misc{gao2021scaling,
     title={Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup},
@@ -72,6 +83,51 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, InBatchRankingScorer, 
         self._set_ranking_options(
             scale, similarity_fct, gather_across_devices, directions, partition_mode, hardness_mode, hardness_strength
         )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Keep the ranking hyperparameters apart from nn.Module's registries; the properties below read them."""
+        if name in RANKING_OPTIONS:
+            self.__dict__.setdefault("_ranking_options", {})[name] = value
+        else:
+            super().__setattr__(name, value)
+
+    def _option(self, name: str) -> Any:
+        return self.__dict__["_ranking_options"][name]
+
+    @property
+    def scale(self) -> float:
+        """Multiplier of the similarities (``1 / temperature``)."""
+        return self._option("scale")
+
+    @property
+    def similarity_fct(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """The matrix similarity function."""
+        return self._option("similarity_fct")
+
+    @property
+    def gather_across_devices(self) -> bool:
+        """Whether every process's embeddings are gathered in distributed training."""
+        return self._option("gather_across_devices")
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The terms of the softmax."""
+        return self._option("directions")
+
+    @property
+    def partition_mode(self) -> str:
+        """``joint`` (one softmax) or ``per_direction``."""
+        return self._option("partition_mode")
+
+    @property
+    def hardness_mode(self) -> str | None:
+        """Which negatives get the hardness penalty (None: none)."""
+        return self._option("hardness_mode")
+
+    @property
+    def hardness_strength(self) -> float:
+        """Weight of the hardness penalty."""
+        return self._option("hardness_strength")
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         """Mean loss over the anchors; call ``backward()`` on it as on any loss."""

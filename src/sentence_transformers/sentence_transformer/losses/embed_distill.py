@@ -94,7 +94,8 @@ class EmbedDistillLoss(nn.Module):
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         """The mean over the text columns of the distance to the teacher embeddings."""
         features = list(sentence_features)
-        teacher_embeddings = split_teacher_embeddings(labels, len(features))  # check before running the model
+        # check before running the model
+        teacher_embeddings = split_teacher_embeddings(labels, len(features), type(self).__name__)
         return self.compute_loss_from_embeddings(embed_columns(self.model, features), teacher_embeddings)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], teacher_embeddings: list[Tensor]) -> Tensor:

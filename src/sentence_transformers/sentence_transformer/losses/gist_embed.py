@@ -119,6 +119,10 @@ class GISTEmbedLoss(nn.Module):
             backward_from_cut(columns, leaves)
         return total
 
+    def sim_matrix(self, embed1: Tensor, embed2: Tensor) -> Tensor:
+        """Cosine similarity of every row of ``embed1`` with every row of ``embed2``: ``[len(embed1), len(embed2)]``."""
+        return _cos(embed1, embed2)
+
     def chunk_logits(self, columns: list[Tensor], guide_columns: list[Tensor], begin: int, end: int) -> Tensor:
         """[end - begin, n_candidates] similarities / temperature of anchors ``begin:end``, false negatives -inf.
 
@@ -128,7 +132,7 @@ class GISTEmbedLoss(nn.Module):
         (anchors, positives, *negatives), (guide_anchors, guide_positives, *guide_negatives) = columns, guide_columns
         own = slice(begin, end)
         rows = torch.arange(end - begin, device=anchors.device)
-        positive_ap_guide = _cos(guide_anchors[own], guide_positives)
+        positive_ap_guide = self.sim_matrix(guide_anchors[own], guide_positives)
         positive_score = positive_ap_guide[rows, begin + rows].unsqueeze(1)
         slack = self.margin if self.margin_strategy == "absolute" else positive_score.abs() * self.margin
         threshold = positive_score - slack
@@ -141,13 +145,21 @@ class GISTEmbedLoss(nn.Module):
 
         keep = torch.zeros_like(positive_ap_guide, dtype=torch.bool)
         keep[rows, begin + rows] = True
-        blocks = [filtered(_cos(anchors[own], positives), positive_ap_guide, keep)]
+        blocks = [filtered(self.sim_matrix(anchors[own], positives), positive_ap_guide, keep)]
         if self.contrast_anchors:
-            blocks.append(filtered(_cos(anchors[own], anchors), _cos(guide_anchors[own], guide_anchors)))
+            blocks.append(
+                filtered(self.sim_matrix(anchors[own], anchors), self.sim_matrix(guide_anchors[own], guide_anchors))
+            )
         if self.contrast_positives:
-            blocks.append(filtered(_cos(positives[own], positives), _cos(guide_positives[own], guide_positives)))
+            blocks.append(
+                filtered(
+                    self.sim_matrix(positives[own], positives), self.sim_matrix(guide_positives[own], guide_positives)
+                )
+            )
         for negative, guide_negative in zip(negatives, guide_negatives, strict=True):
-            blocks.append(filtered(_cos(anchors[own], negative), _cos(guide_anchors[own], guide_negative)))
+            blocks.append(
+                filtered(self.sim_matrix(anchors[own], negative), self.sim_matrix(guide_anchors[own], guide_negative))
+            )
         return torch.cat(blocks, dim=1) / self.temperature
 
     def get_config_dict(self) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from sentence_transformers.sentence_transformer.losses._loss_utils import embedd
 logger = logging.getLogger(__name__)
 
 
-def shrink(embeddings: Tensor, dim: int) -> Tensor:
-    """The first ``dim`` values of each embedding, L2-normalized."""
-    if dim > embeddings.shape[-1]:
-        raise ValueError(f"Matryoshka dimension {dim} exceeds the embedding dimension {embeddings.shape[-1]}")
-    return F.normalize(embeddings[..., :dim], p=2, dim=-1)
+def shrink(tensor: Tensor, dim: int) -> Tensor:
+    """The first ``dim`` values of each embedding (the last axis of ``tensor``), L2-normalized."""
+    if dim > tensor.shape[-1]:
+        raise ValueError(f"Matryoshka dimension {dim} exceeds the embedding dimension {tensor.shape[-1]}")
+    return F.normalize(tensor[..., :dim], p=2, dim=-1)
 
 
 def choose_indices(count: int, n_per_step: int) -> list[int]:

@@ -72,14 +72,22 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         """The mean margin loss over the anchors (labels are ignored)."""
-        features = list(sentence_features)
-        if len(features) != 2:
-            raise ValueError(
-                f"MegaBatchMarginLoss needs exactly 2 columns (anchor, positive), got {len(features)}; it mines its "
-                "negatives from the other pairs of the batch."
-            )
         if self.use_mini_batched_version:
-            return self.forward_cached(features, labels)
+            return self.forward_mini_batched(sentence_features, labels)
+        return self.forward_non_mini_batched(sentence_features, labels)
+
+    def forward_mini_batched(
+        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
+    ) -> Tensor:
+        """The loss with GradCache: embedded in mini-batches, re-embedded with gradients during ``backward()``."""
+        features = _check_columns(sentence_features)
+        return self.forward_cached(features, labels)
+
+    def forward_non_mini_batched(
+        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
+    ) -> Tensor:
+        """The loss from one forward pass over the whole batch (memory grows with the batch size)."""
+        features = _check_columns(sentence_features)
         return self.calculate_loss([[rep] for rep in embed_columns(self.model, features)], labels)
 
     def calculate_loss(
@@ -120,3 +128,14 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
     def citation(self) -> str:
         """BibTeX of ParaNMT-50M (Wieting and Gimpel, 2018)."""
         return PARANMT_CITATION
+
+
+def _check_columns(sentence_features: Iterable[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+    """The two (anchor, positive) columns, or an error naming why a third makes no sense."""
+    features = list(sentence_features)
+    if len(features) != 2:
+        raise ValueError(
+            f"MegaBatchMarginLoss needs exactly 2 columns (anchor, positive), got {len(features)}; it mines its "
+            "negatives from the other pairs of the batch."
+        )
+    return features

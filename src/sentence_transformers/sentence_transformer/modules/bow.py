@@ -27,6 +27,7 @@ class BoW(InputModule):
     """
 
     config_keys: list[str] = ["vocab", "word_weights", "unknown_word_weight", "cumulative_term_frequency"]
+    modalities: list[str] = ["text"]
     save_in_root: bool = False
 
     def __init__(
@@ -50,12 +51,8 @@ class BoW(InputModule):
     def __repr__(self) -> str:
         return f"BoW(vocab size {len(self.vocab)}, cumulative_term_frequency={self.cumulative_term_frequency})"
 
-    def get_sentence_embedding_dimension(self) -> int:
-        """Size of the embedding: the vocab size."""
-        return self.sentence_embedding_dimension
-
     def get_embedding_dimension(self) -> int:
-        """Size of the embedding (the newer name of get_sentence_embedding_dimension)."""
+        """Size of the embedding."""
         return self.sentence_embedding_dimension
 
     def tokenize(self, texts: list[str], **kwargs) -> dict[str, torch.Tensor]:

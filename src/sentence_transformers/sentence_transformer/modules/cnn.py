@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from sentence_transformers.base.modules.module import Module
+from sentence_transformers.util.decorators import deprecated_kwargs
 
 
 class CNN(Module):
@@ -17,7 +19,8 @@ class CNN(Module):
     one output per token (as Pooling's attention mask expects).
 
     Args:
-        in_word_embedding_dimension / in_embedding_dimension: Size of the incoming token embeddings.
+        in_embedding_dimension: Size of the incoming token embeddings (``in_word_embedding_dimension``, its old
+            name, still works with a deprecation warning).
         out_channels: Output channels of each convolution.
         kernel_sizes: One convolution per kernel size (default [1, 3, 5]).
         stride_sizes: The stride of each convolution (default 1 each).
@@ -26,21 +29,22 @@ class CNN(Module):
     config_file_name: str = "cnn_config.json"
     # The 2.x key name for the input size, which every release reads.
     config_keys: list[str] = ["in_word_embedding_dimension", "out_channels", "kernel_sizes", "stride_sizes"]
+    config_key_renames: dict[str, str] = {"in_word_embedding_dimension": "in_embedding_dimension"}
     saved_weights = "required"
 
+    @deprecated_kwargs(in_word_embedding_dimension="in_embedding_dimension")
     def __init__(
         self,
-        in_word_embedding_dimension: int | None = None,
+        in_embedding_dimension: int,
         out_channels: int = 256,
-        kernel_sizes: list[int] | None = None,
-        stride_sizes: list[int] | None = None,
-        in_embedding_dimension: int | None = None,
+        kernel_sizes: Sequence[int] = [1, 3, 5],  # noqa: B006 (upstream's default; copied, never mutated)
+        stride_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        dimension = in_word_embedding_dimension if in_word_embedding_dimension is not None else in_embedding_dimension
-        kernel_sizes = [1, 3, 5] if kernel_sizes is None else list(kernel_sizes)
+        dimension = in_embedding_dimension
+        kernel_sizes = list(kernel_sizes)
         stride_sizes = [1] * len(kernel_sizes) if stride_sizes is None else list(stride_sizes)
-        _check_positive_int(dimension, "in_word_embedding_dimension")
+        _check_positive_int(dimension, "in_embedding_dimension")
         _check_positive_int(out_channels, "out_channels")
         if not kernel_sizes:
             raise ValueError("kernel_sizes must list at least one kernel size")
@@ -48,7 +52,7 @@ class CNN(Module):
             _check_positive_int(value, "kernel_sizes/stride_sizes entries")
         if len(stride_sizes) != len(kernel_sizes):
             raise ValueError(f"stride_sizes {stride_sizes} must have one entry per kernel size {kernel_sizes}")
-        self.in_word_embedding_dimension = dimension
+        self.in_embedding_dimension = dimension
         self.out_channels = out_channels
         self.kernel_sizes = kernel_sizes
         self.stride_sizes = stride_sizes
@@ -59,19 +63,15 @@ class CNN(Module):
         )
 
     @property
-    def in_embedding_dimension(self) -> int:
-        """Size of the incoming token embeddings (the newer name of in_word_embedding_dimension)."""
-        return self.in_word_embedding_dimension
+    def in_word_embedding_dimension(self) -> int:
+        """Size of the incoming token embeddings (the 2.x name of in_embedding_dimension)."""
+        return self.in_embedding_dimension
 
     def __repr__(self) -> str:
         return f"CNN({self.get_config_dict()})"
 
-    def get_word_embedding_dimension(self) -> int:
-        """Size of the output token embeddings: out_channels × number of kernel sizes."""
-        return self.embeddings_dimension
-
     def get_embedding_dimension(self) -> int:
-        """Size of the output token embeddings (the newer name of get_word_embedding_dimension)."""
+        """Size of the output token embeddings."""
         return self.embeddings_dimension
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:

@@ -34,12 +34,8 @@ class LayerNorm(Module):
         features["sentence_embedding"] = self.norm(features["sentence_embedding"])
         return features
 
-    def get_sentence_embedding_dimension(self) -> int:
-        """Size of the sentence embedding (unchanged by normalization)."""
-        return self.dimension
-
     def get_embedding_dimension(self) -> int:
-        """Newer name of ``get_sentence_embedding_dimension``."""
+        """Size of the sentence embedding (unchanged by normalization)."""
         return self.dimension
 
     def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:

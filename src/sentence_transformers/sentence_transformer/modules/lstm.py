@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from sentence_transformers.base.modules.module import Module
+from sentence_transformers.util.decorators import deprecated_kwargs
 
 
 class LSTM(Module):
@@ -17,7 +18,8 @@ class LSTM(Module):
     padding never enters the recurrence; outputs at padded positions are zeros.
 
     Args:
-        word_embedding_dimension / embedding_dimension: Size of the incoming token embeddings.
+        embedding_dimension: Size of the incoming token embeddings (``word_embedding_dimension``, its old name,
+            still works with a deprecation warning).
         hidden_dim: Hidden size of the LSTM (per direction).
         num_layers: Number of stacked LSTM layers.
         dropout: Dropout between stacked layers.
@@ -27,27 +29,28 @@ class LSTM(Module):
     config_file_name: str = "lstm_config.json"
     # The 2.x key name for the input size, which every release reads.
     config_keys: list[str] = ["word_embedding_dimension", "hidden_dim", "num_layers", "dropout", "bidirectional"]
+    config_key_renames: dict[str, str] = {"word_embedding_dimension": "embedding_dimension"}
     saved_weights = "required"
 
+    @deprecated_kwargs(word_embedding_dimension="embedding_dimension")
     def __init__(
         self,
-        word_embedding_dimension: int | None = None,
-        hidden_dim: int | None = None,
+        embedding_dimension: int,
+        hidden_dim: int,
         num_layers: int = 1,
         dropout: float = 0,
         bidirectional: bool = True,
-        embedding_dimension: int | None = None,
     ) -> None:
         super().__init__()
-        dimension = word_embedding_dimension if word_embedding_dimension is not None else embedding_dimension
+        dimension = embedding_dimension
         for value, what in (
-            (dimension, "word_embedding_dimension"),
+            (dimension, "embedding_dimension"),
             (hidden_dim, "hidden_dim"),
             (num_layers, "num_layers"),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"LSTM {what} must be a positive integer, got {value!r}")
-        self.word_embedding_dimension = dimension
+        self.embedding_dimension = dimension
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.dropout = dropout
@@ -58,19 +61,15 @@ class LSTM(Module):
         )
 
     @property
-    def embedding_dimension(self) -> int:
-        """Size of the incoming token embeddings (the newer name of word_embedding_dimension)."""
-        return self.word_embedding_dimension
+    def word_embedding_dimension(self) -> int:
+        """Size of the incoming token embeddings (the 2.x name of embedding_dimension)."""
+        return self.embedding_dimension
 
     def __repr__(self) -> str:
         return f"LSTM({self.get_config_dict()})"
 
-    def get_word_embedding_dimension(self) -> int:
-        """Size of the output token embeddings: hidden_dim, doubled when bidirectional."""
-        return self.embeddings_dimension
-
     def get_embedding_dimension(self) -> int:
-        """Size of the output token embeddings (the newer name of get_word_embedding_dimension)."""
+        """Size of the output token embeddings."""
         return self.embeddings_dimension
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:

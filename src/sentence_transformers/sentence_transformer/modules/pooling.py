@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from sentence_transformers.base.modules.module import Module
+from sentence_transformers.util.decorators import deprecated_kwargs
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 # Config key of each mode, in the order the pooled vectors are concatenated.
@@ -19,66 +22,94 @@ _MODE_KEYS = {
     "weightedmean": "pooling_mode_weightedmean_tokens",
     "lasttoken": "pooling_mode_lasttoken",
 }
+
+
+def _flags_to_pooling_mode(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Replace the 2.x ``pooling_mode_*`` booleans in ``kwargs`` by one ``pooling_mode`` (mean when none is True);
+    an explicit ``pooling_mode`` wins and the booleans are dropped."""
+    given = [key for key in _MODE_KEYS.values() if key in kwargs]
+    if not given:
+        return kwargs
+    if "pooling_mode" not in kwargs:
+        modes = tuple(mode for mode, key in _MODE_KEYS.items() if kwargs.get(key))
+        kwargs["pooling_mode"] = modes or "mean"
+    for key in given:
+        del kwargs[key]
+    return kwargs
+
+
+def _legacy_mode_flags(init: Callable[..., None]) -> Callable[..., None]:
+    """Let ``Pooling.__init__`` take the 2.x ``pooling_mode_*`` booleans, with a FutureWarning."""
+
+    @functools.wraps(init)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        given = [key for key in kwargs if key in _MODE_KEYS.values()]
+        if given:
+            warnings.warn(
+                f"The {', '.join(f'`{key}`' for key in given)} argument(s) are deprecated. "
+                "Please use `pooling_mode` instead.",
+                FutureWarning,
+                stacklevel=3,  # the caller, above deprecated_kwargs' wrapper
+            )
+            _flags_to_pooling_mode(kwargs)
+        return init(*args, **kwargs)
+
+    return wrapper
+
+
 _ALIASES = {"mean_tokens": "mean", "max_tokens": "max", "cls_token": "cls", "weightedmean_tokens": "weightedmean"}
 
 
 class Pooling(Module):
     """Pools token embeddings (cls, max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken; several concatenate).
 
-    Accepts both the 2.x form ``Pooling(dim, pooling_mode_mean_tokens=True, …)`` and the newer
-    ``Pooling(dim, pooling_mode="mean")`` / ``pooling_mode=("cls", "mean")``.
+    The 2.x boolean form ``Pooling(dim, pooling_mode_cls_token=True)`` still works with a FutureWarning (only the
+    flags passed count, so that example pools cls alone), as does the ``word_embedding_dimension`` name.
 
     Args:
-        word_embedding_dimension / embedding_dimension: Size of the token embeddings.
-        pooling_mode: One mode name or a sequence of them; overrides the boolean flags.
+        embedding_dimension: Size of the token embeddings.
+        pooling_mode: One mode name or a sequence of them, concatenated in the order given.
         include_prompt: If False, the prompt's tokens are left out of the pooling.
     """
 
+    POOLING_MODES: tuple[str, ...] = POOLING_MODES
+    # The 2.x keys are written (every release reads them) whenever they express the modes' order.
     config_keys: list[str] = ["word_embedding_dimension", *_MODE_KEYS.values(), "include_prompt"]
+    config_key_renames: dict[str, str] = {"word_embedding_dimension": "embedding_dimension"}
 
+    @deprecated_kwargs(word_embedding_dimension="embedding_dimension")
+    @_legacy_mode_flags
     def __init__(
         self,
-        word_embedding_dimension: int | None = None,
-        pooling_mode: str | Sequence[str] | None = None,
-        pooling_mode_cls_token: bool = False,
-        pooling_mode_max_tokens: bool = False,
-        pooling_mode_mean_tokens: bool = True,
-        pooling_mode_mean_sqrt_len_tokens: bool = False,
-        pooling_mode_weightedmean_tokens: bool = False,
-        pooling_mode_lasttoken: bool = False,
+        embedding_dimension: int,
+        pooling_mode: str | Sequence[str] = "mean",
         include_prompt: bool = True,
-        embedding_dimension: int | None = None,
-        **kwargs,
     ) -> None:
         super().__init__()
-        dimension = word_embedding_dimension if word_embedding_dimension is not None else embedding_dimension
-        if not isinstance(dimension, int) or dimension <= 0:
-            raise ValueError(f"Pooling needs a positive embedding dimension, got {dimension!r}")
-        self.word_embedding_dimension = dimension
-        flags = {
-            "cls": pooling_mode_cls_token,
-            "max": pooling_mode_max_tokens,
-            "mean": pooling_mode_mean_tokens,
-            "mean_sqrt_len_tokens": pooling_mode_mean_sqrt_len_tokens,
-            "weightedmean": pooling_mode_weightedmean_tokens,
-            "lasttoken": pooling_mode_lasttoken,
-        }
-        if pooling_mode is not None:
-            self.modes = _parse_modes(pooling_mode)  # concatenated in the order given, as upstream 6.x does
-            flags = {mode: mode in self.modes for mode in POOLING_MODES}
-        else:
-            self.modes = tuple(mode for mode in POOLING_MODES if flags[mode])
+        if (
+            isinstance(embedding_dimension, bool)
+            or not isinstance(embedding_dimension, int)
+            or embedding_dimension <= 0
+        ):
+            raise ValueError(f"Pooling needs a positive embedding dimension, got {embedding_dimension!r}")
+        self.embedding_dimension = embedding_dimension
+        self.modes = _parse_modes(pooling_mode)
         if not self.modes:
             raise ValueError(f"Pooling needs at least one mode; valid modes: {', '.join(POOLING_MODES)}")
         for mode, key in _MODE_KEYS.items():
-            setattr(self, key, flags[mode])
+            setattr(self, key, mode in self.modes)
         self.include_prompt = include_prompt
-        self.pooling_output_dimension = len(self.modes) * dimension
+        self.pooling_output_dimension = len(self.modes) * embedding_dimension
 
     @property
-    def embedding_dimension(self) -> int:
-        """Size of the token embeddings (the newer name of word_embedding_dimension)."""
-        return self.word_embedding_dimension
+    def word_embedding_dimension(self) -> int:
+        """Size of the token embeddings (the 2.x name of embedding_dimension)."""
+        return self.embedding_dimension
+
+    @classmethod
+    def rename_config_keys(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Old key names renamed, and the 2.x boolean mode keys turned into ``pooling_mode``, silently."""
+        return _flags_to_pooling_mode(super().rename_config_keys(config))
 
     @property
     def pooling_mode(self) -> str | tuple[str, ...]:
@@ -94,7 +125,7 @@ class Pooling(Module):
         if self.modes == tuple(mode for mode in POOLING_MODES if mode in self.modes):
             return super().get_config_dict()
         return {
-            "embedding_dimension": self.word_embedding_dimension,
+            "embedding_dimension": self.embedding_dimension,
             "pooling_mode": list(self.modes),
             "include_prompt": self.include_prompt,
         }
@@ -103,7 +134,7 @@ class Pooling(Module):
         """The modes joined with '+', e.g. 'cls+mean'."""
         return "+".join(self.modes)
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         """Size of the pooled output: the token size times the number of modes."""
         return self.pooling_output_dimension
 
@@ -132,7 +163,7 @@ def _parse_modes(pooling_mode: str | Sequence[str]) -> tuple[str, ...]:
     for name in names:
         mode = _ALIASES.get(str(name).lower(), str(name).lower())
         if mode not in POOLING_MODES:
-            raise ValueError(f"Unknown pooling mode {name!r}; valid modes: {', '.join(POOLING_MODES)}")
+            raise ValueError(f"Invalid pooling mode: {name!r}. Valid pooling modes are: {POOLING_MODES}.")
         chosen[mode] = None
     return tuple(chosen)
 

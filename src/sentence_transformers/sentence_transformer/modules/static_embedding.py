@@ -103,11 +103,9 @@ class StaticEmbedding(InputModule):
             "use tokenizer.enable_truncation(max_length) to cut long texts"
         )
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         """Size of the embeddings."""
         return self.embedding_dim
-
-    get_embedding_dimension = get_sentence_embedding_dimension  # the newer upstream name
 
     def __repr__(self) -> str:
         return f"StaticEmbedding({{'num_embeddings': {self.num_embeddings}, 'embedding_dim': {self.embedding_dim}}})"

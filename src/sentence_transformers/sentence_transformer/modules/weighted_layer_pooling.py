@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from sentence_transformers.base.modules.module import Module
+from sentence_transformers.util.decorators import deprecated_kwargs
 
 HIDDEN_STATES_HINT = (
     "Build the Transformer with config_kwargs={'output_hidden_states': True} "
@@ -25,7 +26,8 @@ class WeightedLayerPooling(Module):
     it only provides when built with ``config_kwargs={"output_hidden_states": True}``.
 
     Args:
-        word_embedding_dimension / embedding_dimension: Size of the token embeddings.
+        embedding_dimension: Size of the token embeddings (``word_embedding_dimension``, its old name, still works
+            with a deprecation warning).
         num_hidden_layers: Number of transformer layers (the model returns one more hidden state).
         layer_start: Index of the first hidden state to include (0 is the embedding layer).
         layer_weights: Initial weight per included layer (``num_hidden_layers + 1 - layer_start`` values);
@@ -33,19 +35,19 @@ class WeightedLayerPooling(Module):
     """
 
     config_keys: list[str] = ["word_embedding_dimension", "layer_start", "num_hidden_layers"]
+    config_key_renames: dict[str, str] = {"word_embedding_dimension": "embedding_dimension"}
     saved_weights = "required"
 
+    @deprecated_kwargs(word_embedding_dimension="embedding_dimension")
     def __init__(
         self,
-        word_embedding_dimension: int | None = None,
+        embedding_dimension: int,
         num_hidden_layers: int = 12,
         layer_start: int = 4,
         layer_weights: Sequence[float] | torch.Tensor | None = None,
-        embedding_dimension: int | None = None,
-        **kwargs,
     ) -> None:
         super().__init__()
-        dimension = word_embedding_dimension if word_embedding_dimension is not None else embedding_dimension
+        dimension = embedding_dimension
         if not isinstance(dimension, int) or dimension <= 0:
             raise ValueError(f"WeightedLayerPooling needs a positive embedding dimension, got {dimension!r}")
         if not isinstance(num_hidden_layers, int) or num_hidden_layers < 0:
@@ -54,7 +56,7 @@ class WeightedLayerPooling(Module):
             raise ValueError(
                 f"layer_start must be an int in [0, num_hidden_layers={num_hidden_layers}], got {layer_start!r}"
             )
-        self.word_embedding_dimension = dimension
+        self.embedding_dimension = dimension
         self.num_hidden_layers = num_hidden_layers
         self.layer_start = layer_start
         self.layer_weights = nn.Parameter(self._initial_weights(layer_weights))
@@ -72,16 +74,12 @@ class WeightedLayerPooling(Module):
         return weights
 
     @property
-    def embedding_dimension(self) -> int:
-        """Size of the token embeddings (the newer name of word_embedding_dimension)."""
-        return self.word_embedding_dimension
-
-    def get_word_embedding_dimension(self) -> int:
-        """Size of the token embeddings this module outputs (the same as it reads)."""
-        return self.word_embedding_dimension
+    def word_embedding_dimension(self) -> int:
+        """Size of the token embeddings (the 2.x name of embedding_dimension)."""
+        return self.embedding_dimension
 
     def get_embedding_dimension(self) -> int:
-        """Newer name of ``get_word_embedding_dimension``."""
+        """Size of the token embeddings this module outputs (the same as it reads)."""
         return self.word_embedding_dimension
 
     def __repr__(self) -> str:

@@ -70,7 +70,7 @@ class WKPooling(Module):
         """Size of the token embeddings (the newer name of word_embedding_dimension)."""
         return self.word_embedding_dimension
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         """Size of the sentence embedding: the same as the token embeddings."""
         return self.pooling_output_dimension
 

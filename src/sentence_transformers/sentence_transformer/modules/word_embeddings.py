@@ -51,6 +51,7 @@ class WordEmbeddings(InputModule):
 
     config_file_name: str = "wordembedding_config.json"
     config_keys: list[str] = ["tokenizer_class", "update_embeddings", "max_seq_length"]
+    modalities: list[str] = ["text"]
     save_in_root: bool = False
 
     def __init__(
@@ -84,12 +85,8 @@ class WordEmbeddings(InputModule):
         """The tokenizer's class name as written to the config."""
         return tokenizer_class_name(self.tokenizer)
 
-    def get_word_embedding_dimension(self) -> int:
-        """Size of the token embeddings."""
-        return self.embeddings_dimension
-
     def get_embedding_dimension(self) -> int:
-        """Size of the token embeddings (the newer name of get_word_embedding_dimension)."""
+        """Size of the token embeddings."""
         return self.embeddings_dimension
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:

@@ -46,8 +46,10 @@ class WordTokenizer(ABC):
         """Replace the vocabulary; a word's index is its position."""
 
     @abstractmethod
-    def get_vocab(self) -> list[str]:
-        """The vocabulary, in index order."""
+    def get_vocab(self, vocab: Iterable[str] | None = None) -> list[str]:
+        """The vocabulary, in index order.
+
+        ``vocab`` is not read: upstream's abstract method names it, so a call that passes one keeps working."""
 
     @abstractmethod
     def tokenize(self, text: str, **kwargs) -> list[int]:
@@ -131,14 +133,15 @@ class TransformersTokenizerWrapper(WordTokenizer):
     def set_vocab(self, vocab: Iterable[str]) -> None:
         """The Hugging Face tokenizer owns its vocabulary: nothing to set."""
 
-    def get_vocab(self) -> list[str]:
-        """The tokenizer's tokens in id order."""
+    def get_vocab(self, vocab: Iterable[str] | None = None) -> list[str]:
+        """The tokenizer's tokens in id order (``vocab`` is not read, as upstream's is not: the tokenizer owns its
+        vocabulary)."""
         vocab = self.tokenizer.get_vocab()
         return sorted(vocab, key=vocab.__getitem__)
 
-    def tokenize(self, text: str, **kwargs) -> list[int]:
-        """The tokenizer's input ids for ``text``, special tokens included."""
-        return list(self.tokenizer(text)["input_ids"])
+    def tokenize(self, sentence: str, **kwargs) -> list[int]:
+        """The tokenizer's input ids for ``sentence``, special tokens included."""
+        return list(self.tokenizer(sentence)["input_ids"])
 
     def save(self, output_path: str) -> None:
         """Write the Hugging Face tokenizer files."""
