@@ -20,7 +20,7 @@ from sentence_transformers.backend import (
     export_optimized_onnx_model,
 )
 from sentence_transformers.backend.runtime import require
-from sentence_transformers.sentence_transformer import loading
+from sentence_transformers.base import loading
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",

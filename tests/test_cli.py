@@ -416,3 +416,12 @@ def test_subprocess_csv_to_stdout_and_error(saved_model, tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == f"sbert: error: {source} has no column 'title'; available: 'id', 'body', 'lang'\n"
     assert _files(tmp_path) == ["in.tsv"]
+
+
+def test_version_names_sbert_and_the_upstream_api(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sbert {version('sbert')} (sentence-transformers API 6.2.0)"

@@ -10,9 +10,9 @@ import torch
 from transformers import AutoTokenizer
 
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.base import encoding
 from sentence_transformers.base.modules import Dense, Transformer
 from sentence_transformers.base.token_ids import TokenIds
-from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 TEXTS = [

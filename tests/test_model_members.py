@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer import encoding
+from sentence_transformers.base import encoding
 from sentence_transformers.sentence_transformer.fit_mixin import _latest_checkpoint
 from sentence_transformers.sentence_transformer.modules import BoW, Pooling
 from sentence_transformers.util import decorators

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.base import encoding
 from sentence_transformers.base.modules import InputModule, Router, Transformer
-from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 from sentence_transformers.sentence_transformer.modules import Pooling
 

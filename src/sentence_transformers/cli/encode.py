@@ -35,9 +35,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from sentence_transformers.base.encoding import PRECISIONS
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.inputs import InputFile, chunked, pyarrow_parquet
-from sentence_transformers.sentence_transformer.encoding import PRECISIONS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CHUNK_SIZE = 16_384  # texts read, encoded and written at a time

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from sentence_transformers.sentence_transformer.encoding import prompt_length
+from sentence_transformers.base.encoding import prompt_length
 from sentence_transformers.util.dataset import DEFAULT_LABEL_COLUMNS
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Encoding in worker processes: one per device (several CPU workers on a machine without accelerators)."""
+"""Inference in worker processes: one per device (several CPU workers on a machine without accelerators); the
+workers run any model type's inference method (``encode``, ``predict``) on chunks of the inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
-from sentence_transformers.sentence_transformer import encoding
+from sentence_transformers.base import encoding
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -49,7 +50,7 @@ def start_pool(model: SentenceTransformer, target_devices: list[str] | None = No
         "input": inputs,
         "output": outputs,
         "processes": processes,
-        "dimension": model.get_sentence_embedding_dimension(),
+        "dimension": getattr(model, "get_sentence_embedding_dimension", lambda: None)(),
     }
 
 
@@ -98,18 +99,31 @@ def encode_in_pool(
         "show_progress_bar": False,
         **kwargs,
     }
-    size = chunk_size or max(1, min(math.ceil(len(inputs) / len(pool["processes"]) / 10), 5000))
-    chunks = [inputs[start : start + size] for start in range(0, len(inputs), size)]
-    pool["busy"] = True  # until every chunk is back: a stop in between must not wait on the backlog
-    for chunk_id, chunk in enumerate(chunks):
-        pool["input"].put((chunk_id, chunk, worker_kwargs))
-    results = _collect(pool, len(chunks))
-    ordered = [results[chunk_id] for chunk_id in range(len(chunks))]
+    ordered = run_in_pool(pool, inputs, "encode", worker_kwargs, chunk_size)
     if options.output_value == "sentence_embedding":
         output = encoding.convert(torch.cat(ordered), options, None)
     else:
         output = encoding.convert([row for rows in ordered for row in rows], options, None)
     return output[0] if single else output
+
+
+def run_in_pool(
+    pool: dict[str, Any], inputs: list[Any], method: str, kwargs: dict[str, Any], chunk_size: int | None = None
+) -> list[Any]:
+    """Split ``inputs`` into chunks, have the workers call ``model.<method>(chunk, **kwargs)`` (``encode`` for a
+    SentenceTransformer, ``predict`` for a CrossEncoder), and return the chunks' results in the caller's order."""
+    if not pool.get("processes"):
+        raise ValueError("This pool has no running workers (was it stopped?)")
+    _check_workers(pool)
+    if chunk_size is not None and chunk_size <= 0:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
+    size = chunk_size or max(1, min(math.ceil(len(inputs) / len(pool["processes"]) / 10), 5000))
+    chunks = [inputs[start : start + size] for start in range(0, len(inputs), size)]
+    pool["busy"] = True  # until every chunk is back: a stop in between must not wait on the backlog
+    for chunk_id, chunk in enumerate(chunks):
+        pool["input"].put((chunk_id, chunk, method, kwargs))
+    results = _collect(pool, len(chunks))
+    return [results[chunk_id] for chunk_id in range(len(chunks))]
 
 
 def _collect(pool: dict[str, Any], count: int) -> dict[int, list[Any]]:
@@ -189,9 +203,9 @@ def _worker(device: str, model: SentenceTransformer, inputs: Any, outputs: Any, 
         task = inputs.get()
         if task is None:
             _leave(outputs)
-        chunk_id, chunk, kwargs = task
+        chunk_id, chunk, method, kwargs = task
         try:
-            rows = model.encode(chunk, **kwargs)
+            rows = getattr(model, method)(chunk, **kwargs)
             if isinstance(rows, torch.Tensor):
                 rows = rows.cpu()
             else:

@@ -1,9 +1,12 @@
-"""Build the module pipeline of a model folder: modules.json entries, or Transformer + mean Pooling for plain models."""
+"""Build the module pipeline of a model folder: its modules.json entries, or for a plain Hugging Face folder the
+modules the model type chooses (``BaseModel._load_default_modules``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +16,8 @@ from sentence_transformers.base import persistence
 from sentence_transformers.base.hub import is_local, resolve_file, resolve_folder
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.base.weights_io import MissingModelFileError
-from sentence_transformers.sentence_transformer.modules.pooling import Pooling
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,8 +54,15 @@ class LoadOptions:
         }
 
 
-def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeline:
-    """Resolve the name to a local folder and build its modules."""
+def load_pipeline(
+    model_name_or_path: str,
+    options: LoadOptions,
+    default_modules: Callable[[str, LoadOptions], OrderedDict[str, nn.Module]],
+    model_type: str = "SentenceTransformer",
+) -> LoadedPipeline:
+    """Resolve the name to a local folder and build its modules: those of its modules.json when it was saved as
+    ``model_type``, else ``default_modules(folder, options)`` (a plain Hugging Face folder, or one saved as another
+    model type, converted as upstream does: its config's prompts and settings do not carry over)."""
     folder = resolve_folder(
         model_name_or_path, options.token, options.cache_folder, options.revision, options.local_files_only
     )
@@ -59,14 +70,19 @@ def load_pipeline(model_name_or_path: str, options: LoadOptions) -> LoadedPipeli
         _fetch_backend_files(model_name_or_path, options)
     card = _read_card(folder)
     if os.path.isfile(os.path.join(folder, persistence.MODULES_FILE)):
-        modules, module_kwargs = _load_modules(folder, options)
-        return LoadedPipeline(modules, module_kwargs, persistence.read_model_config(folder), card)
+        config = persistence.read_model_config(folder)
+        saved_type = config.get("model_type") or "SentenceTransformer"
+        if saved_type == model_type:
+            modules, module_kwargs = _load_modules(folder, options)
+            return LoadedPipeline(modules, module_kwargs, config, card)
+        logger.warning(f"Converting {saved_type} model {model_name_or_path} to {model_type}.")
+        return LoadedPipeline(default_modules(folder, options))
     if not os.path.isfile(os.path.join(folder, "config.json")):
         raise FileNotFoundError(
             f"{model_name_or_path!r} ({folder}) is not a model folder: it has neither {persistence.MODULES_FILE} "
             "(a Sentence Transformers model) nor config.json (a Hugging Face model)"
         )
-    return LoadedPipeline(_plain_model(folder, options), model_card_text=card)
+    return LoadedPipeline(default_modules(folder, options), model_card_text=card)
 
 
 def _fetch_backend_files(name: str, options: LoadOptions) -> None:
@@ -83,20 +99,20 @@ def _fetch_backend_files(name: str, options: LoadOptions) -> None:
             return
 
 
-def _plain_model(folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
-    """A Hugging Face model without modules.json becomes Transformer + mean Pooling."""
+def folder_transformer(folder: str, options: LoadOptions, **kwargs: Any) -> Transformer:
+    """The Transformer module of a plain Hugging Face folder, loaded as ``options`` say (``kwargs``: e.g. the
+    ``transformer_task``)."""
     hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
     hub["local_files_only"] = options.local_files_only
-    transformer = Transformer(
+    return Transformer(
         folder,
         cache_dir=options.cache_folder,
         model_args={**hub, **(options.model_kwargs or {})},
         tokenizer_args={**hub, **(options.tokenizer_kwargs or {})},
         config_args={**hub, **(options.config_kwargs or {})},
         backend=options.backend,
+        **kwargs,
     )
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    return OrderedDict([("0", transformer), ("1", pooling)])
 
 
 def _load_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:

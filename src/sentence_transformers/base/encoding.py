@@ -14,7 +14,9 @@ Stages (each a plain function or small class below):
    rows' input positions (``EmbeddingSink``); nothing in this loop waits on the device;
 7. convert: the output leaves the device once, at the end, and is quantized or converted as asked.
 
-The model's ``encode``, the multi-process pool's workers, the CLI and the server all run this engine. It is thread
+Every model type runs this engine and supplies only its sink: SentenceTransformer's ``encode`` (``EmbeddingSink``,
+``RowSink``), CrossEncoder's ``predict`` (its score sink); so do the multi-process pool's workers, the CLI and the
+server. It is thread
 safe: threads may share one model (the input module serializes calls of its shared tokenizer, see
 ``tokenizer_lock``). Lone surrogate code points in the inputs (``"\\ud800"``, as ``errors="surrogateescape"``
 decodes bad bytes) are replaced with U+FFFD, with a warning naming the inputs' positions (``as_input_list``).
@@ -34,13 +36,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.autonotebook import tqdm
 
-from sentence_transformers.base.modules.input_module import has_own_preprocess
+from sentence_transformers.base.modules.input_module import has_own_preprocess, prepend_prompt
 from sentence_transformers.base.token_ids import replace_lone_surrogates, warn_replaced_surrogates
 from sentence_transformers.util.quantization import quantize_embeddings
 from sentence_transformers.util.tensor import truncate_embeddings
 
 if TYPE_CHECKING:
-    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+    from sentence_transformers.base.model import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,12 @@ def is_single_input(inputs: Any) -> bool:
         return False
     if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"):
         return False
-    return type(inputs).__name__ != "Column" or type(inputs).__module__.split(".")[0] != "datasets"
+    return not is_datasets_column(inputs)
+
+
+def is_datasets_column(inputs: Any) -> bool:
+    """Whether ``inputs`` is a ``datasets`` Column (``dataset["text"]``): a batch, without importing datasets."""
+    return type(inputs).__name__ == "Column" and type(inputs).__module__.split(".")[0] == "datasets"
 
 
 def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
@@ -154,7 +161,7 @@ def _is_text_input(item: Any) -> bool:
     return isinstance(item, dict) and len(item) > 0 and all(isinstance(value, str) for value in item.values())
 
 
-def resolve_prompt(model: SentenceTransformer, prompt: str | None, prompt_name: str | None) -> str | None:
+def resolve_prompt(model: BaseModel, prompt: str | None, prompt_name: str | None) -> str | None:
     """An explicit prompt wins, then the named prompt, then the model's default prompt."""
     if prompt is not None:
         if not isinstance(prompt, str):
@@ -177,14 +184,14 @@ def resolve_prompt(model: SentenceTransformer, prompt: str | None, prompt_name: 
     return None
 
 
-def apply_prompt(model: SentenceTransformer, inputs: list[Any], prompt: str | None) -> tuple[list[Any], dict[str, Any]]:
+def apply_prompt(model: BaseModel, inputs: list[Any], prompt: str | None) -> tuple[list[Any], dict[str, Any]]:
     """Prepend the prompt to each text and report its token length (Pooling may leave those tokens out).
 
     Not for a model whose batches go through ``preprocess`` (``uses_preprocess``): ``run`` hands it the prompt.
     """
     if not prompt or uses_preprocess(model):
         return inputs, {}
-    prompted = [prompt + text if isinstance(text, str) else text for text in inputs]
+    prompted = prepend_prompt(inputs, prompt)
     length = prompt_length(model.tokenize, prompt)
     return prompted, {} if length is None else {"prompt_length": length}
 
@@ -226,7 +233,7 @@ class _TokenizedPerBatch:
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: BaseModel,
         inputs: list[Any],
         tokenize_kwargs: dict[str, Any],
         prompt: str | None = None,
@@ -244,9 +251,7 @@ class _TokenizedPerBatch:
         return self.model.tokenize(batch, **self.tokenize_kwargs)
 
 
-def prepare(
-    model: SentenceTransformer, inputs: list[Any], kwargs: dict[str, Any], prompt: str | None = None
-) -> PreparedInputs:
+def prepare(model: BaseModel, inputs: list[Any], kwargs: dict[str, Any], prompt: str | None = None) -> PreparedInputs:
     """Tokenize ``inputs`` once when the input module can (``pretokenize``), else defer to ``tokenize`` per batch.
 
     ``prompt`` is only for a model whose batches go through ``preprocess``; ``apply_prompt`` handled it otherwise.
@@ -269,7 +274,7 @@ def prepare(
     return _TokenizedPerBatch(model, inputs, tokenize_kwargs, prompt if uses_preprocess(model) else None)
 
 
-def uses_preprocess(model: SentenceTransformer) -> bool:
+def uses_preprocess(model: BaseModel) -> bool:
     """Whether batches go through ``model.preprocess`` (prompt included) instead of ``model.tokenize``.
 
     So when the input module implements ``preprocess`` itself (upstream 6.x's way) or a subclass or the caller
@@ -280,11 +285,11 @@ def uses_preprocess(model: SentenceTransformer) -> bool:
     return _replaced(model, "preprocess") or has_own_preprocess(model._first_module())
 
 
-def _replaced(model: SentenceTransformer, name: str) -> bool:
+def _replaced(model: BaseModel, name: str) -> bool:
     """Whether a subclass or the caller replaced the method ``name`` of the model: then it must see every batch."""
-    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+    from sentence_transformers.base.model import BaseModel
 
-    return name in vars(model) or getattr(type(model), name) is not getattr(SentenceTransformer, name)
+    return name in vars(model) or getattr(type(model), name) is not getattr(BaseModel, name)
 
 
 @dataclass
@@ -308,7 +313,7 @@ def batch_count(count: int, batch_size: int) -> int:
 
 
 def plan_batches(
-    model: SentenceTransformer,
+    model: BaseModel,
     inputs: list[Any],
     extra: dict[str, Any],
     batch_size: int,
@@ -388,12 +393,18 @@ def to_device(features: dict[str, Any], device: torch.device) -> dict[str, Any]:
     }
 
 
-def forward_batch(
-    model: SentenceTransformer, features: dict[str, Any], device: torch.device, **kwargs
-) -> dict[str, Any]:
+def forward_batch(model: BaseModel, features: dict[str, Any], device: torch.device, **kwargs) -> dict[str, Any]:
     """The forward step: one batch's features to the device and through the modules, without gradients."""
     with torch.no_grad():
         return model.forward(to_device(features, device), **kwargs)
+
+
+class Sink(Protocol):
+    """Where one forward pass's outputs go: each model type's own (embeddings, scores, rows)."""
+
+    def add(self, features: dict[str, Any], positions: torch.Tensor) -> None: ...
+
+    def result(self, dimension: int | None) -> Any: ...
 
 
 class EmbeddingSink:
@@ -447,11 +458,12 @@ class RowSink:
 
 
 def run(
-    model: SentenceTransformer,
+    model: BaseModel,
     inputs: list[Any],
     extra: dict[str, Any],
     options: EncodeOptions,
     prompt: str | None = None,
+    sink: Sink | None = None,
     **kwargs,
 ) -> Any:
     """Encode ``inputs`` in eval mode, and return them as ``options`` ask.
@@ -461,7 +473,8 @@ def run(
     """
     device = model.device
     count = len(inputs)
-    sink = EmbeddingSink(count, options, device) if options.output_value == "sentence_embedding" else None
+    if sink is None and options.output_value == "sentence_embedding":
+        sink = EmbeddingSink(count, options, device)
     sink = sink or RowSink(count, options)
     total = batch_count(count, options.batch_size)
     pin_memory = device.type == "cuda"
@@ -479,7 +492,7 @@ def run(
         batches.close()
         for module, training in modes:
             module.training = training
-    return sink.result(model.get_sentence_embedding_dimension())
+    return sink.result(getattr(model, "get_sentence_embedding_dimension", lambda: None)())
 
 
 def _to_numpy(embeddings: torch.Tensor) -> np.ndarray:
