@@ -25,11 +25,12 @@ LEFT_OUT = {
     "sentence_transformers.base.modules.transformer.QueryExpansionConfig": "sparse-encoder query expansion",
     "sentence_transformers.base.modules.transformer.set_temporary_class_attrs": "upstream-internal loading hack",
     "sentence_transformers.sentence_transformer.deprecated_model_card_templates": "upstream's old card template text",
-    "sentence_transformers.util.decorators.cross_encoder_init_args_decorator": "sbert has no CrossEncoder",
-    "sentence_transformers.util.decorators.cross_encoder_predict_rank_args_decorator": "sbert has no CrossEncoder",
     "sentence_transformers.sentence_transformer.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.OriginalCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.SaveModelCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.OriginalCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.SaveModelCallback": "2.x fit internals (one callback here)",
 }
 
 

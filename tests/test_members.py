@@ -27,17 +27,22 @@ LEFT_OUT: dict[str, str] = {
     "sentence_transformers.sentence_transformer.deprecated_model_card_templates.ModelCardTemplate": (
         "upstream's old card template text"
     ),
-    "sentence_transformers.util.decorators.cross_encoder_init_args_decorator": "sbert has no CrossEncoder yet",
-    "sentence_transformers.util.decorators.cross_encoder_predict_rank_args_decorator": "sbert has no CrossEncoder yet",
     "sentence_transformers.sentence_transformer.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.OriginalCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.sentence_transformer.fit_mixin.SaveModelCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.OriginalCallback": "2.x fit internals (one callback here)",
+    "sentence_transformers.cross_encoder.fit_mixin.SaveModelCallback": "2.x fit internals (one callback here)",
     "sentence_transformers.base.merging.merge_models(batch_options)": (
         "mergekit's tensor-grouping options; sbert merges tensor by tensor in torch without mergekit"
     ),
     "sentence_transformers.base.BaseModel.merge(batch_options)": "as merge_models(batch_options)",
     "sentence_transformers.sentence_transformer.SentenceTransformer.merge(batch_options)": (
         "as merge_models(batch_options)"
+    ),
+    "sentence_transformers.cross_encoder.CrossEncoder.merge(batch_options)": "as merge_models(batch_options)",
+    "sentence_transformers.cross_encoder.CrossEncoder.clear_placement_cache": (
+        "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
     ),
     "sentence_transformers.base.BaseModel.clear_placement_cache": (
         "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"

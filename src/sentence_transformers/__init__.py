@@ -29,6 +29,10 @@ setup_deprecated_module_imports()
 
 # Training pulls in transformers.Trainer (and datasets/accelerate), the backends onnx/openvino: imported on first use.
 _LAZY = {
+    "CrossEncoder": "sentence_transformers.cross_encoder.model",
+    "CrossEncoderModelCardData": "sentence_transformers.cross_encoder.model_card",
+    "CrossEncoderTrainer": "sentence_transformers.cross_encoder.trainer",
+    "CrossEncoderTrainingArguments": "sentence_transformers.cross_encoder.training_args",
     "SentenceTransformerTrainer": "sentence_transformers.sentence_transformer.trainer",
     "SentenceTransformerTrainingArguments": "sentence_transformers.sentence_transformer.training_args",
     "DefaultBatchSampler": "sentence_transformers.base.sampler",
@@ -57,6 +61,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CrossEncoder",
+    "CrossEncoderModelCardData",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
     "DefaultBatchSampler",
     "InputExample",
     "LoggingHandler",

@@ -47,7 +47,10 @@ STANDARD_MODULES: dict[str, str] = {
     "WKPooling": f"{_ST_MODULES}.wk_pooling",
     "Dropout": f"{_ST_MODULES}.dropout",
     "LayerNorm": f"{_ST_MODULES}.layer_norm",
+    "LogitScore": "sentence_transformers.cross_encoder.modules.logit_score",
 }
+# Written under their full path: no release has them under ``sentence_transformers.models``.
+_FULL_PATH_ONLY = {"LogitScore"}
 
 
 def read_json(path: str, what: str) -> Any:
@@ -91,7 +94,7 @@ def write_json(path: str, data: Any) -> None:
 def type_name(module: nn.Module) -> str:
     """The type name to write for a module: the 2.x alias for standard classes, else its import path."""
     cls = type(module)
-    if STANDARD_MODULES.get(cls.__name__) == cls.__module__:
+    if STANDARD_MODULES.get(cls.__name__) == cls.__module__ and cls.__name__ not in _FULL_PATH_ONLY:
         return f"sentence_transformers.models.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -98,6 +99,76 @@ def save_to_hub_args_decorator(func: F) -> F:
             kwargs["repo_id"] = repo_name
         if len(args) >= 2:
             args = (*args[:2], None, *args[2:])
+        return func(self, *args, **kwargs)
+
+    return cast("F", wrapper)
+
+
+_CROSS_ENCODER_RENAMES = {
+    "model_name": "model_name_or_path",
+    "automodel_args": "model_kwargs",
+    "tokenizer_args": "processor_kwargs",
+    "tokenizer_kwargs": "processor_kwargs",
+    "config_args": "config_kwargs",
+    "cache_dir": "cache_folder",
+    "default_activation_function": "activation_fn",
+}
+# CrossEncoder's parameters after model_name_or_path that 5.3 and earlier took by position; keyword-only now.
+_CROSS_ENCODER_POSITIONAL = ("num_labels", "max_length", "activation_fn", "device")
+
+
+def cross_encoder_init_args_decorator(func: F) -> F:
+    """For ``CrossEncoder.__init__``: the 2.x–5.x names (``model_name``, ``automodel_args``, ``tokenizer_args``,
+    ``tokenizer_kwargs``, ``config_args``, ``cache_dir``, ``default_activation_function``, ``classifier_dropout``)
+    and the old positional ``num_labels, max_length, activation_fn, device`` still work, with a warning."""
+
+    @functools.wraps(func)
+    def wrapper(self: Any, *args, **kwargs) -> Any:
+        for name, value in zip(_CROSS_ENCODER_POSITIONAL, args[1:], strict=False):
+            logger.warning(
+                f"Passing `{name}` as a positional argument to CrossEncoder is deprecated. "
+                f"Please use `{name}={value!r}` as a keyword argument instead."
+            )
+            kwargs.setdefault(name, value)
+        args = args[:1]
+        for old_name, new_name in _CROSS_ENCODER_RENAMES.items():
+            message = (
+                f"The CrossEncoder `{old_name}` argument was renamed and is now deprecated. "
+                f"Please use `{new_name}` instead."
+            )
+            _rename_kwarg(kwargs, old_name, new_name, message)
+        if "classifier_dropout" in kwargs:
+            dropout = kwargs.pop("classifier_dropout")
+            logger.warning(
+                "The CrossEncoder `classifier_dropout` argument is deprecated. Please use "
+                f"`config_kwargs={{'classifier_dropout': {dropout}}}` instead."
+            )
+            kwargs["config_kwargs"] = {**(kwargs.get("config_kwargs") or {}), "classifier_dropout": dropout}
+        return func(self, *args, **kwargs)
+
+    return cast("F", wrapper)
+
+
+def cross_encoder_predict_rank_args_decorator(func: F) -> F:
+    """For ``CrossEncoder.predict`` / ``rank``: ``sentences`` is now ``inputs`` and ``activation_fct`` is
+    ``activation_fn``; ``num_workers`` (and on ``rank``: ``apply_softmax``, ``convert_to_numpy``,
+    ``convert_to_tensor``) no longer do anything and are dropped with a warning."""
+    method = func.__name__
+    parameters = inspect.signature(func).parameters
+    dropped = ["num_workers"] + [name for name in ("convert_to_numpy", "convert_to_tensor") if name not in parameters]
+    if method == "rank":
+        dropped.append("apply_softmax")
+
+    @deprecated_kwargs(sentences="inputs", activation_fct="activation_fn")
+    @functools.wraps(func)
+    def wrapper(self: Any, *args, **kwargs) -> Any:
+        for name in dropped:
+            if name in kwargs:
+                kwargs.pop(name)
+                _warn_once(
+                    f"The CrossEncoder.{method} `{name}` argument is deprecated and has no effect. "
+                    "It will be removed in a future version."
+                )
         return func(self, *args, **kwargs)
 
     return cast("F", wrapper)

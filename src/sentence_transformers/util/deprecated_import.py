@@ -44,6 +44,14 @@ MOVED_MODULES = {
 }
 
 
+# Packages of today whose classes had per-class module paths in 2.x–5.x (``cross_encoder.CrossEncoder``).
+PER_CLASS_PACKAGES = {
+    "sentence_transformers.cross_encoder",
+    "sentence_transformers.cross_encoder.losses",
+    "sentence_transformers.cross_encoder.evaluation",
+}
+
+
 def current_path(legacy: str) -> str | None:
     """The module that answers the import of ``legacy`` today, or None when ``legacy`` is not an old path.
 
@@ -55,9 +63,9 @@ def current_path(legacy: str) -> str | None:
     if legacy in MOVED_MODULES:
         return MOVED_MODULES[legacy]
     package, _, name = legacy.rpartition(".")
-    if package not in LEGACY_PACKAGES or not name[:1].isupper():
+    if not name[:1].isupper() or (package not in LEGACY_PACKAGES and package not in PER_CLASS_PACKAGES):
         return None
-    value = getattr(importlib.import_module(LEGACY_PACKAGES[package]), name, None)
+    value = getattr(importlib.import_module(LEGACY_PACKAGES.get(package, package)), name, None)
     home = getattr(value, "__module__", None)
     if isinstance(home, str) and home.startswith("sentence_transformers."):
         return home
