@@ -180,11 +180,12 @@ def test_no_duplicates_hashed_through_the_training_arguments(model, tmp_path):
 
 
 def test_trainer_class_attributes_name_its_parts():
-    assert BaseTrainer.model_class is SentenceTransformer
-    assert BaseTrainer.training_args_class is SentenceTransformerTrainingArguments
-    assert BaseTrainer.data_collator_class is SentenceTransformerDataCollator
-    assert BaseTrainer.model_card_data_class is SentenceTransformerModelCardData
-    assert BaseTrainer.model_card_callback_class is SentenceTransformerModelCardCallback
+    assert issubclass(SentenceTransformerTrainer, BaseTrainer) and SentenceTransformerTrainer is not BaseTrainer
+    assert SentenceTransformerTrainer.model_class is SentenceTransformer
+    assert SentenceTransformerTrainer.training_args_class is SentenceTransformerTrainingArguments
+    assert SentenceTransformerTrainer.data_collator_class is SentenceTransformerDataCollator
+    assert SentenceTransformerTrainer.model_card_data_class is SentenceTransformerModelCardData
+    assert SentenceTransformerTrainer.model_card_callback_class is SentenceTransformerModelCardCallback
     assert list(inspect.signature(BaseTrainer.evaluation_loop).parameters)[1:] == [
         "dataloader",
         "description",
