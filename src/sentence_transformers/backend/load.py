@@ -13,17 +13,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
 from transformers import PretrainedConfig
 
 from sentence_transformers.backend.onnx import OnnxModel, export_onnx
 from sentence_transformers.backend.openvino import OpenVINOModel, export_openvino
-from sentence_transformers.backend.runtime import RuntimeModel, split_model_kwargs, torch_load_kwargs
+from sentence_transformers.backend.runtime import (
+    TASK_OUTPUTS,
+    RuntimeModel,
+    check_runtime_task,
+    split_model_kwargs,
+    torch_load_kwargs,
+)
 from sentence_transformers.backend.utils import backend_should_export, backend_warn_to_save, list_backend_files
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_TASKS = ("feature-extraction",)
+SUPPORTED_TASKS = tuple(TASK_OUTPUTS)
 
 
 def load_onnx_model(
@@ -35,7 +40,7 @@ def load_onnx_model(
     Args:
         model_name_or_path: A local model folder or a hub repository id.
         config: The model's Hugging Face config.
-        task_name: Only "feature-extraction" (the last hidden state) is supported.
+        task_name: "feature-extraction" (the last hidden state) or "sequence-classification" (the logits).
         model_kwargs: ``file_name``, ``subfolder``, ``export`` (True: always export; False: never), ``provider``,
             ``provider_options``, ``session_options``, and hub/torch keys used when exporting.
     """
@@ -52,7 +57,7 @@ def load_openvino_model(
     Args:
         model_name_or_path: A local model folder or a hub repository id.
         config: The model's Hugging Face config.
-        task_name: Only "feature-extraction" (the last hidden state) is supported.
+        task_name: "feature-extraction" (the last hidden state) or "sequence-classification" (the logits).
         model_kwargs: ``file_name``, ``subfolder``, ``export``, ``device``, ``ov_config`` (a dict or the path of a
             JSON file), and hub/torch keys used when exporting.
     """
@@ -69,15 +74,15 @@ def load_runtime_model(
     task_name: str,
     model_kwargs: dict[str, Any],
     options: set[str],
-    export: Callable[[nn.Module, str], str],
+    export: Callable[..., str],
 ) -> RuntimeModel:
-    """Open ``model_class``'s file of a model, or export it with ``export(torch_model, folder) -> path``.
+    """Open ``model_class``'s file of a model, or export it with ``export(torch_model, folder, task=task_name)``,
+    which returns the exported file.
 
     ``options`` are the model_kwargs the runtime itself takes; any other key that is not a hub or torch key is an
     error.
     """
-    if task_name not in SUPPORTED_TASKS:
-        raise ValueError(f"Unsupported task: {task_name!r}. Supported tasks: {', '.join(SUPPORTED_TASKS)}")
+    check_runtime_task(task_name)
     given = dict(model_kwargs)
     split_model_kwargs(given, options | {"file_name", "export"})  # reject unknown keys before any work
     is_local = os.path.isdir(os.path.expanduser(str(model_name_or_path)))
@@ -88,22 +93,24 @@ def load_runtime_model(
     runtime = {key: value for key, value in located.items() if key in options}
     if should_export:
         scratch = tempfile.TemporaryDirectory(prefix=f"sbert-{model_class.backend}-")
-        path = _export(model_name_or_path, config, given, export, scratch.name)
-        model = model_class(path, config, scratch=scratch, **runtime)
+        path = _export(model_name_or_path, config, given, export, scratch.name, task_name)
+        model = model_class(path, config, scratch=scratch, task=task_name, **runtime)
         backend_warn_to_save(str(model_name_or_path), is_local, model_class.display_name)
         return model
     path = _model_file(model_class, model_name_or_path, load_path, is_local, located)
-    return model_class(path, config, **runtime)
+    return model_class(path, config, task=task_name, **runtime)
 
 
 def _export(
     model_name_or_path: str,
     config: PretrainedConfig,
     given: dict[str, Any],
-    export: Callable[[nn.Module, str], str],
+    export: Callable[..., str],
     folder: str,
+    task_name: str,
 ) -> str:
-    """Load the torch model (with the caller's hub keys and subfolder) and export it into ``folder``."""
+    """Load the torch model of ``task_name`` (with the caller's hub keys and subfolder) and export it into
+    ``folder``."""
     from sentence_transformers.base.hub import resolve_folder
     from sentence_transformers.base.modules.transformer import load_auto_model
 
@@ -115,7 +122,7 @@ def _export(
         revision=given.get("revision"),
         local_files_only=bool(given.get("local_files_only", False)),
     )
-    return export(load_auto_model(source, config, torch_kwargs), folder)
+    return export(load_auto_model(source, config, torch_kwargs, task_name), folder, task=task_name)
 
 
 def _model_file(

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from sentence_transformers.backend.runtime import MODEL_INPUTS, RuntimeModel, require
+from sentence_transformers.backend.runtime import MODEL_INPUTS, TASK_OUTPUTS, RuntimeModel, check_runtime_task, require
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -28,6 +28,7 @@ class OnnxModel(RuntimeModel):
         provider: Execution provider (default: the first ONNX Runtime has, as upstream; CPUExecutionProvider here).
         provider_options: Options of that provider.
         session_options: An ``onnxruntime.SessionOptions``; by default intra-op threads follow torch's thread count.
+        scratch, task: as for RuntimeModel.
     """
 
     backend = "onnx"
@@ -44,11 +45,12 @@ class OnnxModel(RuntimeModel):
         provider_options: dict[str, Any] | None = None,
         session_options: Any = None,
         scratch: tempfile.TemporaryDirectory | None = None,
+        task: str = "feature-extraction",
     ) -> None:
         self.provider = provider
         self.provider_options = provider_options
         self.session_options = session_options
-        super().__init__(model_path, config, scratch)
+        super().__init__(model_path, config, scratch, task)
 
     def open_session(self) -> Any:
         ort = require("onnxruntime", "onnx")
@@ -77,8 +79,9 @@ class OnnxModel(RuntimeModel):
         return [model_file + "_data", model_file + ".data"]  # external weights, as upstream and torch name them
 
 
-class _HiddenStates(nn.Module):
-    """The Hugging Face model reduced to what the Transformer module reads: the last hidden state."""
+class _FirstOutput(nn.Module):
+    """The Hugging Face model reduced to what the Transformer module reads: its first output (the last hidden state,
+    or the logits of a classification head)."""
 
     def __init__(self, model: nn.Module, input_names: tuple[str, ...]) -> None:
         super().__init__()
@@ -89,27 +92,32 @@ class _HiddenStates(nn.Module):
         return self.model(**dict(zip(self.input_names, inputs, strict=True)), return_dict=True)[0]
 
 
-def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE) -> str:
+def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE, task: str = "feature-extraction") -> str:
     """Export ``model`` (a Hugging Face model) to ``folder/file_name`` with dynamic batch and sequence axes.
 
-    Uses torch.onnx's TorchScript exporter on the model's eager attention: those graphs are the ones ONNX Runtime's
-    transformer optimizer fuses (Attention, SkipLayerNormalization …) and quantizes fastest; an SDPA graph is
-    neither fused nor as quick in int8.
+    ``task`` names the output as optimum does: "last_hidden_state" for feature extraction, "logits" for sequence
+    classification. Uses torch.onnx's TorchScript exporter on the model's eager attention: those graphs are the ones
+    ONNX Runtime's transformer optimizer fuses (Attention, SkipLayerNormalization …) and quantizes fastest; an SDPA
+    graph is neither fused nor as quick in int8.
     """
+    check_runtime_task(task)
+    output_name = TASK_OUTPUTS[task][0]
     accepted = inspect.signature(model.forward).parameters
     input_names = tuple(name for name in MODEL_INPUTS if name in accepted)
     was_training = model.training
     attention = getattr(model.config, "_attn_implementation", None)
     if attention not in (None, "eager") and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")
-    wrapper = _HiddenStates(model.float(), input_names).eval()
+    wrapper = _FirstOutput(model.float(), input_names).eval()
     vocab = max(2, int(getattr(model.config, "vocab_size", 2) or 2))
     dummy = {
         "input_ids": torch.randint(1, vocab, (2, 8)),
         "attention_mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3]),
         "token_type_ids": torch.zeros(2, 8, dtype=torch.long),
     }
-    axes = {name: {0: "batch_size", 1: "sequence_length"} for name in (*input_names, "last_hidden_state")}
+    axes = {name: {0: "batch_size", 1: "sequence_length"} for name in input_names}
+    # Per-token outputs vary in length with the input; the logits of a pair classifier only in the batch.
+    axes[output_name] = {0: "batch_size", 1: "sequence_length"} if task == "feature-extraction" else {0: "batch_size"}
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, file_name)
     partial = target + ".partial"
@@ -121,7 +129,7 @@ def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE) -> st
                 tuple(dummy[name] for name in input_names),
                 partial,
                 input_names=list(input_names),
-                output_names=["last_hidden_state"],
+                output_names=[output_name],
                 dynamic_axes=axes,
                 opset_version=OPSET,
                 do_constant_folding=True,

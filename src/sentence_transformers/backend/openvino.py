@@ -26,6 +26,7 @@ class OpenVINOModel(RuntimeModel):
         device: OpenVINO device name (default "CPU").
         ov_config: Compile options, as a dict or the path of a JSON file. Inference runs in float32 unless it
             sets ``INFERENCE_PRECISION_HINT`` (OpenVINO would pick bf16 on processors that have it).
+        scratch, task: as for RuntimeModel.
     """
 
     backend = "openvino"
@@ -41,10 +42,11 @@ class OpenVINOModel(RuntimeModel):
         device: str = "CPU",
         ov_config: dict[str, Any] | str | None = None,
         scratch: tempfile.TemporaryDirectory | None = None,
+        task: str = "feature-extraction",
     ) -> None:
         self.device_name = device
         self.ov_config = {"INFERENCE_PRECISION_HINT": "f32", **_read_ov_config(ov_config)}
-        super().__init__(model_path, config, scratch)
+        super().__init__(model_path, config, scratch, task)
 
     def open_session(self) -> Any:
         openvino = require("openvino", "openvino")
@@ -73,11 +75,13 @@ def _read_ov_config(ov_config: dict[str, Any] | str | None) -> dict[str, Any]:
         return json.load(f)
 
 
-def export_openvino(model: nn.Module, folder: str) -> str:
-    """Export ``model`` through ONNX to OpenVINO IR in ``folder``; weights stay fp32 (no fp16 compression)."""
+def export_openvino(model: nn.Module, folder: str, task: str = "feature-extraction") -> str:
+    """Export ``model`` through ONNX to OpenVINO IR in ``folder``; weights stay fp32 (no fp16 compression).
+
+    ``task`` names the graph's output as for ``export_onnx``."""
     openvino = require("openvino", "openvino")
     with tempfile.TemporaryDirectory(prefix="sbert-onnx-") as onnx_folder:
-        converted = openvino.convert_model(export_onnx(model, onnx_folder))
+        converted = openvino.convert_model(export_onnx(model, onnx_folder, task=task))
     target = os.path.join(folder, OPENVINO_FILE)
     openvino.save_model(converted, target, compress_to_fp16=False)
     return target

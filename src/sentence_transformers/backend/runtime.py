@@ -17,12 +17,18 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import PretrainedConfig
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "openvino")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: transformer_task → (graph output, the Hugging Face output class a runtime model answers with), as optimum names
+#: the outputs of its exports, so that files exported by either side load in the other.
+TASK_OUTPUTS: dict[str, tuple[str, type[ModelOutput]]] = {
+    "feature-extraction": ("last_hidden_state", BaseModelOutput),
+    "sequence-classification": ("logits", SequenceClassifierOutput),
+}
 # Keys of model_kwargs that only locate or load torch weights; a runtime backend has no use for them.
 _TORCH_ONLY_KEYS = {"torch_dtype", "dtype", "attn_implementation", "device_map", "low_cpu_mem_usage", "revision"}
 _HUB_KEYS = {"token", "cache_dir", "local_files_only", "trust_remote_code", "subfolder", "force_download"}
@@ -51,6 +57,7 @@ class RuntimeModel(nn.Module):
         model_path: The model file (``.onnx`` or OpenVINO ``.xml``).
         config: The Hugging Face config of the model it was exported from.
         scratch: A temporary folder that holds an export made at load time; removed with this object.
+        task: The transformer_task the graph was exported for (a key of ``TASK_OUTPUTS``): what ``forward`` answers.
     """
 
     backend: str = ""
@@ -59,10 +66,18 @@ class RuntimeModel(nn.Module):
     display_name: str = ""  # the backend's name in messages; its lower case is ``subfolder``
     file_glob: str = ""  # the pattern of this backend's model files, to find (and name) the ones a folder has
 
-    def __init__(self, model_path: str, config: PretrainedConfig, scratch: tempfile.TemporaryDirectory | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        config: PretrainedConfig,
+        scratch: tempfile.TemporaryDirectory | None = None,
+        task: str = "feature-extraction",
+    ) -> None:
         super().__init__()
+        check_runtime_task(task)
         self.model_path = model_path
         self.config = config
+        self.task = task
         self._scratch = scratch
         self.session = self.open_session()
 
@@ -72,7 +87,8 @@ class RuntimeModel(nn.Module):
 
     @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The last hidden state [batch, tokens, hidden] for these int64 inputs."""
+        """The graph's first output for these int64 inputs: the last hidden state [batch, tokens, hidden], or the
+        logits [batch, num_labels] of a sequence-classification graph."""
 
     @staticmethod
     @abstractmethod
@@ -93,14 +109,16 @@ class RuntimeModel(nn.Module):
         """Names of the graph's inputs."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> Any:
-        """Run the graph on the batch; returns the output the Hugging Face model would (``[0]`` = hidden states)."""
+        """Run the graph on the batch; returns the output the Hugging Face model of ``task`` would (``[0]`` = the
+        hidden states or the logits)."""
         given = {"input_ids": input_ids, "attention_mask": attention_mask, **kwargs}
         if given["attention_mask"] is None:
             given["attention_mask"] = torch.ones_like(input_ids)
         if given.get("token_type_ids") is None:
             given["token_type_ids"] = torch.zeros_like(input_ids)
         arrays = {name: given[name].detach().cpu().numpy().astype(np.int64, copy=False) for name in self.input_names}
-        return BaseModelOutput(last_hidden_state=torch.from_numpy(self.run(arrays)))
+        output_name, output_class = TASK_OUTPUTS[self.task]
+        return output_class(**{output_name: torch.from_numpy(self.run(arrays))})
 
     def save_pretrained(self, save_directory: str, **kwargs) -> None:
         """Write config.json and the model files into ``save_directory/<subfolder>/``."""
@@ -125,6 +143,12 @@ class RuntimeModel(nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_path!r})"
+
+
+def check_runtime_task(task: str) -> None:
+    """Refuse a transformer_task that no exported graph here answers (upstream's message)."""
+    if task not in TASK_OUTPUTS:
+        raise ValueError(f"Unsupported task: {task!r}. Supported tasks: {', '.join(TASK_OUTPUTS)}")
 
 
 def split_model_kwargs(model_kwargs: dict[str, Any], known: set[str]) -> dict[str, Any]:

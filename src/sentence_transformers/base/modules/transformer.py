@@ -18,6 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from sentence_transformers.backend.runtime import TASK_OUTPUTS as RUNTIME_TASKS
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
@@ -77,8 +78,8 @@ class Transformer(InputModule):
         tokenizer_name_or_path: Load the tokenizer from elsewhere than the model.
         transformer_task: Which head to load: "feature-extraction" (AutoModel, token embeddings), "fill-mask"
             (AutoModelForMaskedLM, vocabulary logits per token) or "sequence-classification"
-            (AutoModelForSequenceClassification, ``scores``). Upstream's generative, multimodal and retrieval
-            tasks raise NotImplementedError.
+            (AutoModelForSequenceClassification, ``scores``); the ONNX and OpenVINO backends run all but
+            "fill-mask". Upstream's generative, multimodal and retrieval tasks raise NotImplementedError.
         processing_kwargs: Keyword arguments for calling the tokenizer, as ``{"text": {...}, "common": {...}}``
             (e.g. ``{"text": {"max_length": 64}}``); they override the defaults (padding, truncation, max_length).
         modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``: which model output to
@@ -156,7 +157,8 @@ class Transformer(InputModule):
             model_kwargs = {**hub_kwargs, **_model_only(model_kwargs)}
             self.auto_model = load_auto_model(model_name_or_path, config, model_kwargs, transformer_task)
         else:
-            self.auto_model = _load_runtime_model(backend, model_name_or_path, config, {**hub_kwargs, **model_kwargs})
+            model_kwargs = {**hub_kwargs, **model_kwargs}
+            self.auto_model = _load_runtime_model(backend, model_name_or_path, config, model_kwargs, transformer_task)
         tokenizer_source = tokenizer_name_or_path or model_name_or_path
         tokenizer_kwargs = {**_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs}
         self.tokenizer = load_tokenizer(tokenizer_source, tokenizer_kwargs)
@@ -551,14 +553,15 @@ def _model_only(model_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_runtime_model(
-    backend: str, name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any]
+    backend: str, name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any], transformer_task: str
 ) -> torch.nn.Module:
-    """The ONNX Runtime or OpenVINO model of a folder (exported on first load when the folder has none)."""
+    """The ONNX Runtime or OpenVINO model of a folder for ``transformer_task`` (exported on first load when the
+    folder has none)."""
     from sentence_transformers.backend import load_onnx_model, load_openvino_model
 
     folder = resolve_folder(name_or_path, model_kwargs.get("token"), model_kwargs.get("cache_dir"))
     load = load_onnx_model if backend == "onnx" else load_openvino_model
-    return load(folder, config, **model_kwargs)
+    return load(folder, config, transformer_task, **model_kwargs)
 
 
 def check_task(transformer_task: str, backend: str) -> None:
@@ -572,8 +575,11 @@ def check_task(transformer_task: str, backend: str) -> None:
         raise ValueError(
             f"Unsupported transformer_task '{transformer_task}'. Supported tasks are: {list(TASK_OUTPUTS)}"
         )
-    if transformer_task != "feature-extraction" and backend != "torch":
-        raise NotImplementedError(f"transformer_task={transformer_task!r} runs on the torch backend only")
+    if backend != "torch" and transformer_task not in RUNTIME_TASKS:
+        raise NotImplementedError(
+            f"transformer_task={transformer_task!r} runs on the torch backend only; the {backend!r} backend runs "
+            f"{list(RUNTIME_TASKS)}"
+        )
 
 
 def checked_processing_kwargs(
