@@ -19,7 +19,7 @@ class UsageError(ValueError):
 
 
 # The subcommand modules, in the order ``--help`` lists them; each has add_parser(commands) and sets ``run``.
-COMMANDS = ("encode", "index", "search", "similarity", "evaluate", "export", "info", "train", "serve")
+COMMANDS = ("encode", "index", "search", "similarity", "rerank", "evaluate", "export", "info", "train", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

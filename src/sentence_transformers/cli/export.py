@@ -5,6 +5,9 @@ The folder is the model saved with ``backend="onnx"`` (``onnx/model.onnx``) plus
 ``--optimize`` and ``onnx/model_<dtype>_<preset>.onnx`` for ``--quantize``; with ``--openvino`` also
 ``openvino/openvino_model.xml`` + ``.bin``. It is written in a temporary sibling folder and renamed into place at the
 end, so the target is never half-written. The written files' paths go to stdout, one per line.
+
+A reranker folder (``cli.models``) is exported as a CrossEncoder: when the backend cannot run its
+sequence-classification head, the command fails with one line saying so, before anything is written.
 """
 
 from __future__ import annotations
@@ -54,15 +57,18 @@ def run_export(args: argparse.Namespace) -> int:
     _check_arguments(args)
     target = os.path.abspath(os.path.expanduser(args.output))
     _check_target(target, args.overwrite)
+    from sentence_transformers.cli.models import detect_model_type
+
+    model_type = detect_model_type(args.model)
     with atomic_folder(target, carry_over=False) as staging:
-        _export_into(staging, args)
+        _export_into(staging, args, model_type)
     written = written_files(target)
     for relative in written:
         print(os.path.join(args.output, relative))  # noqa: T201
     for relative in (path for path in written if path.endswith((".onnx", ".xml"))):
         backend, file_name = relative.split(os.sep, 1) if os.sep in relative else ("onnx", relative)
         print(  # noqa: T201
-            f"sbert: load with SentenceTransformer({args.output!r}, backend={backend!r}, "
+            f"sbert: load with {model_type}({args.output!r}, backend={backend!r}, "
             f"model_kwargs={{'file_name': {file_name!r}}})",
             file=sys.stderr,
         )
@@ -85,7 +91,7 @@ def _check_target(target: str, overwrite: bool) -> None:
         raise FileExistsError(f"output folder {target!r} exists and is not empty (use --overwrite to replace it)")
 
 
-def _export_into(folder: str, args: argparse.Namespace) -> None:
+def _export_into(folder: str, args: argparse.Namespace, model_type: str) -> None:
     """Save the model with each chosen backend into ``folder``, then add the optimized and quantized ONNX files."""
     from sentence_transformers.backend import export_dynamic_quantized_onnx_model, export_optimized_onnx_model
 
@@ -93,7 +99,7 @@ def _export_into(folder: str, args: argparse.Namespace) -> None:
         if not getattr(args, backend):
             continue
         print(f"sbert: exporting {args.model} to {backend}", file=sys.stderr)  # noqa: T201
-        model = _load(args.model, backend)
+        model = _load(args.model, backend, model_type)
         model.save(folder)  # a second save keeps the first one's files (the onnx/ folder)
         if backend == "onnx" and args.optimize:
             print(f"sbert: optimizing ({args.optimize})", file=sys.stderr)  # noqa: T201
@@ -103,13 +109,17 @@ def _export_into(folder: str, args: argparse.Namespace) -> None:
             export_dynamic_quantized_onnx_model(model, args.quantize, folder)
 
 
-def _load(name: str, backend: str) -> Any:
+def _load(name: str, backend: str, model_type: str) -> Any:
     """The model with ``backend``: its file when it has one, else exported from torch (the 'no file found' and
-    'save the export' warnings are beside the point here: the export is being saved)."""
-    from sentence_transformers import SentenceTransformer
+    'save the export' warnings are beside the point here: the export is being saved). A backend that cannot run the
+    model's task is a ValueError."""
+    from sentence_transformers.cli.models import load_model
 
-    with _quiet("sentence_transformers.backend.utils"):
-        return SentenceTransformer(name, backend=backend, device="cpu")
+    try:
+        with _quiet("sentence_transformers.backend.utils"):
+            return load_model(name, model_type, backend=backend, device="cpu")
+    except NotImplementedError as exc:
+        raise ValueError(f"cannot export this {model_type} to {backend}: {exc}") from exc
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
-"""``sbert info``: what a model is made of: its modules, embedding size, sequence length, prompts, similarity,
-backend, dtype and parameter count; human-readable, or one JSON object with ``--json``.
+"""``sbert info``: what a model is made of: its type, modules, embedding size, sequence length, prompts, similarity,
+backend, dtype and parameter count (a reranker: its num_labels and activation instead of embedding size and
+similarity); human-readable, or one JSON object with ``--json``.
 
 The ``module_types`` are the type names of the model folder's modules.json (a local folder or the cached hub
 snapshot), null when the folder has none (a plain Hugging Face model, wrapped at load time).
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from sentence_transformers.cli.encode import DEFAULT_MODEL
+from sentence_transformers.cli.models import is_cross_encoder, load_model, model_type_name
 
 BACKENDS = ("torch", "onnx", "openvino")
 
@@ -31,14 +33,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.add_argument("--backend", choices=BACKENDS, default="torch", help="load with this backend (default torch)")
     info.add_argument("--device", default="cpu", help="load on this device (default cpu)")
+    info.add_argument(
+        "--model-type", type=model_type_name, help="SentenceTransformer or CrossEncoder (default: detected)"
+    )
     info.set_defaults(run=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
     """Load the model and print its description."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(args.model, device=args.device, backend=args.backend)
+    model = load_model(args.model, args.model_type, device=args.device, backend=args.backend)
     description = describe(model, args.model)
     if args.json:
         print(json.dumps(description, ensure_ascii=False, default=str))  # noqa: T201
@@ -48,25 +51,36 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def describe(model: Any, name: str) -> dict[str, Any]:
-    """The model's description as a JSON-ready dict."""
+    """The model's description as a JSON-ready dict (a reranker's has ``num_labels`` and ``activation_fn``; its
+    embedding dimension and similarity function are null)."""
     folder = model_folder(name)
     config = getattr(model, "config", None)
+    reranker = is_cross_encoder(model)
     return {
         "model": name,
+        "model_type": getattr(model, "model_type", "SentenceTransformer"),
         "folder": folder,
         "modules": [_module_entry(key, module) for key, module in model.named_children()],
         "module_types": module_types(folder),
-        "embedding_dimension": model.get_sentence_embedding_dimension(),
+        "embedding_dimension": None if reranker else model.get_sentence_embedding_dimension(),
+        **(_reranker_entries(model) if reranker else {}),
         "max_seq_length": model.max_seq_length,
         "prompts": dict(model.prompts or {}),
         "default_prompt_name": model.default_prompt_name,
-        "similarity_fn_name": model.similarity_fn_name,
+        "similarity_fn_name": None if reranker else model.similarity_fn_name,
         "backend": model.get_backend(),
         "dtype": str(model.dtype).removeprefix("torch.") if model.dtype is not None else None,
         "device": str(model.device),
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
         "architecture": getattr(config, "model_type", None),
     }
+
+
+def _reranker_entries(model: Any) -> dict[str, Any]:
+    from sentence_transformers.util.misc import fullname
+
+    activation = model.activation_fn
+    return {"num_labels": model.num_labels, "activation_fn": None if activation is None else fullname(activation)}
 
 
 def model_folder(name: str) -> str | None:
@@ -97,7 +111,7 @@ def _module_entry(name: str, module: Any) -> dict[str, Any]:
 
 def format_description(description: dict[str, Any]) -> str:
     """The description as aligned ``key: value`` lines, one line per module."""
-    lines = [f"model:               {description['model']}"]
+    lines = [f"model:               {description['model']}", f"model type:          {description['model_type']}"]
     if description["folder"]:
         lines.append(f"folder:              {description['folder']}")
     lines.append("modules:")
@@ -107,10 +121,18 @@ def format_description(description: dict[str, Any]) -> str:
         saved_as = f"  [{types[index]}]" if index < len(types) else ""
         lines.append(f"  {module['name']}: {module['class']}{config}{saved_as}")
     parameters = description["parameters"]
+    if "num_labels" in description:
+        lines += [
+            f"num_labels:          {description['num_labels']}",
+            f"activation:          {_or_unknown(description['activation_fn'])}",
+        ]
+    else:
+        lines += [
+            f"embedding dimension: {_or_unknown(description['embedding_dimension'])}",
+            f"similarity function: {description['similarity_fn_name']}",
+        ]
     lines += [
-        f"embedding dimension: {_or_unknown(description['embedding_dimension'])}",
         f"max_seq_length:      {_or_unknown(description['max_seq_length'])}",
-        f"similarity function: {description['similarity_fn_name']}",
         f"prompts:             {_prompts(description['prompts'], description['default_prompt_name'])}",
         f"backend:             {description['backend']}",
         f"dtype:               {_or_unknown(description['dtype'])}",

@@ -1,8 +1,10 @@
 """The HTTP application: routes, limits and errors (always ``{"error": {"message", "type", "code"}}``).
 
-Routes: ``POST /v1/embeddings`` (OpenAI), ``POST /embed`` (text-embeddings-inference), ``POST /similarity``,
-``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics`` (Prometheus). Every text goes through the one
-``Batcher``, which drives the same encode engine as ``SentenceTransformer.encode``.
+Routes: for an embedding model ``POST /v1/embeddings`` (OpenAI), ``POST /embed`` (text-embeddings-inference),
+``POST /similarity``; for a reranker (CrossEncoder) ``POST /rerank`` (text-embeddings-inference) and
+``POST /v1/rerank`` (Cohere/Jina); for both ``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics``
+(Prometheus). A route for the other model type answers 400. Every text (or pair) goes through the one ``Batcher``,
+which drives the same engine as ``SentenceTransformer.encode`` and ``CrossEncoder.predict``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sentence_transformers import __sbert_version__
+from sentence_transformers.base import encoding
 from sentence_transformers.base.modules import Normalize
-from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.serve.batcher import (
     Batcher,
     BatchLimits,
@@ -36,15 +38,24 @@ from sentence_transformers.serve.batcher import (
     EncodeRequest,
     InputTooLong,
     QueueFull,
+    ScoreRequest,
 )
 from sentence_transformers.serve.metrics import Metrics
-from sentence_transformers.serve.schemas import EmbeddingsRequest, EmbedRequest, SimilarityRequest
+from sentence_transformers.serve.schemas import (
+    CohereRerankRequest,
+    EmbeddingsRequest,
+    EmbedRequest,
+    RerankRequest,
+    SimilarityRequest,
+)
 from sentence_transformers.serve.settings import ServeSettings
+from sentence_transformers.util.misc import fullname
 
 if TYPE_CHECKING:
-    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+    from sentence_transformers.base.model import BaseModel
 
-ROUTES = ("/v1/embeddings", "/embed", "/similarity", "/health", "/v1/models", "/info", "/metrics")
+ROUTES = ("/v1/embeddings", "/embed", "/similarity", "/rerank", "/v1/rerank", "/health", "/v1/models", "/info",
+          "/metrics")  # fmt: skip
 RETRY_AFTER_S = 1
 LARGE_RESPONSE = 100_000  # floats: serialized on a thread, so that other requests go on meanwhile
 
@@ -63,9 +74,10 @@ class ApiError(Exception):
 
 @dataclass
 class ServeState:
-    """What the routes share: the model, its batcher, the settings and the metrics."""
+    """What the routes share: the model (a SentenceTransformer or a CrossEncoder), its batcher, the settings and
+    the metrics."""
 
-    model: SentenceTransformer
+    model: BaseModel
     settings: ServeSettings
     batcher: Batcher
     metrics: Metrics
@@ -76,8 +88,17 @@ class ServeState:
         return self.settings.model_name
 
     @property
+    def model_type(self) -> str:
+        return self.model.model_type
+
+    @property
+    def reranker(self) -> bool:
+        return self.batcher.scores
+
+    @property
     def dimension(self) -> int | None:
-        return self.model.get_sentence_embedding_dimension()
+        dimension = getattr(self.model, "get_sentence_embedding_dimension", None)
+        return dimension() if callable(dimension) else None
 
     @property
     def model_normalizes(self) -> bool:
@@ -99,6 +120,7 @@ class ServeState:
         truncate: bool = True,
     ) -> Encoded:
         """Check ``texts`` (the request's ``field``) against the limits, then embed them through the batcher."""
+        self.require(reranker=False)
         self._check_limits(texts, field)
         if dimensions is not None and self.dimension is not None and dimensions > self.dimension:
             message = f"dimensions: must be at most {self.dimension}, the model's dimension; got {dimensions}"
@@ -111,6 +133,39 @@ class ServeState:
             dimensions=dimensions if dimensions is not None else self.model.truncate_dim,
             truncate=truncate,
         )
+        return await self._run(request, field)
+
+    async def rerank(
+        self, query: str, documents: list[str], field: str, raw: bool = False, truncate: bool = True
+    ) -> Encoded:
+        """Check the query and ``documents`` (the request's ``field``) against the limits, then score each
+        (query, document) pair through the batcher: [documents] scores, with the model's activation unless ``raw``."""
+        self.require(reranker=True)
+        if self.model.num_labels != 1:
+            message = (
+                f"reranking needs one score per pair (num_labels=1); this model has num_labels={self.model.num_labels}"
+            )
+            raise ApiError(400, message, "invalid_request_error", "unsupported_model")
+        self._check_limits(documents, field)
+        self._check_limits([query], "query")
+        request = ScoreRequest([(query, text) for text in documents], self._prompt(None), raw, truncate)
+        encoded = await self._run(request, field)
+        return Encoded(encoded.scores[:, 0], encoded.tokens)
+
+    def require(self, reranker: bool) -> None:
+        """Refuse (400) a route for the other model type: embeddings from a reranker, or reranking with an
+        embedding model."""
+        if reranker == self.reranker:
+            return
+        if self.reranker:
+            message = (f"this server serves {self.name!r}, a CrossEncoder (reranker): it answers POST /rerank and "
+                       "POST /v1/rerank, not embedding routes")  # fmt: skip
+        else:
+            message = (f"this server serves {self.name!r}, a {self.model_type} (embedding model): it cannot rerank; "
+                       "serve a CrossEncoder (reranker) for /rerank and /v1/rerank")  # fmt: skip
+        raise ApiError(400, message, "invalid_request_error", "wrong_model_type")
+
+    async def _run(self, request: EncodeRequest | ScoreRequest, field: str) -> Encoded:
         try:
             return await self.batcher.encode(request)
         except QueueFull as exc:
@@ -141,7 +196,7 @@ class ServeState:
             raise ApiError(422, f"prompt_name: {exc}", "invalid_request_error", "invalid_value") from exc
 
 
-def create_app(model: SentenceTransformer, settings: ServeSettings, metrics: Metrics | None = None) -> FastAPI:
+def create_app(model: BaseModel, settings: ServeSettings, metrics: Metrics | None = None) -> FastAPI:
     """The application for ``model``; its lifespan starts the batcher (and warms the model up) and drains it."""
     metrics = metrics or Metrics()
     limits = BatchLimits(settings.max_batch_tokens, settings.max_batch_size, settings.max_wait_ms, settings.max_queue)
@@ -220,6 +275,42 @@ async def similarity(body: SimilarityRequest, request: Request) -> Response:
     return await _json(payload)
 
 
+@router.post("/rerank")
+async def rerank(body: RerankRequest, request: Request) -> Response:
+    """text-embeddings-inference's /rerank: ``[{"index", "score"[, "text"]}]``, best first."""
+    scored = await _state(request).rerank(body.query, body.texts, "texts", body.raw_scores, body.truncate)
+    ranking = []
+    for index in _best_first(scored.scores):
+        hit: dict[str, Any] = {"index": index, "score": float(scored.scores[index])}
+        if body.return_text:
+            hit["text"] = body.texts[index]
+        ranking.append(hit)
+    return await _json(ranking)
+
+
+@router.post("/v1/rerank")
+async def rerank_v1(body: CohereRerankRequest, request: Request) -> Response:
+    """Cohere's and Jina's rerank: ``{"results": [{"index", "relevance_score"[, "document"]}], "usage"}``, best first
+    (the ``top_n`` best), scores with the model's activation."""
+    state = _state(request)
+    state.check_model(body.model)
+    documents = body.texts()
+    scored = await state.rerank(body.query, documents, "documents")
+    results = []
+    for index in _best_first(scored.scores)[: body.top_n]:
+        hit: dict[str, Any] = {"index": index, "relevance_score": float(scored.scores[index])}
+        if body.return_documents:
+            hit["document"] = {"text": documents[index]}
+        results.append(hit)
+    payload = {"model": state.name, "results": results, "usage": {"total_tokens": scored.tokens}}
+    return await _json(payload)
+
+
+def _best_first(scores: Any) -> list[int]:
+    """Positions by score, highest first; equal scores keep their input order (as ``CrossEncoder.rank``)."""
+    return sorted(range(len(scores)), key=lambda index: -float(scores[index]))
+
+
 @router.get("/health")
 async def health(request: Request) -> Response:
     """200 once the model has answered and while the worker runs; 503 otherwise."""
@@ -232,7 +323,13 @@ async def health(request: Request) -> Response:
 async def models(request: Request) -> Response:
     """The one served model, in OpenAI's list shape."""
     state = _state(request)
-    model = {"id": state.name, "object": "model", "created": state.created, "owned_by": "sbert"}
+    model = {
+        "id": state.name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "sbert",
+        "model_type": state.model_type,
+    }
     return await _json({"object": "list", "data": [model]})
 
 
@@ -245,14 +342,13 @@ async def info(request: Request) -> Response:
     payload = {
         "model": state.name,
         "model_path": settings.model,
+        "model_type": state.model_type,
         "dimension": state.dimension,
         "max_seq_length": model.max_seq_length,
         "backend": model.get_backend(),
         "dtype": str(model.dtype).removeprefix("torch.") if model.dtype is not None else None,
         "device": str(model.device),
-        "similarity_fn_name": model.similarity_fn_name,
-        "normalize": settings.normalize,
-        "model_normalizes": state.model_normalizes,
+        **(_reranker_info(model) if state.reranker else _embedding_info(state)),
         "prompt_name": settings.prompt_name,
         "prompts": sorted(model.prompts),
         "limits": {name: getattr(settings, name) for name in limits},
@@ -260,6 +356,19 @@ async def info(request: Request) -> Response:
         "version": __sbert_version__,
     }
     return await _json(payload)
+
+
+def _embedding_info(state: ServeState) -> dict[str, Any]:
+    return {
+        "similarity_fn_name": state.model.similarity_fn_name,
+        "normalize": state.settings.normalize,
+        "model_normalizes": state.model_normalizes,
+    }
+
+
+def _reranker_info(model: Any) -> dict[str, Any]:
+    activation = model.activation_fn
+    return {"num_labels": model.num_labels, "activation_fn": None if activation is None else fullname(activation)}
 
 
 @router.get("/metrics")

@@ -14,6 +14,8 @@ The way of a request:
    passes of at most ``max_batch_size`` texts and ``max_batch_tokens`` padded tokens, where padding is least
    (``plan_forwards``), as ``encode()`` cuts its sorted window into batches of ``batch_size``; each goes through the
    engine's ``forward_batch`` into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
+   a reranker's jobs (``ScoreRequest``: (query, document) pairs) go the same way into the CrossEncoder's
+   ``ScoreSink`` (logits), and each job's scores get the model's activation unless it asked for raw scores;
 6. answer (event loop): each request gets its own rows, or the error of its batch.
 
 Tokenizing and encoding have a thread each, so the event loop never waits on the model, and tokenizing the next
@@ -36,8 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sentence_transformers.base import encoding
 from sentence_transformers.base.token_ids import TokenIds, tokenizer_lock
-from sentence_transformers.sentence_transformer import encoding
 from sentence_transformers.serve.metrics import Metrics
 from sentence_transformers.util.tensor import truncate_embeddings
 
@@ -81,16 +83,33 @@ class EncodeRequest:
 
 
 @dataclass(frozen=True)
+class ScoreRequest:
+    """The (query, document) pairs of one rerank request, for a CrossEncoder; ``raw``: the logits, without the
+    model's activation."""
+
+    texts: list[tuple[str, str]]
+    prompt: str | None = None
+    raw: bool = False
+    truncate: bool = True
+
+
+@dataclass(frozen=True)
 class Encoded:
-    """One request's embeddings (float32, in input order) and its token count."""
+    """One request's embeddings, or for a ``ScoreRequest`` its scores ([pairs, num_labels]); float32, in input
+    order, and its token count."""
 
     embeddings: np.ndarray
     tokens: int
 
+    @property
+    def scores(self) -> np.ndarray:
+        """The scores of a ``ScoreRequest`` (the same array)."""
+        return self.embeddings
+
 
 @dataclass(eq=False)
 class _Job:
-    request: EncodeRequest
+    request: EncodeRequest | ScoreRequest
     inputs: list[Any]  # the texts with the prompt applied
     extra: dict[str, Any]  # per-batch features of the prompt (prompt_length)
     prepared: encoding.PreparedInputs
@@ -107,6 +126,7 @@ class Batcher:
 
     def __init__(self, model: SentenceTransformer, limits: BatchLimits, metrics: Metrics | None = None) -> None:
         self.model, self.limits = model.eval(), limits
+        self.scores = getattr(model, "model_type", None) == "CrossEncoder"  # pairs in, a ScoreSink out
         self.metrics = metrics or Metrics()
         self.ready = False
         self._waiting: deque[_Job] = deque()
@@ -128,7 +148,7 @@ class Batcher:
         self._arrived, self._idle = asyncio.Event(), asyncio.Event()
         self._idle.set()
         self._worker = asyncio.create_task(self._work(), name="sbert-batcher")
-        await self.encode(EncodeRequest(["warm up"]))
+        await self.encode(ScoreRequest([("warm up", "warm up")]) if self.scores else EncodeRequest(["warm up"]))
         self.ready = True
 
     async def stop(self) -> None:
@@ -143,11 +163,17 @@ class Batcher:
         self._tokenizer.shutdown(wait=False)
         self._engine.shutdown(wait=False)
 
-    async def encode(self, request: EncodeRequest) -> Encoded:
-        """Queue ``request`` and wait for its embeddings.
+    async def encode(self, request: EncodeRequest | ScoreRequest) -> Encoded:
+        """Queue ``request`` and wait for its embeddings (or scores).
 
-        Raises QueueFull, InputTooLong (with truncate=False), or EncodeFailed.
+        Raises QueueFull, InputTooLong (with truncate=False), or EncodeFailed; TypeError for a request that does
+        not fit the model (pairs for an embedding model, texts for a reranker).
         """
+        if isinstance(request, ScoreRequest) != self.scores:
+            wanted = "ScoreRequest (pairs)" if self.scores else "EncodeRequest (texts)"
+            raise TypeError(
+                f"this batcher's {type(self.model).__name__} takes a {wanted}, got {type(request).__name__}"
+            )
         if self._in_flight >= self.limits.max_queue:
             raise QueueFull(f"{self._in_flight} requests are in flight; this server queues at most "
                             f"{self.limits.max_queue} (--max-queue)")  # fmt: skip
@@ -176,7 +202,7 @@ class Batcher:
             self._idle.set() if self._in_flight == 0 else self._idle.clear()
 
     # ------------------------------------------------------------------ tokenizer thread
-    def _prepare(self, request: EncodeRequest) -> _Job:
+    def _prepare(self, request: EncodeRequest | ScoreRequest) -> _Job:
         """Apply the prompt and tokenize once, as ``encode()`` does."""
         with self._tokenizer_lock:
             inputs, extra = encoding.apply_prompt(self.model, request.texts, request.prompt)
@@ -193,8 +219,9 @@ class Batcher:
             counted = tokenizer(inputs, truncation=False)["input_ids"]
         for position, ids in enumerate(counted):
             if len(ids) > limit:
+                what = "pair" if self.scores else "text"
                 raise InputTooLong(
-                    f"text {position} has {len(ids)} tokens; this model reads at most {limit} "
+                    f"{what} {position} has {len(ids)} tokens; this model reads at most {limit} "
                     "(send truncate: true to cut it)"
                 )
 
@@ -289,14 +316,27 @@ class Batcher:
         model, device = self.model, self.model.device
         prepared = self._join(jobs)
         lock = contextlib.nullcontext() if isinstance(prepared, TokenIds) else self._tokenizer_lock
-        sink = encoding.EmbeddingSink(len(prepared.lengths), encoding.EncodeOptions(), device)
+        sink = self._sink(len(prepared.lengths), device)
         for indices in plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size):
             with lock:
                 features = {**prepared.features(indices), **jobs[0].extra}
             sink.add(encoding.forward_batch(model, features, device), torch.from_numpy(indices))
             self.metrics.observe_forward(len(indices), len(indices) * int(prepared.lengths[indices[0]]))
         rows = torch.split(sink.output, [len(job.inputs) for job in jobs])
-        return [Encoded(finish(part, job.request), job.tokens) for job, part in zip(jobs, rows, strict=True)]
+        return [Encoded(self._finish(part, job.request), job.tokens) for job, part in zip(jobs, rows, strict=True)]
+
+    def _sink(self, count: int, device: torch.device) -> encoding.Sink:
+        """Embeddings, or a reranker's logits ([pairs, num_labels]: the activation is each request's own choice)."""
+        if not self.scores:
+            return encoding.EmbeddingSink(count, encoding.EncodeOptions(), device)
+        from sentence_transformers.cross_encoder.model import ScoreSink
+
+        return ScoreSink(count, None, squeeze=False, softmax=False)
+
+    def _finish(self, rows: torch.Tensor, request: EncodeRequest | ScoreRequest) -> np.ndarray:
+        if isinstance(request, ScoreRequest):
+            return finish_scores(rows, None if request.raw else self.model.activation_fn)
+        return finish(rows, request)
 
     def _join(self, jobs: list[_Job]) -> encoding.PreparedInputs:
         """One prepared input of the texts of ``jobs``, in order: their token ids joined, else prepared anew."""
@@ -353,6 +393,15 @@ def concat_token_ids(parts: list[TokenIds]) -> TokenIds:
         types = [row for part in parts for row in rows(part, part.type_ids)]
     first = parts[0]
     return TokenIds(ids, types, first.pad_token_id, first.pad_token_type_id, first.padding_side)
+
+
+def finish_scores(logits: torch.Tensor, activation_fn: Any) -> np.ndarray:
+    """A reranker's scores as ``predict`` gives them: the activation (when not raw) on float32 logits, float32 on
+    the CPU, [pairs, num_labels]."""
+    scores = logits.float()
+    if activation_fn is not None:
+        scores = activation_fn(scores)
+    return scores.detach().to("cpu", torch.float32).numpy()
 
 
 def finish(embeddings: torch.Tensor, request: EncodeRequest) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed, and /similarity."""
+"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed and /rerank, /similarity, and
+Cohere's (and Jina's) /v1/rerank."""
 
 from __future__ import annotations
 
@@ -59,3 +60,43 @@ class SimilarityRequest(_Body):
     source: str
     targets: Annotated[list[str], Field(min_length=1)]
     prompt_name: str | None = None
+
+
+class RerankRequest(_Body):
+    """``POST /rerank`` (text-embeddings-inference): one query scored against each text."""
+
+    query: str
+    texts: Annotated[list[str], Field(min_length=1)]
+    raw_scores: bool = False  # True: the logits, without the model's activation
+    return_text: bool = False
+    truncate: bool = True
+
+
+def _documents(value: Any) -> Any:
+    """A non-empty list of strings or ``{"text": ...}`` objects (Cohere's and Jina's two forms)."""
+    if not isinstance(value, list):
+        raise PydanticCustomError("documents", "must be a list of strings or {{'text': ...}} objects, got {kind}",
+                                  _kind(value))  # fmt: skip
+    if not value:
+        raise PydanticCustomError("documents", "must not be an empty list")
+    for position, item in enumerate(value):
+        if isinstance(item, dict) and isinstance(item.get("text"), str):
+            continue
+        if not isinstance(item, str):
+            message = "item {position} must be a string or an object with a string 'text', got {kind}"
+            raise PydanticCustomError("documents", message, {"position": position, **_kind(item)})
+    return value
+
+
+class CohereRerankRequest(_Body):
+    """``POST /v1/rerank`` (Cohere, Jina): one query scored against each document; the ``top_n`` best returned."""
+
+    query: str
+    documents: Annotated[list[str | dict[str, Any]], BeforeValidator(_documents)]
+    model: str | None = None
+    top_n: Annotated[int | None, Field(ge=1)] = None
+    return_documents: bool = False
+
+    def texts(self) -> list[str]:
+        """The documents' texts."""
+        return [item if isinstance(item, str) else item["text"] for item in self.documents]

@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING
 from sentence_transformers.serve.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from sentence_transformers.sentence_transformer.model import SentenceTransformer
+    from sentence_transformers.base.model import BaseModel
 
 
-def load_model(settings: ServeSettings) -> SentenceTransformer:
-    """The model as the settings ask: backend, device, dtype; the prompt name is checked here, not per request."""
+def load_model(settings: ServeSettings) -> BaseModel:
+    """The model as the settings ask: its type (detected unless given: a reranker folder loads as a CrossEncoder),
+    backend, device, dtype; the prompt name is checked here, not per request."""
     import torch
 
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.encoding import resolve_prompt
+    from sentence_transformers.base.encoding import resolve_prompt
+    from sentence_transformers.cli.models import load_model as load_typed
 
-    model = SentenceTransformer(settings.model, device=settings.device, backend=settings.backend)
+    model = load_typed(settings.model, settings.model_type, device=settings.device, backend=settings.backend)
     if settings.dtype is not None:
         if settings.backend != "torch":
             raise ValueError(f"--dtype applies to the torch backend, not {settings.backend!r}")
@@ -42,9 +43,8 @@ def serve(settings: ServeSettings) -> int:
     from sentence_transformers.serve.app import create_app
 
     model = load_model(settings)
-    dimension = model.get_sentence_embedding_dimension()
     print(  # noqa: T201
-        f"sbert serve: {settings.model_name} ({dimension} dimensions, {model.get_backend()}, {model.device}) "
+        f"sbert serve: {settings.model_name} ({_shape(model)}, {model.get_backend()}, {model.device}) "
         f"on http://{settings.host}:{settings.port}",
         file=sys.stderr,
     )
@@ -61,6 +61,15 @@ def serve(settings: ServeSettings) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0 if server.started else 1
+
+
+def _shape(model: BaseModel) -> str:
+    """``384 dimensions`` for an embedding model, ``CrossEncoder, 1 label`` for a reranker."""
+    dimension = getattr(model, "get_sentence_embedding_dimension", None)
+    if callable(dimension):
+        return f"{dimension()} dimensions"
+    labels = getattr(model, "num_labels", None)
+    return f"{model.model_type}, {labels} label{'s' if labels != 1 else ''}"
 
 
 def _after_shutdown(signum: int, frame: FrameType | None) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from sentence_transformers.cli.models import model_type_name
+
 BACKENDS = ("torch", "onnx")
 DTYPES = ("float32", "float16", "bfloat16")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -22,6 +24,7 @@ class ServeSettings:
     """Everything the server needs to know, validated."""
 
     model: str
+    model_type: str | None = None  # None: detected from the folder (cli.models)
     host: str = "127.0.0.1"
     port: int = 8000
     served_model_name: str | None = None
@@ -41,6 +44,8 @@ class ServeSettings:
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("sbert serve needs a model: pass --model PATH_OR_NAME or set SBERT_MODEL")
+        if self.model_type is not None:
+            object.__setattr__(self, "model_type", model_type_name(self.model_type))
         if self.backend not in BACKENDS:
             raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.dtype is not None and self.dtype not in DTYPES:
@@ -118,6 +123,8 @@ def _parse_env(variable: str, value: str, parse: Callable[[str], Any]) -> Any:
 
 _HELP = {
     "model": "model folder or hub name",
+    "model_type": "SentenceTransformer (embeddings) or CrossEncoder (reranker; also: reranker, cross-encoder); "
+    "default: detected from the folder",
     "host": "address to listen on; keep the loopback default unless a proxy or an --api-key guards the port",
     "port": "port to listen on",
     "served_model_name": "model name in requests and responses (default: the model's folder or hub name)",

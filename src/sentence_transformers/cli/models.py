@@ -1,0 +1,108 @@
+"""Which model type a folder holds, and loading it as that type: what ``sbert serve``, ``info`` and ``export``
+share so that a reranker folder is handled as a CrossEncoder without a flag.
+
+A folder is a CrossEncoder when its config_sentence_transformers.json says ``"model_type": "CrossEncoder"``, or when
+it is a plain Hugging Face folder (no modules.json) whose config.json architectures end in
+``ForSequenceClassification`` (how most published rerankers are stored); anything else is a SentenceTransformer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+SENTENCE_TRANSFORMER, CROSS_ENCODER = "SentenceTransformer", "CrossEncoder"
+MODEL_TYPES = (SENTENCE_TRANSFORMER, CROSS_ENCODER)
+_ALIASES = {
+    "sentencetransformer": SENTENCE_TRANSFORMER,
+    "embedding": SENTENCE_TRANSFORMER,
+    "crossencoder": CROSS_ENCODER,
+    "cross-encoder": CROSS_ENCODER,
+    "reranker": CROSS_ENCODER,
+}
+
+
+def model_type_name(value: str) -> str:
+    """A ``--model-type`` value as its canonical name (``reranker`` and ``cross-encoder`` are CrossEncoder)."""
+    canonical = _ALIASES.get(value.strip().lower())
+    if canonical is None:
+        raise ValueError(
+            f"--model-type must be one of {', '.join(MODEL_TYPES)} (or reranker, embedding), got {value!r}"
+        )
+    return canonical
+
+
+def detect_model_type(name: str) -> str:
+    """The model type of a local folder or cached hub model; SentenceTransformer when it cannot be told (the loader
+    then reports a missing model)."""
+    from sentence_transformers.base.hub import resolve_folder
+
+    try:
+        folder = resolve_folder(name, local_files_only=True)
+    except (OSError, ValueError):
+        try:
+            folder = resolve_folder(name)  # a hub model not cached yet: loading it downloads the same snapshot
+        except (OSError, ValueError):
+            return SENTENCE_TRANSFORMER
+    return folder_model_type(folder)
+
+
+def saved_model_type(name: str) -> str | None:
+    """The model type a local folder or cached hub model was saved as (by Sentence Transformers); None for a plain
+    Hugging Face folder, or one not found here."""
+    from sentence_transformers.base.hub import resolve_folder
+
+    try:
+        folder = resolve_folder(name, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+    return _saved_type(folder)
+
+
+def _saved_type(folder: str) -> str | None:
+    saved = _read_json(os.path.join(folder, "config_sentence_transformers.json")).get("model_type")
+    if saved:
+        return saved
+    return SENTENCE_TRANSFORMER if os.path.isfile(os.path.join(folder, "modules.json")) else None
+
+
+def folder_model_type(folder: str) -> str:
+    """The model type of a local model folder (see the module's docstring)."""
+    saved = _saved_type(folder)
+    if saved is not None:
+        if saved not in MODEL_TYPES:
+            raise ValueError(f"{folder!r} holds a {saved} model; sbert's commands handle {' and '.join(MODEL_TYPES)}")
+        return saved
+    architectures = _read_json(os.path.join(folder, "config.json")).get("architectures") or []
+    if any(str(name).endswith("ForSequenceClassification") for name in architectures):
+        return CROSS_ENCODER
+    return SENTENCE_TRANSFORMER
+
+
+def load_model(name: str, model_type: str | None = None, **kwargs: Any) -> Any:
+    """``name`` loaded as ``model_type`` (default: detected) with the constructor's ``kwargs``."""
+    model_type = model_type or detect_model_type(name)
+    if model_type == CROSS_ENCODER:
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        return CrossEncoder(name, **kwargs)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(name, **kwargs)
+
+
+def is_cross_encoder(model: Any) -> bool:
+    """Whether ``model`` scores pairs (a CrossEncoder) rather than embedding texts."""
+    return getattr(model, "model_type", None) == CROSS_ENCODER
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
