@@ -260,3 +260,26 @@ def test_a_pool_of_processes_gives_the_same_scores(reranker):
         reranker.stop_multi_process_pool(pool)
     np.testing.assert_allclose(pooled, expected, atol=1e-6)
     assert ranked == reranker.rank("A cat sleeps", [pair[1] for pair in PAIRS])
+
+
+def test_edge_inputs_are_handled_or_named(reranker, tiny_bert_dir):
+    with pytest.raises(ValueError, match="not one flat list"):
+        reranker.rank(["q1", "q2"], ["doc a", "doc b"])  # would otherwise rank single characters
+    generated = reranker.predict(pair for pair in PAIRS[:2])
+    np.testing.assert_allclose(generated, reranker.predict(PAIRS[:2]), atol=1e-7)
+    torch.manual_seed(0)
+    three = CrossEncoder(str(tiny_bert_dir), num_labels=3, device="cpu")
+    assert three.predict([]).shape == (0, 3)
+    with pytest.raises(TypeError, match="at most 4 more positional arguments"):
+        CrossEncoder(str(tiny_bert_dir), 1, None, None, "cpu", "/cache")
+
+
+def test_keep_in_fp32_modules_saved_for_torch_do_not_stop_an_onnx_load(tiny_bert_dir, tmp_path, caplog):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = CrossEncoder(str(tiny_bert_dir), num_labels=1, keep_in_fp32_modules=["0.model.classifier"], device="cpu")
+    model.save(str(tmp_path / "ce"))
+    with caplog.at_level(logging.WARNING):
+        onnx = CrossEncoder(str(tmp_path / "ce"), backend="onnx", device="cpu")
+    assert "apply to the torch backend only" in caplog.text
+    np.testing.assert_allclose(onnx.predict(PAIRS), model.predict(PAIRS), atol=1e-5)

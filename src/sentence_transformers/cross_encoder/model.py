@@ -102,6 +102,10 @@ class CrossEncoder(FitMixin, BaseModel):
             self.max_seq_length = max_length
         if self.activation_fn is None:
             self.activation_fn = self.get_default_activation_fn()
+        if self.keep_in_fp32_modules and keep_in_fp32_modules is None and self.get_backend() != "torch":
+            # Saved with the model for torch; an ONNX or OpenVINO graph computes as it was exported.
+            logger.warning(f"keep_in_fp32_modules {self.keep_in_fp32_modules} apply to the torch backend only")
+            self.keep_in_fp32_modules = []
         self.set_keep_in_fp32_modules(list(self.keep_in_fp32_modules or []))
 
     def set_keep_in_fp32_modules(self, module_names: list[str]) -> None:
@@ -212,7 +216,7 @@ class CrossEncoder(FitMixin, BaseModel):
             return len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
         if isinstance(inputs, np.ndarray) and inputs.dtype.kind in ("U", "O"):
             return inputs.size > 0 and inputs.ndim < 2
-        return not encoding.is_datasets_column(inputs)
+        return encoding.is_single_input(inputs) and not hasattr(inputs, "__next__")  # a generator is a batch
 
     @cross_encoder_predict_rank_args_decorator
     def predict(
@@ -263,7 +267,8 @@ class CrossEncoder(FitMixin, BaseModel):
             if device is not None:
                 self.to(device)
             pairs, extra = encoding.apply_prompt(self, pairs, prompt_text)
-            sink = ScoreSink(len(pairs), activation_fn, squeeze=self.num_labels == 1, softmax=bool(apply_softmax))
+            squeeze, labels = self.num_labels == 1, self.num_labels
+            sink = ScoreSink(len(pairs), activation_fn, squeeze=squeeze, softmax=bool(apply_softmax), num_labels=labels)
             scores = encoding.run(self, pairs, extra, options, prompt=prompt_text, sink=sink, **kwargs)
         if convert_to_tensor:
             pass
@@ -304,7 +309,7 @@ class CrossEncoder(FitMixin, BaseModel):
         finally:
             if own_pool:
                 self.stop_multi_process_pool(pool)
-        return torch.cat(chunks) if chunks else torch.empty(0)
+        return torch.cat(chunks) if chunks else torch.empty((0,) if self.num_labels == 1 else (0, self.num_labels))
 
     @cross_encoder_predict_rank_args_decorator
     def rank(
@@ -334,6 +339,8 @@ class CrossEncoder(FitMixin, BaseModel):
             )
         many = not isinstance(query, str)
         queries = list(query) if many else [query]
+        if many and any(isinstance(docs, str) for docs in documents):
+            raise ValueError("rank() with a list of queries needs a list of documents per query, not one flat list")
         lists = [list(docs) for docs in documents] if many else [list(documents)]
         if len(queries) != len(lists):
             raise ValueError(
@@ -375,29 +382,41 @@ class Float32Linear(nn.Linear):
         return nn.functional.linear(input.float(), self.weight.float(), bias)
 
 
+def activated_scores(
+    logits: torch.Tensor, activation_fn: Callable | None, squeeze: bool = False, softmax: bool = False
+) -> torch.Tensor:
+    """Scores as ``predict`` gives them: float32 logits (half precision would make near scores tie), the activation,
+    [pairs] for one label when ``squeeze``, and a softmax over the labels on request."""
+    scores = logits.float() if torch.is_floating_point(logits) and torch.finfo(logits.dtype).bits < 32 else logits
+    if activation_fn is not None:
+        scores = activation_fn(scores)
+    if squeeze and scores.ndim > 1:
+        scores = scores.squeeze(-1)
+    if softmax and scores.ndim > 1:
+        scores = torch.nn.functional.softmax(scores, dim=1)
+    return scores
+
+
 class ScoreSink:
     """Pair scores: activation (and softmax) on the device, written at the pairs' input positions."""
 
-    def __init__(self, count: int, activation_fn: Callable | None, squeeze: bool, softmax: bool) -> None:
+    def __init__(
+        self, count: int, activation_fn: Callable | None, squeeze: bool, softmax: bool, num_labels: int = 0
+    ) -> None:
         self.count, self.activation_fn, self.squeeze, self.softmax = count, activation_fn, squeeze, softmax
+        self.num_labels = num_labels
         self.output: torch.Tensor | None = None
 
     def add(self, features: dict[str, Any], positions: torch.Tensor) -> None:
-        scores = features["scores"]
-        if torch.is_floating_point(scores) and torch.finfo(scores.dtype).bits < 32:
-            scores = scores.float()  # half precision would make near scores tie
-        if self.activation_fn is not None:
-            scores = self.activation_fn(scores)
-        if self.squeeze and scores.ndim > 1:
-            scores = scores.squeeze(-1)
-        if self.softmax and scores.ndim > 1:
-            scores = torch.nn.functional.softmax(scores, dim=1)
+        scores = activated_scores(features["scores"], self.activation_fn, self.squeeze, self.softmax)
         if self.output is None:
             self.output = torch.empty((self.count, *scores.shape[1:]), dtype=scores.dtype, device=scores.device)
         self.output.index_copy_(0, positions.to(scores.device, non_blocking=True), scores.detach())
 
     def result(self, dimension: int | None) -> torch.Tensor:
-        return self.output if self.output is not None else torch.empty(0)
+        if self.output is None:  # no pairs: the shape predict would give, [0] or [0, num_labels]
+            return torch.empty((0,) if self.squeeze or not self.num_labels else (0, self.num_labels))
+        return self.output
 
 
 def _materialized(inputs: Any) -> list[Any]:

@@ -398,10 +398,9 @@ def concat_token_ids(parts: list[TokenIds]) -> TokenIds:
 def finish_scores(logits: torch.Tensor, activation_fn: Any) -> np.ndarray:
     """A reranker's scores as ``predict`` gives them: the activation (when not raw) on float32 logits, float32 on
     the CPU, [pairs, num_labels]."""
-    scores = logits.float()
-    if activation_fn is not None:
-        scores = activation_fn(scores)
-    return scores.detach().to("cpu", torch.float32).numpy()
+    from sentence_transformers.cross_encoder.model import activated_scores
+
+    return activated_scores(logits, activation_fn).detach().to("cpu", torch.float32).numpy()
 
 
 def finish(embeddings: torch.Tensor, request: EncodeRequest) -> np.ndarray:

@@ -124,6 +124,11 @@ def cross_encoder_init_args_decorator(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(self: Any, *args, **kwargs) -> Any:
+        if len(args) > 1 + len(_CROSS_ENCODER_POSITIONAL):
+            raise TypeError(
+                f"CrossEncoder takes model_name_or_path and at most {len(_CROSS_ENCODER_POSITIONAL)} more positional "
+                f"arguments (the old {', '.join(_CROSS_ENCODER_POSITIONAL)}); pass the others by keyword"
+            )
         for name, value in zip(_CROSS_ENCODER_POSITIONAL, args[1:], strict=False):
             logger.warning(
                 f"Passing `{name}` as a positional argument to CrossEncoder is deprecated. "

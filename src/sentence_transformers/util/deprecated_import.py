@@ -41,6 +41,9 @@ MOVED_MODULES = {
     "sentence_transformers.model_card": "sentence_transformers.sentence_transformer.model_card",
     "sentence_transformers.data_collator": "sentence_transformers.sentence_transformer.data_collator",
     "sentence_transformers.sentence_transformer.modules.normalize": "sentence_transformers.base.modules.normalize",
+    # sbert's own earlier homes of the engine and the loader, before they moved to base/.
+    "sentence_transformers.sentence_transformer.encoding": "sentence_transformers.base.encoding",
+    "sentence_transformers.sentence_transformer.loading": "sentence_transformers.base.loading",
 }
 
 
