@@ -283,3 +283,62 @@ def test_keep_in_fp32_modules_saved_for_torch_do_not_stop_an_onnx_load(tiny_bert
         onnx = CrossEncoder(str(tmp_path / "ce"), backend="onnx", device="cpu")
     assert "apply to the torch backend only" in caplog.text
     np.testing.assert_allclose(onnx.predict(PAIRS), model.predict(PAIRS), atol=1e-5)
+
+
+def build_tiny_causal_lm(folder, with_yes_no: bool = True) -> str:
+    """A tiny Llama causal LM with a word-level tokenizer (no chat template), written to ``folder``."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers import models as token_models
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = "<pad> <unk> <s> </s> the a cat dog sleeps plays guitar man is on street paris capital of france what"
+    words = words.split() + (["yes", "no"] if with_yes_no else [])
+    tokenizer = Tokenizer(token_models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return str(folder)
+
+
+CAUSAL_PAIRS = [("the cat", "a cat sleeps"), ("what is the capital of france", "paris"), ("the man", "guitar")]
+
+
+def test_a_causal_lm_becomes_a_generative_reranker_scored_by_yes_against_no(tmp_path):
+    folder = build_tiny_causal_lm(tmp_path / "causal")
+    model = CrossEncoder(folder, device="cpu")
+    assert model.num_labels == 1 and isinstance(model[1], LogitScore)
+    assert model[0].transformer_task == "text-generation" and model.tokenizer.padding_side == "left"
+    yes, no = model.tokenizer.convert_tokens_to_ids(["yes", "no"])
+    expected = []
+    with torch.no_grad():
+        for first, second in CAUSAL_PAIRS:  # one pair at a time: no padding at all
+            inputs = model.tokenizer(first, second, return_tensors="pt")
+            last = model.model(**inputs).logits[0, -1]
+            expected.append(torch.sigmoid(last[yes] - last[no]).item())
+    np.testing.assert_allclose(model.predict(CAUSAL_PAIRS, batch_size=3), expected, atol=1e-5)
+    model.save(str(tmp_path / "saved"))
+    again = CrossEncoder(str(tmp_path / "saved"), device="cpu")
+    assert again[0].transformer_task == "text-generation"
+    np.testing.assert_allclose(again.predict(CAUSAL_PAIRS), expected, atol=1e-5)
+
+
+def test_a_causal_lm_without_yes_and_no_tokens_is_refused(tmp_path):
+    folder = build_tiny_causal_lm(tmp_path / "causal", with_yes_no=False)
+    with pytest.raises(ValueError, match="does not have 'yes' and/or 'no' tokens"):
+        CrossEncoder(folder, device="cpu")

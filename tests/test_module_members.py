@@ -155,8 +155,8 @@ def test_transformer_output_name_and_fill_mask(tiny_bert_dir):
 
 
 def test_transformer_rejects_what_sbert_does_not_do(tiny_bert_dir):
-    with pytest.raises(NotImplementedError, match="transformer_task='text-generation'"):
-        Transformer(str(tiny_bert_dir), transformer_task="text-generation")
+    with pytest.raises(NotImplementedError, match="transformer_task='any-to-any'"):
+        Transformer(str(tiny_bert_dir), transformer_task="any-to-any")
     with pytest.raises(ValueError, match="Unsupported transformer_task 'speech'"):
         Transformer(str(tiny_bert_dir), transformer_task="speech")
     with pytest.raises(NotImplementedError, match="query_expansion"):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoConfig
 
 from sentence_transformers.base import encoding
 from sentence_transformers.base.loading import LoadOptions, folder_transformer
@@ -23,6 +24,7 @@ from sentence_transformers.base.model import BaseModel
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.cross_encoder.fit_mixin import FitMixin
 from sentence_transformers.cross_encoder.model_card import CrossEncoderModelCardData
+from sentence_transformers.cross_encoder.modules.logit_score import LogitScore
 from sentence_transformers.util.decorators import (
     cross_encoder_init_args_decorator,
     cross_encoder_predict_rank_args_decorator,
@@ -139,9 +141,22 @@ class CrossEncoder(FitMixin, BaseModel):
     # ----------------------------------------------------------------- loading and configuration
     def _load_default_modules(self, folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
         """A Hugging Face folder becomes a Transformer with a sequence-classification head (new when the
-        checkpoint has none)."""
-        transformer = folder_transformer(folder, options, transformer_task="sequence-classification")
-        return OrderedDict([("0", transformer)])
+        checkpoint has none); a causal language model (``…ForCausalLM``) a generative reranker: its next-token
+        logits and a LogitScore of "yes" against "no"."""
+        config = AutoConfig.from_pretrained(folder, **_config_kwargs(options))
+        if not (getattr(config, "architectures", None) or [""])[0].endswith("ForCausalLM"):
+            transformer = folder_transformer(folder, options, transformer_task="sequence-classification")
+            return OrderedDict([("0", transformer)])
+        transformer = folder_transformer(folder, options, transformer_task="text-generation")
+        vocabulary = transformer.tokenizer.get_vocab()
+        true_id, false_id = vocabulary.get("yes"), vocabulary.get("no")
+        if true_id is None or false_id is None:
+            raise ValueError(
+                "The tokenizer does not have 'yes' and/or 'no' tokens, which are used as the default true/false tokens "
+                "for the LogitScore post-processing module. Please provide custom modules with your desired "
+                "LogitScore configuration, or use a model with a tokenizer that supports these tokens."
+            )
+        return OrderedDict([("0", transformer), ("1", LogitScore(true_token_id=true_id, false_token_id=false_id))])
 
     def _parse_model_config(self, config: dict[str, Any]) -> None:
         if self.keep_in_fp32_modules is None:
@@ -187,8 +202,10 @@ class CrossEncoder(FitMixin, BaseModel):
 
     @property
     def num_labels(self) -> int:
-        """Scores per pair: the outputs of the classification head."""
+        """Scores per pair: the outputs of the classification head (one for a generative reranker)."""
         for module in reversed(self._modules.values()):
+            if isinstance(module, LogitScore):
+                return 1
             if isinstance(module, Transformer) and module.config is not None:
                 return int(getattr(module.config, "num_labels", 1))
             if getattr(module, "module_output_name", None) == "scores" and hasattr(module, "out_features"):
@@ -372,6 +389,12 @@ class CrossEncoder(FitMixin, BaseModel):
             start += len(docs)
             rankings.append(sorted(ranking, key=lambda item: item["score"], reverse=True)[:top_k])
         return rankings if many else rankings[0]
+
+
+def _config_kwargs(options: LoadOptions) -> dict[str, Any]:
+    """What AutoConfig needs to read a folder's config.json as the loader would."""
+    hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
+    return {**hub, "local_files_only": options.local_files_only, "cache_dir": options.cache_folder}
 
 
 class Float32Linear(nn.Linear):

@@ -11,6 +11,7 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -51,9 +52,11 @@ TASK_OUTPUTS: dict[str, tuple[str, str]] = {
     "feature-extraction": ("last_hidden_state", "token_embeddings"),
     "sequence-classification": ("logits", "scores"),
     "fill-mask": ("logits", "token_embeddings"),
+    # Generative rerankers: the next-token logits at the last position, which LogitScore turns into a score.
+    "text-generation": ("logits", "causal_logits"),
 }
-# Upstream's tasks for generative rerankers, multimodal models and ColBERT retrieval heads, which sbert lacks.
-_UNSUPPORTED_TASKS = ("text-generation", "any-to-any", "retrieval")
+# Upstream's tasks for multimodal models and ColBERT retrieval heads, which sbert lacks.
+_UNSUPPORTED_TASKS = ("any-to-any", "retrieval")
 _PROCESSING_KWARGS_KEYS = {"common", "text", "audio", "image", "video", "chat_template"}
 # Processor classes by the modality they handle; a multimodal processor lists its parts as these attributes.
 _PROCESSOR_ATTRIBUTE_MODALITIES = {
@@ -163,6 +166,16 @@ class Transformer(InputModule):
         tokenizer_kwargs = {**_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs}
         self.tokenizer = load_tokenizer(tokenizer_source, tokenizer_kwargs)
         check_vocabulary(self.tokenizer, config, tokenizer_source, tokenizer_kwargs)
+        if transformer_task == "text-generation":
+            self.tokenizer.padding_side = "left"  # the last position of every row is then a real token
+            if self.tokenizer.pad_token is None:
+                self.tokenizer.pad_token = self.tokenizer.eos_token
+            if getattr(self.tokenizer, "chat_template", None):
+                logger.warning(
+                    "This causal model's tokenizer has a chat template: upstream renders inputs through it (the "
+                    "'message' modality), which sbert does not do yet; sbert tokenizes the plain texts, so its scores "
+                    "differ from upstream's for this model"
+                )
         if max_seq_length is None:
             max_seq_length = _default_max_length(self.auto_model.config, self.tokenizer)
         self.max_seq_length = max_seq_length
@@ -302,6 +315,9 @@ class Transformer(InputModule):
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Add ``token_embeddings`` (and ``all_layer_embeddings`` when the model returns hidden states)."""
         inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
+        if self.transformer_task == "text-generation":
+            # Only the last position's logits: LogitScore reads that one (left padding puts a real token there).
+            inputs["logits_to_keep"] = features.get("logits_to_keep", 1)
         output = self.model(**inputs, return_dict=True)
         features[self.module_output_name] = output[self._output_key]
         hidden_states = getattr(output, "hidden_states", None)
@@ -622,7 +638,11 @@ def load_auto_model(
 def _from_pretrained(
     name_or_path: str, config: PretrainedConfig, model_kwargs: dict[str, Any], transformer_task: str
 ) -> torch.nn.Module:
-    head = {"sequence-classification": AutoModelForSequenceClassification, "fill-mask": AutoModelForMaskedLM}
+    head = {
+        "sequence-classification": AutoModelForSequenceClassification,
+        "fill-mask": AutoModelForMaskedLM,
+        "text-generation": AutoModelForCausalLM,
+    }
     if transformer_task in head:
         return head[transformer_task].from_pretrained(name_or_path, config=config, **model_kwargs)
     if config.model_type in {"t5", "mt5", "umt5"}:
