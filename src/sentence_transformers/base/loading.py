@@ -44,6 +44,15 @@ class LoadOptions:
     config_kwargs: dict[str, Any] | None = None
     backend: str = "torch"
 
+    def transformers_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the Hugging Face ``from_pretrained`` loaders."""
+        return {
+            "token": self.token,
+            "revision": self.revision,
+            "trust_remote_code": self.trust_remote_code,
+            "local_files_only": self.local_files_only,
+        }
+
     def hub(self) -> dict[str, Any]:
         """The keyword arguments that locate files."""
         return {
@@ -102,8 +111,7 @@ def _fetch_backend_files(name: str, options: LoadOptions) -> None:
 def folder_transformer(folder: str, options: LoadOptions, **kwargs: Any) -> Transformer:
     """The Transformer module of a plain Hugging Face folder, loaded as ``options`` say (``kwargs``: e.g. the
     ``transformer_task``)."""
-    hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
-    hub["local_files_only"] = options.local_files_only
+    hub = options.transformers_kwargs()
     return Transformer(
         folder,
         cache_dir=options.cache_folder,

@@ -19,10 +19,10 @@ from sentence_transformers.cross_encoder.losses._common import IDENTITY, check_p
 from sentence_transformers.sentence_transformer.fit_mixin import (
     _batches,
     _fit_evaluation,
-    _fused_adamw_runs_on,
     _Plan,
     batch_sampler_for,
     loader_examples,
+    optimizer_kwargs,
     scheduler_type,
 )
 from sentence_transformers.util.tensor import batch_to_device
@@ -131,13 +131,7 @@ def fit(
     steps_per_epoch = _batches(train_dataloader, len(examples), batch_size)
     if steps_per_epoch == 0:
         return
-    params = {"lr": 2e-5, **(optimizer_params or {})}
-    if (
-        optimizer_class is torch.optim.AdamW
-        and _fused_adamw_runs_on(self.device)
-        and not {"fused", "foreach"} & set(params)
-    ):
-        params["fused"] = True
+    params = optimizer_kwargs(self, optimizer_class, optimizer_params)
     plan = _Plan(1, steps_per_epoch, evaluation_steps, output_path, save_best_model, checkpoint_path=None)
     with tempfile.TemporaryDirectory(prefix="sbert-fit-") as scratch:
         args = CrossEncoderTrainingArguments(

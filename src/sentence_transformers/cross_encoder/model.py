@@ -143,7 +143,7 @@ class CrossEncoder(FitMixin, BaseModel):
         """A Hugging Face folder becomes a Transformer with a sequence-classification head (new when the
         checkpoint has none); a causal language model (``…ForCausalLM``) a generative reranker: its next-token
         logits and a LogitScore of "yes" against "no"."""
-        config = AutoConfig.from_pretrained(folder, **_config_kwargs(options))
+        config = AutoConfig.from_pretrained(folder, cache_dir=options.cache_folder, **options.transformers_kwargs())
         if not (getattr(config, "architectures", None) or [""])[0].endswith("ForCausalLM"):
             transformer = folder_transformer(folder, options, transformer_task="sequence-classification")
             return OrderedDict([("0", transformer)])
@@ -382,19 +382,19 @@ class CrossEncoder(FitMixin, BaseModel):
         )
         rankings, start = [], 0
         for docs in lists:
-            ranking = [{"corpus_id": i, "score": scores[start + i]} for i in range(len(docs))]
+            own = scores[start : start + len(docs)]
+            ranking = [{"corpus_id": i, "score": own[i]} for i in best_first(own)[:top_k]]
             if return_documents:
                 for item in ranking:
                     item["text"] = docs[item["corpus_id"]]
             start += len(docs)
-            rankings.append(sorted(ranking, key=lambda item: item["score"], reverse=True)[:top_k])
+            rankings.append(ranking)
         return rankings if many else rankings[0]
 
 
-def _config_kwargs(options: LoadOptions) -> dict[str, Any]:
-    """What AutoConfig needs to read a folder's config.json as the loader would."""
-    hub = {"token": options.token, "revision": options.revision, "trust_remote_code": options.trust_remote_code}
-    return {**hub, "local_files_only": options.local_files_only, "cache_dir": options.cache_folder}
+def best_first(scores: Sequence[float]) -> list[int]:
+    """Positions by score, highest first; equal scores keep their input order (``rank``, the server's routes)."""
+    return sorted(range(len(scores)), key=lambda index: -float(scores[index]))
 
 
 class Float32Linear(nn.Linear):

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sentence_transformers import __sbert_version__
 from sentence_transformers.base import encoding
 from sentence_transformers.base.modules import Normalize
+from sentence_transformers.cross_encoder.model import best_first
 from sentence_transformers.serve.batcher import (
     Batcher,
     BatchLimits,
@@ -280,7 +281,7 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
     """text-embeddings-inference's /rerank: ``[{"index", "score"[, "text"]}]``, best first."""
     scored = await _state(request).rerank(body.query, body.texts, "texts", body.raw_scores, body.truncate)
     ranking = []
-    for index in _best_first(scored.scores):
+    for index in best_first(scored.scores):
         hit: dict[str, Any] = {"index": index, "score": float(scored.scores[index])}
         if body.return_text:
             hit["text"] = body.texts[index]
@@ -297,18 +298,13 @@ async def rerank_v1(body: CohereRerankRequest, request: Request) -> Response:
     documents = body.texts()
     scored = await state.rerank(body.query, documents, "documents")
     results = []
-    for index in _best_first(scored.scores)[: body.top_n]:
+    for index in best_first(scored.scores)[: body.top_n]:
         hit: dict[str, Any] = {"index": index, "relevance_score": float(scored.scores[index])}
         if body.return_documents:
             hit["document"] = {"text": documents[index]}
         results.append(hit)
     payload = {"model": state.name, "results": results, "usage": {"total_tokens": scored.tokens}}
     return await _json(payload)
-
-
-def _best_first(scores: Any) -> list[int]:
-    """Positions by score, highest first; equal scores keep their input order (as ``CrossEncoder.rank``)."""
-    return sorted(range(len(scores)), key=lambda index: -float(scores[index]))
 
 
 @router.get("/health")
