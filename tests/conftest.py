@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import BertConfig, BertForMaskedLM, BertModel, PreTrainedTokenizerFast
 
 DATA = Path(__file__).parent / "data"
 CORPUS = [
@@ -34,8 +34,9 @@ def corpus_vocab(special: list[str]) -> dict[str, int]:
     return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
 
 
-def build_tiny_bert(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
-    """Write a tiny random BERT and a WordPiece tokenizer for CORPUS into ``folder`` (the same on every run)."""
+def build_tiny_bert(folder: Path, hidden_size: int = 32, seed: int = 0, masked_lm: bool = False) -> Path:
+    """Write a tiny random BERT and a WordPiece tokenizer for CORPUS into ``folder`` (the same on every run);
+    with ``masked_lm`` a BertForMaskedLM (a seeded masked-LM head), the layout of SPLADE checkpoints."""
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer = Tokenizer(models.WordPiece(corpus_vocab(special), unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -67,7 +68,7 @@ def build_tiny_bert(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
         max_position_embeddings=128,
     )
     torch.manual_seed(seed)
-    BertModel(config).eval().save_pretrained(folder)
+    (BertForMaskedLM if masked_lm else BertModel)(config).eval().save_pretrained(folder)
     return folder
 
 
@@ -75,6 +76,12 @@ def build_tiny_bert(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A plain Hugging Face model folder (no modules.json)."""
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain Hugging Face BertForMaskedLM folder: loads as a SPLADE SparseEncoder (MLMTransformer + SpladePooling)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-mlm"), masked_lm=True)
 
 
 @pytest.fixture()

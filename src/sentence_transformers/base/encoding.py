@@ -492,7 +492,10 @@ def run(
         batches.close()
         for module, training in modes:
             module.training = training
-    return sink.result(getattr(model, "get_sentence_embedding_dimension", lambda: None)())
+    dimension = getattr(model, "get_embedding_dimension", None) or getattr(
+        model, "get_sentence_embedding_dimension", None
+    )
+    return sink.result(dimension() if callable(dimension) else None)
 
 
 def _to_numpy(embeddings: torch.Tensor) -> np.ndarray:

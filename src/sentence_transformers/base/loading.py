@@ -68,10 +68,12 @@ def load_pipeline(
     options: LoadOptions,
     default_modules: Callable[[str, LoadOptions], OrderedDict[str, nn.Module]],
     model_type: str = "SentenceTransformer",
+    converted_modules: Callable[[str, LoadOptions, str], OrderedDict[str, nn.Module]] | None = None,
 ) -> LoadedPipeline:
     """Resolve the name to a local folder and build its modules: those of its modules.json when it was saved as
-    ``model_type``, else ``default_modules(folder, options)`` (a plain Hugging Face folder, or one saved as another
-    model type, converted as upstream does: its config's prompts and settings do not carry over)."""
+    ``model_type``, else ``default_modules(folder, options)`` for a plain Hugging Face folder. A folder saved as
+    another model type is converted as upstream does, by ``converted_modules(folder, options, saved_type)`` when
+    given, else as a plain folder; its config's prompts and settings do not carry over."""
     folder = resolve_folder(
         model_name_or_path, options.token, options.cache_folder, options.revision, options.local_files_only
     )
@@ -82,10 +84,11 @@ def load_pipeline(
         config = persistence.read_model_config(folder)
         saved_type = config.get("model_type") or "SentenceTransformer"
         if saved_type == model_type:
-            modules, module_kwargs = _load_modules(folder, options)
+            modules, module_kwargs = load_saved_modules(folder, options)
             return LoadedPipeline(modules, module_kwargs, config, card)
         logger.warning(f"Converting {saved_type} model {model_name_or_path} to {model_type}.")
-        return LoadedPipeline(default_modules(folder, options))
+        convert = converted_modules or (lambda folder, options, saved_type: default_modules(folder, options))
+        return LoadedPipeline(convert(folder, options, saved_type))
     if not os.path.isfile(os.path.join(folder, "config.json")):
         raise FileNotFoundError(
             f"{model_name_or_path!r} ({folder}) is not a model folder: it has neither {persistence.MODULES_FILE} "
@@ -123,7 +126,8 @@ def folder_transformer(folder: str, options: LoadOptions, **kwargs: Any) -> Tran
     )
 
 
-def _load_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
+def load_saved_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
+    """The modules listed in a folder's modules.json, and the forward kwargs each one declares."""
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     module_kwargs: dict[str, list[str]] = {}
     for entry in persistence.read_modules(folder):

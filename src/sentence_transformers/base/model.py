@@ -86,7 +86,13 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
                 config_kwargs=config_kwargs,
                 backend=backend,
             )
-            loaded = load_pipeline(os.fspath(model_name_or_path), options, self._load_default_modules, self.model_type)
+            loaded = load_pipeline(
+                os.fspath(model_name_or_path),
+                options,
+                self._load_default_modules,
+                self.model_type,
+                self._load_converted_modules,
+            )
             modules, module_kwargs, config, card_text = (
                 loaded.modules,
                 loaded.module_kwargs,
@@ -122,6 +128,12 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
     def _load_default_modules(self, folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
         """The modules a plain Hugging Face folder (no modules.json) becomes; each model type says which."""
         raise NotImplementedError(f"{type(self).__name__} does not load plain Hugging Face folders")
+
+    def _load_converted_modules(
+        self, folder: str, options: LoadOptions, saved_type: str
+    ) -> OrderedDict[str, nn.Module]:
+        """The modules of a folder saved as another model type: by default those of a plain Hugging Face folder."""
+        return self._load_default_modules(folder, options)
 
     def _parse_model_config(self, config: dict[str, Any]) -> None:
         """Read a model type's own keys of config_sentence_transformers.json (prompts are read already)."""

@@ -30,6 +30,7 @@ FORMAT_VERSION = "6.2.0"
 
 # Class name → module that defines it. Saved under ``sentence_transformers.models.<Class>``, a name every release reads.
 _ST_MODULES = "sentence_transformers.sentence_transformer.modules"
+_SPARSE_MODULES = "sentence_transformers.sparse_encoder.modules"
 STANDARD_MODULES: dict[str, str] = {
     "Transformer": "sentence_transformers.base.modules.transformer",
     "Dense": "sentence_transformers.base.modules.dense",
@@ -48,9 +49,13 @@ STANDARD_MODULES: dict[str, str] = {
     "Dropout": f"{_ST_MODULES}.dropout",
     "LayerNorm": f"{_ST_MODULES}.layer_norm",
     "LogitScore": "sentence_transformers.cross_encoder.modules.logit_score",
+    "MLMTransformer": f"{_SPARSE_MODULES}.mlm_transformer",
+    "SpladePooling": f"{_SPARSE_MODULES}.splade_pooling",
+    "SparseStaticEmbedding": f"{_SPARSE_MODULES}.sparse_static_embedding",
+    "SparseAutoEncoder": f"{_SPARSE_MODULES}.sparse_auto_encoder",
 }
 # Written under their full path: no release has them under ``sentence_transformers.models``.
-_FULL_PATH_ONLY = {"LogitScore"}
+_FULL_PATH_ONLY = {"LogitScore", "MLMTransformer", "SpladePooling", "SparseStaticEmbedding", "SparseAutoEncoder"}
 
 
 def read_json(path: str, what: str) -> Any:

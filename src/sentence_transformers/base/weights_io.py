@@ -28,8 +28,13 @@ class MissingModelFileError(FileNotFoundError, ValueError):
 
 def save_state_dict(module: nn.Module, folder: str, safe_serialization: bool = True) -> None:
     """Write the module's state dict into ``folder``; tied or shared tensors are stored as copies."""
+    save_tensors(module.state_dict(), folder, safe_serialization=safe_serialization)
+
+
+def save_tensors(state_dict: dict[str, torch.Tensor], folder: str, safe_serialization: bool = True) -> None:
+    """Write a state dict into ``folder`` as model.safetensors (or pytorch_model.bin); shared tensors are copied."""
     os.makedirs(folder, exist_ok=True)
-    state_dict = {key: value.detach().contiguous() for key, value in module.state_dict().items()}
+    state_dict = {key: value.detach().contiguous() for key, value in state_dict.items()}
     if safe_serialization:
         save_file(_untie(state_dict), os.path.join(folder, SAFETENSORS_NAME), metadata={"format": "pt"})
     else:

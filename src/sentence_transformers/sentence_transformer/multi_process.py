@@ -50,7 +50,7 @@ def start_pool(model: SentenceTransformer, target_devices: list[str] | None = No
         "input": inputs,
         "output": outputs,
         "processes": processes,
-        "dimension": getattr(model, "get_sentence_embedding_dimension", lambda: None)(),
+        "dimension": (getattr(model, "get_embedding_dimension", None) or (lambda: None))(),
     }
 
 

@@ -26,6 +26,7 @@ LEGACY_PACKAGES = {
     "sentence_transformers.models.tokenizer": "sentence_transformers.sentence_transformer.modules.tokenizer",
     "sentence_transformers.readers": "sentence_transformers.sentence_transformer.readers",
     "sentence_transformers.datasets": "sentence_transformers.sentence_transformer.datasets",
+    "sentence_transformers.sparse_encoder.models": "sentence_transformers.sparse_encoder.modules",
 }
 
 # Flat module paths of earlier versions and the module that holds their contents today.
@@ -52,6 +53,9 @@ PER_CLASS_PACKAGES = {
     "sentence_transformers.cross_encoder",
     "sentence_transformers.cross_encoder.losses",
     "sentence_transformers.cross_encoder.evaluation",
+    "sentence_transformers.sparse_encoder",
+    "sentence_transformers.sparse_encoder.losses",
+    "sentence_transformers.sparse_encoder.evaluation",
 }
 
 
