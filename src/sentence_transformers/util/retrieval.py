@@ -10,7 +10,14 @@ import torch
 from torch import Tensor
 from tqdm import trange
 
-from sentence_transformers.util.similarity import _to_matrix, cos_sim, dot_score, normalize_embeddings
+from sentence_transformers.util.similarity import (
+    _is_sparse,
+    _sparse_matrix_pair,
+    _to_matrix,
+    cos_sim,
+    dot_score,
+    normalize_embeddings,
+)
 
 __all__ = [
     "community_detection",
@@ -68,14 +75,31 @@ def _sort_by_score_then_id(scores: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]
     return torch.gather(scores, 1, by_score), torch.gather(ids, 1, by_score)
 
 
+def _rows(matrix: Tensor, start: int, end: int) -> Tensor:
+    """Rows ``start:end`` of a dense matrix, or of a coalesced 2-D sparse COO matrix as a sparse matrix."""
+    if not matrix.is_sparse:
+        return matrix[start:end]
+    end = min(end, matrix.shape[0])
+    if start == 0 and end == matrix.shape[0]:
+        return matrix
+    indices, values = matrix.indices(), matrix.values()
+    bounds = torch.tensor([start, end], dtype=indices.dtype, device=indices.device)
+    low, high = torch.searchsorted(indices[0].contiguous(), bounds).tolist()
+    chunk_indices = indices[:, low:high].clone()
+    chunk_indices[0] -= start
+    size = (end - start, matrix.shape[1])
+    return torch.sparse_coo_tensor(chunk_indices, values[low:high], size, check_invariants=False, is_coalesced=True)
+
+
 def _top_k_over_corpus(
     queries: Tensor, corpus: Tensor, corpus_chunk_size: int, top_k: int, score_function: ScoreFunction
 ) -> tuple[Tensor, Tensor]:
     """Top ``top_k`` (scores, corpus ids) of each query over the whole corpus, scanning it chunk by chunk."""
-    best_scores = queries.new_empty((queries.shape[0], 0))
+    best_scores = torch.empty((queries.shape[0], 0), dtype=queries.dtype, device=queries.device)
     best_ids = torch.empty((queries.shape[0], 0), dtype=torch.long, device=queries.device)
     for start in range(0, corpus.shape[0], corpus_chunk_size):
-        chunk_scores = score_function(queries, corpus[start : start + corpus_chunk_size]).to(queries.device)
+        chunk = _rows(corpus, start, start + corpus_chunk_size)
+        chunk_scores = score_function(queries, chunk).to(queries.device)
         scores, ids = _select_top(chunk_scores, top_k)
         scores = torch.cat([best_scores, scores.to(best_scores.dtype)], dim=1)
         ids = torch.cat([best_ids, ids + start], dim=1)
@@ -97,14 +121,23 @@ def semantic_search(
     Returns one list per query of ``{"corpus_id": int, "score": float}`` sorted by score (descending, ties by
     ascending corpus id). Queries and corpus are processed in chunks to bound memory; the result does not depend on
     the chunk sizes.
+
+    A sparse COO corpus stays sparse: queries become sparse too and each chunk is scored by a sparse matrix product
+    (with `cos_sim`, both sides are normalized once up front), so the corpus is never densified.
     """
     _check_positive(query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
     _check_non_negative(top_k=top_k)
-    queries, corpus = _to_matrix(query_embeddings), _to_matrix(corpus_embeddings)
-    corpus = corpus.to(queries.device)
+    if _is_sparse(corpus_embeddings):
+        queries, corpus = _sparse_matrix_pair(query_embeddings, corpus_embeddings)
+        if score_function is cos_sim:
+            # cos_sim would renormalize every corpus chunk for every query chunk; this gives the same scores.
+            queries, corpus, score_function = normalize_embeddings(queries), normalize_embeddings(corpus), dot_score
+    else:
+        queries, corpus = _to_matrix(query_embeddings), _to_matrix(corpus_embeddings)
+        corpus = corpus.to(queries.device)
     results: list[list[dict[str, int | float]]] = []
     for start in range(0, queries.shape[0], query_chunk_size):
-        chunk = queries[start : start + query_chunk_size]
+        chunk = _rows(queries, start, start + query_chunk_size)
         scores, ids = _top_k_over_corpus(chunk, corpus, corpus_chunk_size, top_k, score_function)
         for row_scores, row_ids in zip(scores.tolist(), ids.tolist(), strict=True):
             results.append([{"corpus_id": int(i), "score": float(s)} for i, s in zip(row_ids, row_scores, strict=True)])

@@ -8,6 +8,7 @@ Integer inputs (e.g. int8-quantized embeddings) and half precision inputs are co
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -89,6 +90,52 @@ def _matrix_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return left.to(dtype), right.to(device=left.device, dtype=dtype)
 
 
+def _is_sparse(data: Any) -> bool:
+    """Whether ``data`` is a sparse COO tensor or a non-empty list of them."""
+    if isinstance(data, Tensor):
+        return data.is_sparse
+    return isinstance(data, (list, tuple)) and bool(data) and all(isinstance(x, Tensor) and x.is_sparse for x in data)
+
+
+def _to_sparse_matrix(data: Any) -> Tensor:
+    """Convert ``data`` into a coalesced 2-D sparse COO float tensor; dense inputs are sparsified, 1-D is one row."""
+    tensor = _to_tensor(data)
+    if not tensor.is_sparse:
+        tensor = _to_float(tensor).to_sparse()
+    elif tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.to(torch.float32)
+    if tensor.dim() == 1:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 2:
+        raise ValueError(f"Embeddings must be 1-D (one embedding) or 2-D (a batch), got shape {tuple(tensor.shape)}.")
+    return tensor.coalesce()
+
+
+def _sparse_matrix_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Like `_matrix_pair`, but both sides become coalesced sparse COO matrices (nothing is densified)."""
+    left, right = _to_sparse_matrix(a), _to_sparse_matrix(b)
+    if left.shape[1] != right.shape[1]:
+        raise ValueError(
+            f"Embedding dimensions differ: a has {left.shape[1]} and b has {right.shape[1]}; they must be equal."
+        )
+    dtype = torch.promote_types(left.dtype, right.dtype)
+    return left.to(dtype), right.to(device=left.device, dtype=dtype)
+
+
+def _sparse_scores(left: Tensor, right: Tensor) -> Tensor:
+    """Dense ``left @ right.T`` of two coalesced 2-D sparse COO matrices, computed as a sparse matrix product.
+
+    The operand with more stored values stays on the left as it is (row-sorted); only the smaller one is transposed
+    and re-coalesced, which keeps the product fast for a few queries against a large corpus.
+    """
+    with warnings.catch_warnings():
+        # torch.sparse.mm goes through CSR internally and warns once that CSR support is in beta.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        if left.values().numel() >= right.values().numel():
+            return torch.sparse.mm(left, right.t().coalesce()).to_dense()
+        return torch.sparse.mm(right, left.t().coalesce()).to_dense().t().contiguous()
+
+
 def _pairwise_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Convert both sides of a pairwise comparison to dense float tensors with broadcastable shapes."""
     left, right = _to_float(_to_tensor(a)), _to_float(_to_tensor(b))
@@ -133,7 +180,13 @@ def _normalize_sparse(tensor: Tensor) -> Tensor:
 
 
 def cos_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Cosine similarity of every row of ``a`` with every row of ``b``, shape ``[len(a), len(b)]``."""
+    """Cosine similarity of every row of ``a`` with every row of ``b``, shape ``[len(a), len(b)]``.
+
+    Sparse COO inputs are multiplied as sparse matrices (a dense other side is sparsified); the result is dense.
+    """
+    if _is_sparse(a) or _is_sparse(b):
+        left, right = _sparse_matrix_pair(a, b)
+        return _sparse_scores(normalize_embeddings(left), normalize_embeddings(right))
     left, right = _matrix_pair(a, b)
     return normalize_embeddings(left) @ normalize_embeddings(right).T
 
@@ -142,7 +195,12 @@ pytorch_cos_sim = cos_sim
 
 
 def dot_score(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Dot product of every row of ``a`` with every row of ``b``, shape ``[len(a), len(b)]``."""
+    """Dot product of every row of ``a`` with every row of ``b``, shape ``[len(a), len(b)]``.
+
+    Sparse COO inputs are multiplied as sparse matrices (a dense other side is sparsified); the result is dense.
+    """
+    if _is_sparse(a) or _is_sparse(b):
+        return _sparse_scores(*_sparse_matrix_pair(a, b))
     left, right = _matrix_pair(a, b)
     return left @ right.T
 
