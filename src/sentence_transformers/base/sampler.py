@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler, ConcatDataset
 
-from sentence_transformers.sentence_transformer.data_collator import DATASET_KEY, LABEL_COLUMNS
+from sentence_transformers.base.data_collator import DATASET_KEY, LABEL_COLUMNS
 
 try:
     import xxhash
