@@ -41,7 +41,11 @@ LEFT_OUT: dict[str, str] = {
         "as merge_models(batch_options)"
     ),
     "sentence_transformers.cross_encoder.CrossEncoder.merge(batch_options)": "as merge_models(batch_options)",
+    "sentence_transformers.sparse_encoder.SparseEncoder.merge(batch_options)": "as merge_models(batch_options)",
     "sentence_transformers.cross_encoder.CrossEncoder.clear_placement_cache": (
+        "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
+    ),
+    "sentence_transformers.sparse_encoder.SparseEncoder.clear_placement_cache": (
         "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
     ),
     "sentence_transformers.base.BaseModel.clear_placement_cache": (

@@ -182,8 +182,14 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
 
     @property
     def transformers_model(self) -> Any:
-        """The Hugging Face ``PreTrainedModel`` inside the first module, or None (e.g. for StaticEmbedding)."""
-        return getattr(self._first_module(), "auto_model", None)
+        """The Hugging Face ``PreTrainedModel`` of the model: the first module's, else the first one found in the
+        module tree (a Router's route); None when there is none (e.g. StaticEmbedding)."""
+        found = getattr(self._first_module(), "auto_model", None)
+        if found is not None:
+            return found
+        from transformers import PreTrainedModel
+
+        return next((module for module in self.modules() if isinstance(module, PreTrainedModel)), None)
 
     @property
     def config(self) -> Any:

@@ -27,22 +27,35 @@ class SparseEncoderModelCardData(BaseModelCardData):
 
     task_name: str | None = None
     tags: list[str] | None = field(default_factory=lambda: list(DEFAULT_TAGS))
-    ir_model: bool | None = field(default=True, init=False, repr=False)
-    pipeline_tag: str | None = field(default="feature-extraction", init=False)
+    ir_model: bool | None = field(default=None, init=False, repr=False)
+    pipeline_tag: str | None = field(default=None, init=False)
     template_path: Path = field(
         default=Path(__file__).parent.parent / "base" / "model_card_template.md", init=False, repr=False
     )
+    model_type: str = field(default="Sparse Encoder", init=False, repr=False)
     model: SparseEncoder | None = field(default=None, init=False, repr=False)
 
     def register_model(self, model: Any) -> None:
-        """As the base class does; then the default task and the architecture tag (SPLADE or CSR)."""
+        """As the base class does; then the default task, and the architecture in ``model_type`` and the tags
+        (e.g. "Asymmetric Inference-free SPLADE Sparse Encoder")."""
         super().register_model(model)
         if self.task_name is None:
             self.task_name = DEFAULT_TASK
+        if self.pipeline_tag is None:
+            self.pipeline_tag = "feature-extraction"
         names = {type(module).__name__ for module in model.modules()}
-        architecture = "splade" if "SpladePooling" in names else "csr" if "SparseAutoEncoder" in names else None
-        if architecture and self.tags is not None and architecture not in self.tags:
-            self.tags.append(architecture)
+        kinds = [
+            label
+            for label, module_name in (
+                ("Asymmetric", "Router"),
+                ("Inference-free", "SparseStaticEmbedding"),
+                ("SPLADE", "SpladePooling"),
+                ("CSR", "SparseAutoEncoder"),
+            )
+            if module_name in names
+        ]
+        self.add_tags([kind.lower() for kind in kinds])
+        self.model_type = " ".join([*kinds, "Sparse Encoder"])
 
     def run_usage_snippet(self) -> None:
         """The snippet encodes a query and documents; with ``generate_widget_examples`` its scores are computed."""
