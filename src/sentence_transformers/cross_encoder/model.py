@@ -283,7 +283,12 @@ class CrossEncoder(FitMixin, BaseModel):
         else:
             if device is not None:
                 self.to(device)
-            pairs, extra = encoding.apply_prompt(self, pairs, prompt_text)
+            first = self._first_module()
+            if getattr(first, "renders_messages", False) and not encoding.uses_preprocess(self):
+                # A chat-template reranker: each pair becomes a conversation, the prompt its system message.
+                pairs, extra = first.to_messages(pairs, prompt_text), {}
+            else:
+                pairs, extra = encoding.apply_prompt(self, pairs, prompt_text)
             squeeze, labels = self.num_labels == 1, self.num_labels
             sink = ScoreSink(len(pairs), activation_fn, squeeze=squeeze, softmax=bool(apply_softmax), num_labels=labels)
             scores = encoding.run(self, pairs, extra, options, prompt=prompt_text, sink=sink, **kwargs)

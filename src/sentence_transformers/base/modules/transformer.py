@@ -31,7 +31,12 @@ from sentence_transformers.base.modules.input_module import (
 )
 from sentence_transformers.base.modules.module import with_init_defaults
 from sentence_transformers.base.peft_mixin import adapter_base_model, has_adapters, save_adapter
-from sentence_transformers.base.token_ids import TokenIds, replace_surrogates_in, tokenizer_lock
+from sentence_transformers.base.token_ids import (
+    TokenIds,
+    replace_lone_surrogates,
+    replace_surrogates_in,
+    tokenizer_lock,
+)
 
 # Earlier releases named the Transformer's config after the architecture; read them all, write the first.
 CONFIG_FILE_NAMES = [
@@ -58,6 +63,15 @@ TASK_OUTPUTS: dict[str, tuple[str, str]] = {
 # Upstream's tasks for multimodal models and ColBERT retrieval heads, which sbert lacks.
 _UNSUPPORTED_TASKS = ("any-to-any", "retrieval")
 _PROCESSING_KWARGS_KEYS = {"common", "text", "audio", "image", "video", "chat_template"}
+# The roles a (query, document) pair takes as chat messages, as upstream 6.x renders pairs.
+PAIR_ROLES = ("query", "document")
+# Model types whose chat templates take plain string contents whatever their source reads (as upstream).
+_FLAT_MESSAGE_MODEL_TYPES = frozenset({"apertus", "deepseek_v3", "gpt_oss", "seed_oss"})
+# Template text that shows a template reads typed content items ([{"type": "text", "text": ...}]).
+_STRUCTURED_CONTENT_MARKERS = ("content[0]", ".type", "'type'", '"type"', "item.type", "message.content[")
+# Tokenizer arguments that size or shape the output: passed to the tokenizer, never to a chat template.
+_SIZE_KWARGS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
+_SUFFIX_CACHE_SIZE = 256
 # Processor classes by the modality they handle; a multimodal processor lists its parts as these attributes.
 _PROCESSOR_ATTRIBUTE_MODALITIES = {
     "tokenizer": "text",
@@ -81,12 +95,14 @@ class Transformer(InputModule):
         tokenizer_name_or_path: Load the tokenizer from elsewhere than the model.
         transformer_task: Which head to load: "feature-extraction" (AutoModel, token embeddings), "fill-mask"
             (AutoModelForMaskedLM, vocabulary logits per token) or "sequence-classification"
-            (AutoModelForSequenceClassification, ``scores``); the ONNX and OpenVINO backends run all but
-            "fill-mask". Upstream's generative, multimodal and retrieval tasks raise NotImplementedError.
+            (AutoModelForSequenceClassification, ``scores``); the ONNX and OpenVINO backends run these three.
+            Upstream's generative, multimodal and retrieval tasks raise NotImplementedError.
         processing_kwargs: Keyword arguments for calling the tokenizer, as ``{"text": {...}, "common": {...}}``
             (e.g. ``{"text": {"max_length": 64}}``); they override the defaults (padding, truncation, max_length).
         modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``: which model output to
-            read; needs ``module_output_name``. Only the text modality through ``forward`` is supported.
+            read; needs ``module_output_name``. Only the text modality through ``forward`` is supported, and for the
+            "text-generation" task a "message" entry (``"format"``: "flat", "structured" or "auto"), inferred when the
+            tokenizer has a chat template: inputs are then rendered as chat messages (see ``renders_messages``).
         module_output_name: The feature to write the model output to (by default per task, e.g.
             ``token_embeddings``).
         unpad_inputs: Upstream's flash-attention unpadding; sbert always pads, so True only logs that it falls back.
@@ -170,12 +186,6 @@ class Transformer(InputModule):
             self.tokenizer.padding_side = "left"  # the last position of every row is then a real token
             if self.tokenizer.pad_token is None:
                 self.tokenizer.pad_token = self.tokenizer.eos_token
-            if getattr(self.tokenizer, "chat_template", None):
-                logger.warning(
-                    "This causal model's tokenizer has a chat template: upstream renders inputs through it (the "
-                    "'message' modality), which sbert does not do yet; sbert tokenizes the plain texts, so its scores "
-                    "differ from upstream's for this model"
-                )
         if max_seq_length is None:
             max_seq_length = _default_max_length(self.auto_model.config, self.tokenizer)
         self.max_seq_length = max_seq_length
@@ -187,7 +197,8 @@ class Transformer(InputModule):
         self.unpad_inputs = unpad_inputs
 
     def _set_modality_config(self, modality_config: dict[str, Any], module_output_name: str | None) -> None:
-        """Check a modality_config (text through ``forward`` only) and keep what ``forward`` reads from it."""
+        """Check a modality_config (text, and for a causal LM chat messages, through ``forward``) and keep what
+        ``forward`` reads from it; a "message" entry makes inputs go through the tokenizer's chat template."""
         if module_output_name is None:
             raise ValueError(
                 "Loading the Transformer module with a custom modality_config requires also providing "
@@ -200,17 +211,40 @@ class Transformer(InputModule):
                     f"Invalid modality_config entry for {key!r}: each entry must be a dict with "
                     f"'method' and 'method_output_name' keys, but got {params!r}"
                 )
-        text = modality_config.get("text")
-        if set(modality_config) != {"text"} or text["method"] != "forward":
+        allowed = {"text", "message"} if self.transformer_task == "text-generation" else {"text"}
+        entries = [modality_config[key] for key in ("text", "message") if key in modality_config]
+        if (
+            not entries
+            or set(modality_config) - allowed
+            or any(entry["method"] != "forward" for entry in entries)
+            or len({entry["method_output_name"] for entry in entries}) > 1
+        ):
             raise NotImplementedError(
-                f"modality_config={modality_config!r} is not supported: sbert's Transformer takes text only, "
-                "through the model's forward (modality_config={'text': {'method': 'forward', ...}})"
+                f"modality_config={modality_config!r} is not supported: sbert's Transformer takes text (and, for the "
+                "text-generation task, chat messages) through the model's forward "
+                "(modality_config={'text': {'method': 'forward', ...}})"
             )
-        self.modality_config = {"text": dict(text)}
+        self.modality_config = {key: dict(params) for key, params in modality_config.items()}
         self.module_output_name = module_output_name
         # last_hidden_state is the first output, also of the ONNX / OpenVINO models; any other is read by name
-        output_name = text["method_output_name"]
+        output_name = entries[0]["method_output_name"]
         self._output_key = 0 if output_name in (None, "last_hidden_state") else output_name
+        message = self.modality_config.get("message")
+        self._chat: ChatInputs | None = None
+        if message is not None:
+            chosen = message.get("format", "auto")
+            if chosen == "auto":
+                chosen = infer_message_format(self.config.model_type, getattr(self.tokenizer, "chat_template", None))
+            self._chat = ChatInputs(self.tokenizer, chosen)
+            if self._chat.declares("task"):  # so that encode and predict pass their task on to the template
+                self.forward_kwargs = {*getattr(self, "forward_kwargs", ()), "task"}
+
+    @property
+    def renders_messages(self) -> bool:
+        """Whether inputs go through the tokenizer's chat template (a "message" entry in ``modality_config``):
+        a (query, document) pair becomes a "query" and a "document" message, a text a "user" message, and a
+        prompt a "system" message before them."""
+        return self.__dict__.get("_chat") is not None
 
     def __setattr__(self, name: str, value: Any) -> None:
         """``auto_model`` is the older name of ``model``: setting it replaces ``model``."""
@@ -272,7 +306,13 @@ class Transformer(InputModule):
             raise NotImplementedError(
                 f"The processor {type(processor).__name__} handles {modalities}; sbert's Transformer takes text only"
             )
-        return {"text": {"method": "forward", "method_output_name": method_output_name}}, module_output_name
+        config: dict[str, Any] = {"text": {"method": "forward", "method_output_name": method_output_name}}
+        template = getattr(processor, "chat_template", None)
+        if self.transformer_task == "text-generation" and template is not None:
+            # A causal LM with a chat template (a generative reranker) reads its inputs as chat messages.
+            message_format = infer_message_format(model.config.model_type, template)
+            config["message"] = {**config["text"], "format": message_format}
+        return config, module_output_name
 
     def infer_modalities_edge_cases(self, model: torch.nn.Module, processor: Any) -> tuple[dict[str, Any], str] | None:
         """A fixed modality_config for architectures the general rule gets wrong, or None.
@@ -367,6 +407,9 @@ class Transformer(InputModule):
 
     def token_lengths(self, texts: list[str] | list[dict[str, str]] | list[tuple[str, str]]) -> list[int]:
         """Number of tokens ``tokenize`` gives each input (after truncation), without padding or tensors."""
+        if self.renders_messages:
+            encoded = self._chat_encode(self._chat.conversations(texts), padding=False, return_tensors=None)
+            return [len(ids) for ids in encoded["input_ids"]]
         columns = self._prepare(texts)
         call = {"truncation": "longest_first", "max_length": self.max_seq_length}
         if self.processing_kwargs:
@@ -383,10 +426,14 @@ class Transformer(InputModule):
         every tokenizing method here: calls of the shared tokenizer hold its ``tokenizer_lock``.
         """
         tokenizer = self.tokenizer
-        if not texts or isinstance(texts[0], dict) or getattr(tokenizer, "pad_token_id", None) is None:
+        if not texts or getattr(tokenizer, "pad_token_id", None) is None:
+            return None
+        if isinstance(texts[0], dict) and not self.renders_messages:
             return None
         if type(self).tokenize is not Transformer.tokenize or "tokenize" in vars(self) or has_own_preprocess(self):
             return None  # a subclass or caller replaced tokenize or preprocess: it must see every batch
+        if self.renders_messages:
+            return self._pretokenize_messages(texts)
         if self.processing_kwargs:
             return None  # tokenizer arguments that may pad or shape the output: tokenize applies them per batch
         columns = self._prepare(texts)
@@ -415,7 +462,12 @@ class Transformer(InputModule):
 
         Without ``max_length``, ``task="query"`` / ``"document"`` truncate to ``query_length`` / ``document_length``
         when set, else to ``max_seq_length``. ``processing_kwargs`` (the module's, merged with one given here)
-        override these tokenizer arguments."""
+        override these tokenizer arguments. A model that renders chat messages (``renders_messages``) takes
+        pairs, texts or conversations (lists of ``{"role", "content"}`` messages) through its chat template."""
+        if self.renders_messages:
+            given = kwargs.get("processing_kwargs")
+            conversations = self._chat.conversations(texts)
+            return self._chat_encode(conversations, padding, max_length, kwargs.get("task"), given)
         columns = self._prepare(texts)
         call = {"padding": padding, "truncation": "longest_first", "return_tensors": "pt"}
         call["max_length"] = self._max_length(kwargs.get("task"), max_length)
@@ -466,6 +518,13 @@ class Transformer(InputModule):
         """
         if not inputs:
             return {}
+        if self.renders_messages:
+            # As upstream: the prompt becomes a system message, and no prompt_length is reported.
+            conversations = self._chat.conversations(inputs, prompt)
+            max_length = kwargs.get("max_length")
+            features = self._chat_encode(conversations, True, max_length, kwargs.get("task"), processing_kwargs)
+            features["modality"] = "message"
+            return features
         if processing_kwargs:
             kwargs["processing_kwargs"] = processing_kwargs
         features = self.tokenize(prepend_prompt(inputs, prompt), **kwargs)
@@ -475,6 +534,84 @@ class Transformer(InputModule):
             closing = prompt_ids[-1:] and prompt_ids[-1] in getattr(self.tokenizer, "all_special_ids", ())
             features["prompt_length"] = len(prompt_ids) - int(bool(closing))
         return features
+
+    def to_messages(self, inputs: list[Any], prompt: str | None = None) -> list[list[dict[str, Any]]]:
+        """The chat conversation of each input as this model renders it (``renders_messages``): a (query,
+        document) pair as a "query" and a "document" message, a text as a "user" message, a conversation as given;
+        ``prompt`` as a "system" message first."""
+        if self._chat is None:
+            raise ValueError("This Transformer has no 'message' modality: its inputs are not rendered as chat messages")
+        return self._chat.conversations(inputs, prompt)
+
+    def _pretokenize_messages(self, inputs: list[Any]) -> TokenIds | None:
+        """``pretokenize`` for chat rendering: the truncated ids (template suffix restored) of each conversation."""
+        tokenizer = self.tokenizer
+        if set(self.processing_kwargs) - {"chat_template"} or getattr(tokenizer, "padding_side", None) != "left":
+            return None  # tokenizer arguments that may pad or shape the output, or right padding: per batch
+        encoded = self._chat_encode(self._chat.conversations(inputs), padding=False, return_tensors=None)
+        if set(encoded) - {"input_ids", "token_type_ids", "attention_mask"}:
+            return None
+        return TokenIds(
+            encoded["input_ids"],
+            encoded.get("token_type_ids"),
+            pad_token_id=tokenizer.pad_token_id,
+            pad_token_type_id=getattr(tokenizer, "pad_token_type_id", 0),
+            padding_side="left",
+        )
+
+    def _chat_encode(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        padding: str | bool = True,
+        max_length: int | None = None,
+        task: str | None = None,
+        processing_kwargs: dict[str, dict[str, Any]] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> dict[str, Any]:
+        """Render ``conversations`` with the chat template and tokenize them (as upstream 6.x's 'message' modality).
+
+        The tokenizer arguments come, lowest precedence first, from the defaults (``padding``, truncation
+        "longest_first", ``max_length`` or the task's length when given, else the tokenizer's ``model_max_length``),
+        ``processing_kwargs`` "common" (its size arguments only) and "text", and the size arguments of
+        "chat_template"; its other entries are template variables (e.g. ``add_generation_prompt``), except
+        ``restore_suffix`` (default True): a truncated row gets the template's trailing tokens (e.g. the assistant
+        header) written back over its last tokens, so that the last position, which a causal reranker scores, is the
+        template's. ``return_tensors=None`` gives unpadded lists (for ``pretokenize``).
+        """
+        chat = self._chat
+        if chat.tokenizer is not self.tokenizer:  # the tokenizer was replaced: render with the new one
+            chat.tokenizer, chat._suffixes = self.tokenizer, {}
+        if self.do_lower_case:
+            conversations = [_cleaned(conversation, lower=True) for conversation in conversations]
+        merged = self._merge_processing_kwargs(processing_kwargs)
+        text: dict[str, Any] = {"padding": padding, "truncation": "longest_first"}
+        task_length = {"query": self.query_length, "document": self.document_length}.get(task)
+        if max_length is not None or task_length is not None:  # else the tokenizer's model_max_length
+            text["max_length"] = max_length if max_length is not None else task_length
+        common: dict[str, Any] = {"return_tensors": "pt", **merged.get("common", {})}
+        text.update(merged.get("text", {}))
+        logits_to_keep = text.pop("logits_to_keep", 1)
+        template_kwargs = dict(merged.get("chat_template", {}))
+        restore = template_kwargs.pop("restore_suffix", True)
+        text.update({key: template_kwargs.pop(key) for key in _SIZE_KWARGS & template_kwargs.keys()})
+        if task is not None and chat.declares("task"):
+            template_kwargs = {"task": task, **template_kwargs}
+        call = {key: common[key] for key in _SIZE_KWARGS & common.keys()}
+        call.update({key: text[key] for key in _SIZE_KWARGS & text.keys()})
+        tokenizer_kwargs = {key: value for key, value in text.items() if key not in _SIZE_KWARGS}
+        if return_tensors is None:
+            call.update(padding=False, return_tensors=None)
+        chat.check_pair_roles(conversations, template_kwargs)
+        encoded = dict(chat.encode(conversations, call, tokenizer_kwargs, template_kwargs))
+        truncation, limit = call.get("truncation"), call.get("max_length")
+        if restore and truncation != "do_not_truncate" and (bool(truncation) or (truncation is None and limit)):
+            limit = limit if limit is not None else self.max_seq_length
+            chat.restore_suffixes(encoded, conversations, limit, tokenizer_kwargs, template_kwargs)
+        if return_tensors is not None and self.transformer_task == "text-generation":
+            _check_left_padded(encoded.get("attention_mask"))
+        if logits_to_keep != 1:
+            encoded["logits_to_keep"] = logits_to_keep
+        return encoded
 
     def _prepare(self, texts: list[Any]) -> list[list[str]]:
         """Columns of stripped (and, with do_lower_case, lowercased) texts: one, or two for pairs.
@@ -535,6 +672,10 @@ class Transformer(InputModule):
             config[key] = {**config.get(key, {}), **hub, **(given or {})}
         config.setdefault("cache_dir", cache_folder)
         config = with_init_defaults(config, init_defaults)
+        if config.get("transformer_task") == "text-generation" and "modality_config" not in config:
+            # Saved before chat rendering existed (or without a chat template): text only, as upstream reads it.
+            method_output_name, config["module_output_name"] = TASK_OUTPUTS["text-generation"]
+            config["modality_config"] = {"text": {"method": "forward", "method_output_name": method_output_name}}
         return cls(model_name_or_path=folder, backend=backend, **config)
 
 
@@ -596,6 +737,263 @@ def check_task(transformer_task: str, backend: str) -> None:
             f"transformer_task={transformer_task!r} runs on the torch backend only; the {backend!r} backend runs "
             f"{list(RUNTIME_TASKS)}"
         )
+
+
+def infer_message_format(model_type: str | None, template: Any) -> str:
+    """How a chat template wants message contents: "structured" (``[{"type": "text", "text": ...}]``) when its
+    source reads typed content items (or is no single template), else "flat" (plain strings); upstream 6.x's rule."""
+    if model_type in _FLAT_MESSAGE_MODEL_TYPES:
+        return "flat"
+    if not isinstance(template, str) or not template:
+        return "structured"
+    return "structured" if any(marker in template for marker in _STRUCTURED_CONTENT_MARKERS) else "flat"
+
+
+def _is_message(value: Any) -> bool:
+    return isinstance(value, dict) and "role" in value and "content" in value
+
+
+def _check_left_padded(attention_mask: Any) -> None:
+    """Refuse a batch of a causal model whose last position is padding in some row (LogitScore reads it)."""
+    if isinstance(attention_mask, torch.Tensor) and attention_mask.ndim == 2 and not bool(attention_mask[:, -1].all()):
+        raise ValueError(
+            "At least one input ends in a padding token, but a causal model is scored at its last position, so it "
+            'needs left padding: set tokenizer.padding_side = "left" (and no right padding in processing_kwargs)'
+        )
+
+
+class ChatInputs:
+    """Turns inputs into chat conversations and tokenizes them through a tokenizer's chat template.
+
+    A (query, document) pair becomes a "query" and a "document" message, a text a "user" message; contents are plain
+    strings ("flat") or ``[{"type": "text", "text": ...}]`` ("structured"), as the template wants them.
+    """
+
+    def __init__(self, tokenizer: Any, message_format: str) -> None:
+        if message_format not in ("flat", "structured"):
+            raise ValueError(f"message format must be 'flat', 'structured' or 'auto', got {message_format!r}")
+        self.tokenizer = tokenizer
+        self.message_format = message_format
+        self._suffixes: dict[tuple[str, ...], list[int]] = {}
+        self._pair_check: tuple[tuple[str, str], str | None] | None = None
+
+    def _template_key(self) -> str:
+        """The chat template as a cache key: a changed template invalidates what was derived from the old one."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) else repr(template)
+
+    def content(self, text: str) -> Any:
+        """A message content holding ``text`` in this format."""
+        return text if self.message_format == "flat" else [{"type": "text", "text": text}]
+
+    def conversations(self, inputs: list[Any], prompt: str | None = None) -> list[list[dict[str, Any]]]:
+        """One conversation per input (see the class), with ``prompt`` as a first "system" message."""
+        result = []
+        for item in inputs:
+            if _is_message(item):
+                messages = [item]
+            elif isinstance(item, (list, tuple)) and item and all(_is_message(message) for message in item):
+                messages = list(item)
+            elif isinstance(item, str):
+                messages = [{"role": "user", "content": self.content(item)}]
+            elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(text, str) for text in item):
+                messages = [
+                    {"role": role, "content": self.content(text)} for role, text in zip(PAIR_ROLES, item, strict=True)
+                ]
+            elif isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), str):
+                messages = [{"role": "user", "content": self.content(next(iter(item.values())))}]
+            else:
+                raise TypeError(
+                    "A chat-template model takes texts, (query, document) pairs or conversations (lists of "
+                    f"{{'role', 'content'}} messages), got {type(item).__name__} ({item!r:.60})"
+                )
+            if prompt:
+                messages = [{"role": "system", "content": self.content(prompt)}, *messages]
+            result.append(messages)
+        return result
+
+    def declares(self, variable: str) -> bool:
+        """Whether the chat template reads the template variable ``variable`` (e.g. ``task``)."""
+        try:
+            from transformers.utils.chat_template_utils import _get_template_variables
+        except ImportError:
+            return True  # cannot tell: an unused template variable is harmless
+        template = getattr(self.tokenizer, "chat_template", None)
+        templates = template.values() if isinstance(template, dict) else [template]
+        try:
+            return any(isinstance(value, str) and variable in _get_template_variables(value) for value in templates)
+        except Exception:  # a template that does not compile: rendering will say why
+            return False
+
+    def render(self, conversations: list[list[dict[str, Any]]], template_kwargs: dict[str, Any]) -> list[str]:
+        """The chat template's text of each conversation."""
+        return list(self.tokenizer.apply_chat_template(conversations, tokenize=False, **template_kwargs))
+
+    def encode(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        call: dict[str, Any],
+        tokenizer_kwargs: dict[str, Any],
+        template_kwargs: dict[str, Any],
+    ) -> Any:
+        """Render and tokenize (no special tokens added: the template writes them); ``call`` holds the size
+        arguments (padding, truncation, max_length, return_tensors)."""
+        conversations = [_cleaned(conversation) for conversation in conversations]
+        with tokenizer_lock(self.tokenizer):
+            return self.tokenizer.apply_chat_template(
+                conversations,
+                tokenize=True,
+                return_dict=True,
+                tokenizer_kwargs=tokenizer_kwargs,
+                **call,
+                **template_kwargs,
+            )
+
+    def check_pair_roles(self, conversations: list[list[dict[str, Any]]], template_kwargs: dict[str, Any]) -> None:
+        """Refuse a chat template that drops the query or the document of a pair (one that only knows the
+        "system", "user" and "assistant" roles): the model would score an input holding neither."""
+        if not any(set(PAIR_ROLES) <= {message.get("role") for message in messages} for messages in conversations):
+            return
+        key = (self._template_key(), repr(sorted(template_kwargs.items())))
+        if self._pair_check is None or self._pair_check[0] != key:
+            self._pair_check = (key, self._pair_roles_failure(template_kwargs))
+        failure = self._pair_check[1]
+        if failure is None:
+            return
+        name = getattr(self.tokenizer, "name_or_path", None) or "this model"
+        raise ValueError(
+            f"The chat template of {name} cannot carry a (query, document) pair: {failure}. A pair becomes a 'query' "
+            "and a 'document' message; give the model a chat template that renders both roles (processor_kwargs="
+            '{"chat_template": ...} when loading, tokenizer.chat_template = ... afterwards, or a chat_template.jinja '
+            "file in the model folder)."
+        )
+
+    def _pair_roles_failure(self, template_kwargs: dict[str, Any]) -> str | None:
+        """Why the template loses a pair's query or document (None when it keeps both): render a pair, then the
+        pair with only its query changed and with only its document changed; each must change the text."""
+        pairs = [("First probe query", "Some probe document"), ("2nd", "Some probe document")]
+        pairs.append(("First probe query", "x"))
+        try:
+            base, query_changed, document_changed = self.render(self.conversations(pairs), template_kwargs)
+        except Exception as exc:  # any template error is the reason
+            return f"rendering a pair raised {type(exc).__name__}: {exc}"
+        lost = [role for role, text in zip(PAIR_ROLES, (query_changed, document_changed), strict=True) if text == base]
+        return f"its {' and '.join(lost)} content does not reach the rendered text" if lost else None
+
+    def suffix(
+        self, conversation: list[dict[str, Any]], tokenizer_kwargs: dict[str, Any], template_kwargs: dict[str, Any]
+    ) -> list[int]:
+        """The token ids the template writes after the last content of ``conversation`` (e.g. the end of turn and
+        the assistant header): the common tail of two renders with different contents, cached per message layout.
+        Empty when it cannot be told (a render without contents, or an error)."""
+        if not all(_is_text_only(message) for message in conversation):
+            return []
+        key = (
+            self._template_key(),
+            repr(sorted(template_kwargs.items())),
+            repr(sorted(tokenizer_kwargs.items())),
+            repr(self._with_contents(conversation, "")),
+        )
+        cached = self._suffixes.get(key)
+        if cached is not None:
+            return cached
+        suffix: list[int] = []
+        try:
+            # Fillers that tokenize differently (upstream's), so the common tail is the template's own text.
+            first, second = (self._ids(self._with_contents(conversation, filler), tokenizer_kwargs, template_kwargs)
+                             for filler in ("0", "1 2 3 4"))  # fmt: skip
+            common = 0
+            while common < min(len(first), len(second)) and first[-1 - common] == second[-1 - common]:
+                common += 1
+            if 0 < common < min(len(first), len(second)):
+                suffix = first[len(first) - common :]
+        except Exception as exc:  # deriving the suffix must never break tokenizing
+            logger.debug(f"Could not derive the chat template's suffix: {exc}")
+        if len(self._suffixes) >= _SUFFIX_CACHE_SIZE:
+            self._suffixes.pop(next(iter(self._suffixes)), None)
+        self._suffixes[key] = suffix
+        return suffix
+
+    def restore_suffixes(
+        self,
+        encoded: dict[str, Any],
+        conversations: list[list[dict[str, Any]]],
+        max_length: int | None,
+        tokenizer_kwargs: dict[str, Any],
+        template_kwargs: dict[str, Any],
+    ) -> None:
+        """Write the template's suffix back over the last real tokens of each row that truncation may have cut
+        (those ``max_length`` long), in place; padded tensors (either side) or unpadded lists."""
+        limit = max_length or 0
+        ids = encoded.get("input_ids")
+        if isinstance(ids, torch.Tensor):
+            mask = encoded.get("attention_mask")
+            if ids.ndim != 2 or not isinstance(mask, torch.Tensor) or mask.numel() == 0:
+                return
+            lengths = mask.long().sum(dim=1).tolist()
+            left = (mask[:, 0] == 0).tolist()
+        elif isinstance(ids, list):
+            lengths, left = [len(row) for row in ids], [False] * len(ids)
+        else:
+            return
+        for row, conversation in enumerate(conversations[: len(lengths)]):
+            if lengths[row] < limit:
+                continue  # shorter than the limit: not truncated, its suffix is there
+            suffix = self.suffix(conversation, tokenizer_kwargs, template_kwargs)
+            keep = min(len(suffix), lengths[row])
+            if keep == 0:
+                continue
+            if isinstance(ids, torch.Tensor):
+                end = ids.shape[1] if left[row] else lengths[row]
+                ids[row, end - keep : end] = torch.tensor(suffix[-keep:], dtype=ids.dtype)
+            else:
+                ids[row][-keep:] = suffix[-keep:]
+
+    def _with_contents(self, conversation: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+        """``conversation`` with every content but the system messages' replaced by ``text`` (same format)."""
+        return [
+            message
+            if message.get("role") == "system"
+            else {**message, "content": text if isinstance(message.get("content"), str) else self.content(text)}
+            for message in conversation
+        ]
+
+    def _ids(
+        self, conversation: list[dict[str, Any]], tokenizer_kwargs: dict[str, Any], template_kwargs: dict[str, Any]
+    ) -> list[int]:
+        """The untruncated, unpadded token ids of one conversation."""
+        call = {"padding": False, "truncation": False}
+        ids = self.encode([conversation], call, tokenizer_kwargs, template_kwargs)["input_ids"]
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
+        return list(ids[0])
+
+
+def _is_text_only(message: dict[str, Any]) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(
+        isinstance(item, dict) and item.get("type", "text") == "text" for item in content
+    )
+
+
+def _cleaned(conversation: list[dict[str, Any]], lower: bool = False) -> list[dict[str, Any]]:
+    """The conversation with lone surrogates in its text contents replaced (the tokenizer rejects them), and with
+    ``lower`` the contents lowercased (``do_lower_case``)."""
+
+    def clean(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return text.lower() if lower else replace_lone_surrogates(text)[0]
+
+    result = []
+    for message in conversation:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [{**item, "text": clean(item["text"])} if isinstance(item, dict) and "text" in item else item
+                       for item in content]  # fmt: skip
+        result.append({**message, "content": clean(content)})
+    return result
 
 
 def checked_processing_kwargs(
