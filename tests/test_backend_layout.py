@@ -267,8 +267,8 @@ def test_load_functions_take_upstreams_call_form(model_dir, reference, tmp_path)
     SentenceTransformer(str(model_dir), device="cpu", backend="onnx").save(str(tmp_path / "saved"))
     model = load_onnx_model(str(tmp_path / "saved"), config, "feature-extraction", provider="CPUExecutionProvider")
     assert isinstance(model, OnnxModel) and model.model_path == str(tmp_path / "saved" / "onnx" / "model.onnx")
-    with pytest.raises(ValueError, match="Unsupported task: 'fill-mask'"):
-        load_onnx_model(str(tmp_path / "saved"), config, "fill-mask")
+    with pytest.raises(ValueError, match="Unsupported task: 'text-generation'"):
+        load_onnx_model(str(tmp_path / "saved"), config, "text-generation")
     exported = load_openvino_model(str(model_dir), config, "feature-extraction", export=True)
     assert isinstance(exported, OpenVINOModel) and not (model_dir / "openvino").exists()
 

@@ -171,4 +171,4 @@ def test_export_functions_refuse_a_torch_reranker(ce_dir, tmp_path):
 
 def test_tasks_without_a_runtime_graph_stay_on_torch(tiny_bert_dir):
     with pytest.raises(NotImplementedError, match="torch backend only"):
-        Transformer(str(tiny_bert_dir), transformer_task="fill-mask", backend="onnx")
+        Transformer(str(tiny_bert_dir), transformer_task="text-generation", backend="onnx")

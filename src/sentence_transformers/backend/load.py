@@ -40,7 +40,8 @@ def load_onnx_model(
     Args:
         model_name_or_path: A local model folder or a hub repository id.
         config: The model's Hugging Face config.
-        task_name: "feature-extraction" (the last hidden state) or "sequence-classification" (the logits).
+        task_name: "feature-extraction" (the last hidden state), "sequence-classification" (the logits) or
+            "fill-mask" (the vocabulary logits per token, which SpladePooling pools).
         model_kwargs: ``file_name``, ``subfolder``, ``export`` (True: always export; False: never), ``provider``,
             ``provider_options``, ``session_options``, and hub/torch keys used when exporting.
     """
@@ -57,7 +58,8 @@ def load_openvino_model(
     Args:
         model_name_or_path: A local model folder or a hub repository id.
         config: The model's Hugging Face config.
-        task_name: "feature-extraction" (the last hidden state) or "sequence-classification" (the logits).
+        task_name: "feature-extraction" (the last hidden state), "sequence-classification" (the logits) or
+            "fill-mask" (the vocabulary logits per token, which SpladePooling pools).
         model_kwargs: ``file_name``, ``subfolder``, ``export``, ``device``, ``ov_config`` (a dict or the path of a
             JSON file), and hub/torch keys used when exporting.
     """

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from sentence_transformers.backend.runtime import MODEL_INPUTS, TASK_OUTPUTS, RuntimeModel, check_runtime_task, require
+from sentence_transformers.backend.runtime import (
+    MODEL_INPUTS,
+    PER_TOKEN_TASKS,
+    TASK_OUTPUTS,
+    RuntimeModel,
+    check_runtime_task,
+    require,
+)
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -81,7 +88,7 @@ class OnnxModel(RuntimeModel):
 
 class _FirstOutput(nn.Module):
     """The Hugging Face model reduced to what the Transformer module reads: its first output (the last hidden state,
-    or the logits of a classification head)."""
+    the logits of a classification head, or the vocabulary logits of a masked-LM head)."""
 
     def __init__(self, model: nn.Module, input_names: tuple[str, ...]) -> None:
         super().__init__()
@@ -96,9 +103,10 @@ def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE, task:
     """Export ``model`` (a Hugging Face model) to ``folder/file_name`` with dynamic batch and sequence axes.
 
     ``task`` names the output as optimum does: "last_hidden_state" for feature extraction, "logits" for sequence
-    classification. Uses torch.onnx's TorchScript exporter on the model's eager attention: those graphs are the ones
-    ONNX Runtime's transformer optimizer fuses (Attention, SkipLayerNormalization …) and quantizes fastest; an SDPA
-    graph is neither fused nor as quick in int8.
+    classification ([batch, num_labels]) and for fill-mask ([batch, tokens, vocab], what SPLADE pools). Uses
+    torch.onnx's TorchScript exporter on the model's eager attention: those graphs are the ones ONNX Runtime's
+    transformer optimizer fuses (Attention, SkipLayerNormalization …) and quantizes fastest; an SDPA graph is neither
+    fused nor as quick in int8.
     """
     check_runtime_task(task)
     output_name = TASK_OUTPUTS[task][0]
@@ -116,8 +124,9 @@ def export_onnx(model: nn.Module, folder: str, file_name: str = ONNX_FILE, task:
         "token_type_ids": torch.zeros(2, 8, dtype=torch.long),
     }
     axes = {name: {0: "batch_size", 1: "sequence_length"} for name in input_names}
-    # Per-token outputs vary in length with the input; the logits of a pair classifier only in the batch.
-    axes[output_name] = {0: "batch_size", 1: "sequence_length"} if task == "feature-extraction" else {0: "batch_size"}
+    # Per-token outputs (hidden states, masked-LM logits) vary in length with the input; the logits of a pair
+    # classifier only in the batch.
+    axes[output_name] = {0: "batch_size", 1: "sequence_length"} if task in PER_TOKEN_TASKS else {0: "batch_size"}
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, file_name)
     partial = target + ".partial"

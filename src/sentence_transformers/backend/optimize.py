@@ -53,7 +53,8 @@ def export_optimized_onnx_model(
     """Optimize the ONNX model that ``model`` (loaded with backend="onnx") runs; save ``onnx/model_<suffix>.onnx``.
 
     Args:
-        model: A SentenceTransformer (or other Transformer-based model) loaded with ``backend="onnx"``.
+        model: A SentenceTransformer, SparseEncoder or CrossEncoder (its Transformer first module) loaded with
+            ``backend="onnx"``.
         optimization_config: "O1" … "O4" or an OptimizationConfig.
         model_name_or_path: The local folder, or with ``push_to_hub`` the hub repository, to write to.
         push_to_hub: Upload the file to the hub repository instead of writing it locally.

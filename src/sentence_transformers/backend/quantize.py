@@ -80,7 +80,8 @@ def export_dynamic_quantized_onnx_model(
     quantized on the fly; save ``onnx/model_qint8_<preset>.onnx`` (``model_quint8_avx2.onnx`` for avx2).
 
     Args:
-        model: A SentenceTransformer (or other Transformer-based model) loaded with ``backend="onnx"``.
+        model: A SentenceTransformer, SparseEncoder or CrossEncoder (its Transformer first module) loaded with
+            ``backend="onnx"``.
         quantization_config: "arm64", "avx2", "avx512", "avx512_vnni" or a QuantizationConfig.
         model_name_or_path: The local folder, or with ``push_to_hub`` the hub repository, to write to.
         push_to_hub: Upload the file to the hub repository instead of writing it locally.
@@ -139,7 +140,8 @@ def export_static_quantized_openvino_model(
     ``openvino/openvino_model_<suffix>.xml`` + ``.bin``.
 
     Args:
-        model: A SentenceTransformer (or other Transformer-based model) loaded with ``backend="openvino"``.
+        model: A SentenceTransformer, SparseEncoder or CrossEncoder (its Transformer first module) loaded with
+            ``backend="openvino"``.
         quantization_config: A StaticQuantizationConfig, a dict of its fields (or an optimum-intel
             OVQuantizationConfig); None for the defaults.
         model_name_or_path: The local folder, or with ``push_to_hub`` the hub repository, to write to.

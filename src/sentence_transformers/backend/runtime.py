@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import PretrainedConfig
-from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, ModelOutput, SequenceClassifierOutput
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,10 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 TASK_OUTPUTS: dict[str, tuple[str, type[ModelOutput]]] = {
     "feature-extraction": ("last_hidden_state", BaseModelOutput),
     "sequence-classification": ("logits", SequenceClassifierOutput),
+    "fill-mask": ("logits", MaskedLMOutput),  # per-token vocabulary logits [batch, tokens, vocab] (SPLADE)
 }
+#: The tasks whose graph output has a token axis (axis 1 varies with the input length, as the batch axis does).
+PER_TOKEN_TASKS = ("feature-extraction", "fill-mask")
 # Keys of model_kwargs that only locate or load torch weights; a runtime backend has no use for them.
 _TORCH_ONLY_KEYS = {"torch_dtype", "dtype", "attn_implementation", "device_map", "low_cpu_mem_usage", "revision"}
 _HUB_KEYS = {"token", "cache_dir", "local_files_only", "trust_remote_code", "subfolder", "force_download"}
@@ -87,8 +90,9 @@ class RuntimeModel(nn.Module):
 
     @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The graph's first output for these int64 inputs: the last hidden state [batch, tokens, hidden], or the
-        logits [batch, num_labels] of a sequence-classification graph."""
+        """The graph's first output for these int64 inputs: the last hidden state [batch, tokens, hidden], the
+        logits [batch, num_labels] of a sequence-classification graph, or the logits [batch, tokens, vocab] of a
+        fill-mask graph."""
 
     @staticmethod
     @abstractmethod
@@ -110,7 +114,7 @@ class RuntimeModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> Any:
         """Run the graph on the batch; returns the output the Hugging Face model of ``task`` would (``[0]`` = the
-        hidden states or the logits)."""
+        hidden states or the logits, under the name that model gives them)."""
         given = {"input_ids": input_ids, "attention_mask": attention_mask, **kwargs}
         if given["attention_mask"] is None:
             given["attention_mask"] = torch.ones_like(input_ids)

@@ -256,10 +256,25 @@ def _pr_description(config: Any, repo_id: str, file_name: str, backend: str, mod
 def runtime_model_of(model: Any, model_class: type, function_name: str, backend: str) -> Any:
     """The runtime model (``model_class``) inside ``model``, or a ValueError saying which backend is needed."""
     inner = getattr(model, "transformers_model", None)
-    if not isinstance(inner, model_class):
-        running = model.get_backend() if hasattr(model, "get_backend") else "torch"
+    if isinstance(inner, model_class):
+        return inner
+    nested = next((module for module in _modules_of(model) if isinstance(module, model_class)), None)
+    if nested is not None:
+        # A Router's route (an inference-free SparseEncoder's document side): its Transformer has its own folder,
+        # where a load would look for the file, while the export functions write beside the model's modules.json.
+        first = type(next(iter(model.children()))).__name__
         raise ValueError(
-            f"{function_name} needs a Transformer-based model loaded with backend={backend!r}; "
-            f"this one runs {running!r}"
+            f"{function_name} writes the {backend} file of a model whose first module is the Transformer; this "
+            f"model's Transformer sits inside its {first}. Load that Transformer's folder on its own with "
+            f"backend={backend!r} and export from it"
         )
-    return inner
+    running = model.get_backend() if hasattr(model, "get_backend") else "torch"
+    raise ValueError(
+        f"{function_name} needs a Transformer-based model loaded with backend={backend!r}; this one runs {running!r}"
+    )
+
+
+def _modules_of(model: Any) -> Iterator[Any]:
+    """Every submodule of a torch module (nothing for anything else)."""
+    modules = getattr(model, "modules", None)
+    return modules() if callable(modules) else iter(())

@@ -102,7 +102,7 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
         super().__init__(_as_ordered(modules))
         if model_name_or_path is not None:
             self._match_first_module_dtype()
-        if backend != self.get_backend():
+        if backend != "torch" and backend != self.get_backend():  # modules built on a backend need not name it
             raise ValueError(
                 f"backend={backend!r} applies to a Transformer module loaded from a model folder; this model's first "
                 f"module is {type(self._first_module()).__name__} and runs {self.get_backend()!r}"
@@ -217,7 +217,12 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
 
     def get_backend(self) -> str:
         """The inference backend of the first module: "torch", "onnx" or "openvino"."""
-        return getattr(self._first_module(), "backend", "torch") if len(self) else "torch"
+        if not len(self):
+            return "torch"
+        backend = getattr(self._first_module(), "backend", None)
+        if backend is None:  # e.g. a Router: the backend of the Transformer in its routes
+            backend = next((m.backend for m in self.modules() if isinstance(getattr(m, "backend", None), str)), None)
+        return backend or "torch"
 
     def activation_checkpointing_enable(
         self, activation_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
