@@ -177,9 +177,12 @@ class NanoBEIREvaluator(SentenceEvaluator):
             self._evaluators = [self._load_evaluator(name) for name in names]
         return self._evaluators
 
+    def _get_human_readable_name(self, dataset_name: str) -> str:
+        """The name (metric prefix) of a dataset's evaluator: "NanoMSMARCO", plus "_{truncate_dim}" when set."""
+        return self.split_name(dataset_name) + (f"_{self.truncate_dim}" if self.truncate_dim else "")
+
     def _load_evaluator(self, dataset_name: str) -> InformationRetrievalEvaluator:
         """The retrieval evaluator of one dataset, from its corpus, queries and qrels on the hub."""
-        split = self.split_name(dataset_name)
         corpus = self._load_subset(dataset_name, "corpus")
         queries = self._load_subset(dataset_name, "queries")
         qrels = self._load_subset(dataset_name, "qrels")
@@ -191,7 +194,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
             queries={str(row["_id"]): row["text"] for row in queries if row["text"]},
             corpus={str(row["_id"]): row["text"] for row in corpus if row["text"]},
             relevant_docs=relevant_docs,
-            name=split + (f"_{self.truncate_dim}" if self.truncate_dim else ""),
+            name=self._get_human_readable_name(dataset_name),
             query_prompt=self.query_prompts[dataset_name] if self.query_prompts else None,
             corpus_prompt=self.corpus_prompts[dataset_name] if self.corpus_prompts else None,
             **self._ir_kwargs,
@@ -215,7 +218,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
             per_dataset.update(results)
             for key, value in results.items():
                 per_metric.setdefault(key.removeprefix(f"{evaluator.name}_"), []).append(value)
-        aggregated = {metric: float(self.aggregate_fn(values)) for metric, values in per_metric.items()}
+        aggregated = self._aggregate(per_metric)
         self._update_score_function_names(self.evaluators[0].score_function_names)
         if not self.primary_metric:
             self.primary_metric = choose_primary_metric(
@@ -230,6 +233,10 @@ class NanoBEIREvaluator(SentenceEvaluator):
         metrics = self.prefix_name_to_metrics(aggregated, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return per_dataset | metrics
+
+    def _aggregate(self, per_metric: dict[str, list[float]]) -> dict[str, float]:
+        """Each metric's values over the datasets, combined with ``aggregate_fn``."""
+        return {metric: float(self.aggregate_fn(values)) for metric, values in per_metric.items()}
 
     def _update_score_function_names(self, names: list[str]) -> None:
         """Follow the score functions the datasets used (the model's own when none were given)."""
