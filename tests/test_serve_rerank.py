@@ -89,8 +89,8 @@ def test_folder_model_type(reranker_dir, plain_dir, tiny_bert_dir, tmp_path):
     assert folder_model_type(str(reranker_dir)) == CROSS_ENCODER  # config_sentence_transformers.json
     assert folder_model_type(str(plain_dir)) == CROSS_ENCODER  # architectures: BertForSequenceClassification
     assert folder_model_type(str(tiny_bert_dir)) == SENTENCE_TRANSFORMER  # BertModel
-    (tmp_path / "config_sentence_transformers.json").write_text('{"model_type": "SparseEncoder"}')
-    with pytest.raises(ValueError, match="holds a SparseEncoder model"):
+    (tmp_path / "config_sentence_transformers.json").write_text('{"model_type": "ColBERT"}')
+    with pytest.raises(ValueError, match="holds a ColBERT model"):
         folder_model_type(str(tmp_path))
     assert model_type_name("reranker") == model_type_name("cross-encoder") == CROSS_ENCODER
     with pytest.raises(ValueError, match="--model-type must be one of"):

@@ -331,6 +331,7 @@ def test_similarity_functions(splade):
 
 def test_settings_and_deprecated_names(splade, tiny_mlm_dir):
     model = SparseEncoder(str(tiny_mlm_dir), device="cpu")
+    assert model.get_embedding_dimension() == model.tokenizer.vocab_size  # known before any forward pass
     model.max_seq_length = 8
     assert model.max_seq_length == 8 and model[0].max_seq_length == 8
     long_text = " ".join(["fox"] * 50)

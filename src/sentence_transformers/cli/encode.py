@@ -15,6 +15,10 @@ encoded ``CHUNK_SIZE`` at a time, and each chunk's rows go straight to the outpu
   binary/ubinary are per value, so each chunk is quantized on its own.
 - stdin can be read only once: it is copied to a temporary file (next to the output) when a second pass is needed
   (a .npy output, or int8/uint8 precision); otherwise it streams.
+- A SparseEncoder (detected from the model folder, or ``--model-type SparseEncoder``) writes each text's non-zero
+  dimensions: JSONL ``{"text", "indices", "values"}`` (indices ascending), or Parquet columns ``text``, ``indices``
+  (list of int32) and ``values`` (list of float32); a dense .npy would hold the whole vocabulary per text, so it is
+  refused. ``--max-active-dims N`` keeps each text's N largest dimensions.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 from sentence_transformers.base.encoding import PRECISIONS
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.inputs import InputFile, chunked, pyarrow_parquet
+from sentence_transformers.cli.models import CROSS_ENCODER, SPARSE_ENCODER, model_type_name
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CHUNK_SIZE = 16_384  # texts read, encoded and written at a time
@@ -52,6 +57,7 @@ EXAMPLES = """examples:
   sbert encode corpus.csv --column body -o corpus.parquet --backend onnx
   sbert encode docs.parquet --column abstract -o docs.npy --dtype bfloat16 --quiet
   cat queries.txt | sbert encode --prompt "query: " > queries.jsonl
+  sbert encode passages.txt -m naver/splade-v3 -o sparse.jsonl --max-active-dims 256   # {"text", "indices", "values"}
   sbert encode corpus/ --ray -o embedded/ --ray-workers 4 --ray-gpus 1   # resumable: a rerun skips files done"""
 
 
@@ -60,7 +66,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode = commands.add_parser(
         "encode",
         help="embed texts from a text, JSONL, CSV, TSV or Parquet file",
-        description="Embed texts into a .npy, JSONL or Parquet file (columns text, embedding), or JSONL on stdout.",
+        description="Embed texts into a .npy, JSONL or Parquet file (columns text, embedding), or JSONL on stdout. "
+        "A SparseEncoder writes JSONL {text, indices, values} or Parquet (columns text, indices, values).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -81,8 +88,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode.add_argument(
         "-m", "--model", default=DEFAULT_MODEL, help=f"model folder or hub name (default {DEFAULT_MODEL})"
     )
+    encode.add_argument(
+        "--model-type",
+        type=model_type_name,
+        help="SentenceTransformer (dense) or SparseEncoder (sparse; also: sparse, splade); default: detected from "
+        "the model folder",
+    )
     encode.add_argument("-b", "--batch-size", type=int, default=32)
     encode.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
+    encode.add_argument(
+        "--max-active-dims",
+        type=int,
+        metavar="N",
+        help="SparseEncoder: keep each text's N largest dimensions (default: the model's max_active_dims, else all)",
+    )
     encode.add_argument("--prompt", help="text prepended to every input")
     encode.add_argument("--prompt-name", help="name of one of the model's prompts")
     encode.add_argument("--precision", choices=PRECISIONS, default="float32")
@@ -130,6 +149,33 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--dtype applies to the torch backend, not --backend {args.backend}")
     if args.prompt is not None and args.prompt_name is not None:
         raise UsageError("pass --prompt or --prompt-name, not both")
+    if args.max_active_dims is not None and args.max_active_dims < 1:
+        raise UsageError(f"--max-active-dims must be at least 1, got {args.max_active_dims}")
+
+
+def check_sparse_args(args: argparse.Namespace, sparse: bool) -> None:
+    """Options of the other model type are usage errors, not silently ignored."""
+    if not sparse:
+        if args.max_active_dims is not None:
+            raise UsageError("--max-active-dims is for a SparseEncoder; this model is dense")
+        return
+    given = [flag for flag, on in (("--normalize", args.normalize), ("--precision", args.precision != "float32"),
+                                   ("--truncate-dim", args.truncate_dim is not None)) if on]  # fmt: skip
+    if given:
+        raise UsageError(f"{', '.join(given)}: not for a SparseEncoder's sparse embeddings (use --max-active-dims)")
+    if args.output is not None and os.path.splitext(args.output)[1].lower() == ".npy":
+        raise UsageError("a SparseEncoder writes sparse rows to .jsonl or .parquet, not a dense .npy")
+
+
+def model_type_of(args: argparse.Namespace) -> str:
+    """``--model-type``, else the type of the model folder; a reranker is refused."""
+    from sentence_transformers.cli.models import detect_model_type
+
+    model_type = args.model_type or detect_model_type(args.model)
+    if model_type == CROSS_ENCODER:
+        raise ValueError(f"{args.model!r} is a CrossEncoder (reranker): it scores pairs and does not embed texts "
+                         "(use sbert rerank)")  # fmt: skip
+    return model_type
 
 
 def run_encode(args: argparse.Namespace) -> int:
@@ -137,6 +183,10 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return run_ray(args)
     check_args(args)
+    sparse = model_type_of(args) == SPARSE_ENCODER
+    check_sparse_args(args, sparse)
+    if sparse:
+        return run_encode_sparse(args)
     kind = os.path.splitext(args.output)[1].lower() if args.output else ".jsonl"
     scalar = args.precision in SCALAR_PRECISIONS
     work_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else None
@@ -158,6 +208,36 @@ def run_encode(args: argparse.Namespace) -> int:
         sink.finish()
     if not args.quiet:
         print(f"sbert: encoded {sink.count} texts → {sink.shape}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def run_encode_sparse(args: argparse.Namespace) -> int:
+    """A SparseEncoder's rows, chunk by chunk, to JSONL or Parquet."""
+    from sentence_transformers.cli.models import load_model
+    from sentence_transformers.cli.sparse import encode_sparse
+
+    kind = os.path.splitext(args.output)[1].lower() if args.output else ".jsonl"
+    with quiet(args.quiet), contextlib.ExitStack() as cleanup:
+        source = open_source(args.input, args.column, cleanup)
+        sink: SparseOutput = SparseParquetOutput(args.output) if kind == ".parquet" else SparseJsonlOutput(args.output)
+        cleanup.callback(sink.discard)
+        model_kwargs = {"torch_dtype": args.dtype} if args.dtype else None
+        model = load_model(
+            args.model, SPARSE_ENCODER, device=args.device, backend=args.backend, model_kwargs=model_kwargs
+        )
+        options = {"batch_size": args.batch_size, "show_progress_bar": False, "prompt": args.prompt,
+                   "prompt_name": args.prompt_name, "max_active_dims": args.max_active_dims}  # fmt: skip
+        with _progress_bar(None, disable=args.no_progress or args.quiet) as progress:
+            for chunk in source.chunks(args.chunk_size):
+                sink.write(chunk, encode_sparse(model, chunk, **options))
+                progress.update(len(chunk))
+        sink.finish()
+    if not args.quiet:
+        active = f", {sink.nnz / sink.count:.1f} active dims per text" if sink.count else ""
+        message = (
+            f"sbert: encoded {sink.count} texts → sparse ({sink.count}, {model.get_embedding_dimension()}){active}"
+        )
+        print(message, file=sys.stderr)  # noqa: T201
     return 0
 
 
@@ -193,6 +273,8 @@ def check_ray_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--ray writes a folder of Parquet files: pass -o FOLDER, got {args.output!r}")
     if args.precision in SCALAR_PRECISIONS:
         raise UsageError(f"--ray embeds batch by batch, so --precision {args.precision} buckets would differ")
+    if args.max_active_dims is not None or args.model_type not in (None, "SentenceTransformer"):
+        raise UsageError("--ray embeds with a dense SentenceTransformer; sparse models are not supported there")
     counts = {"batch-size": args.batch_size, "ray-workers": args.ray_workers, "ray-batch-rows": args.ray_batch_rows}
     for option, value in counts.items():
         if value < 1:
@@ -206,6 +288,8 @@ def check_ray_args(args: argparse.Namespace) -> None:
 def run_ray(args: argparse.Namespace) -> int:
     """``--ray``: embed INPUT's files on Ray Data into one Parquet file each under the --output folder."""
     check_ray_args(args)
+    if model_type_of(args) == SPARSE_ENCODER:
+        raise UsageError("--ray embeds with a dense SentenceTransformer; sparse models are not supported there")
     from sentence_transformers.integrations import ray as on_ray
 
     ray = on_ray.require_ray()
@@ -531,6 +615,90 @@ class ParquetOutput(Output):
             self.writer.close()
             self.writer = None
         self.staged.discard()
+
+
+class SparseOutput:
+    """Where sparse rows go, a chunk at a time; ``finish`` puts the output in place, ``discard`` drops it."""
+
+    def __init__(self) -> None:
+        self.count = self.nnz = 0
+
+    def write(self, texts: list[str], rows: Any) -> None:
+        self.count += len(rows)
+        self.nnz += rows.nnz
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+
+class SparseJsonlOutput(SparseOutput):
+    """JSONL lines {"text", "indices", "values"} on stdout (``target`` None), or in a staged file."""
+
+    def __init__(self, target: str | None) -> None:
+        super().__init__()
+        self.lines = JsonlOutput(target)
+
+    def write(self, texts: list[str], rows: Any) -> None:
+        stream = self.lines.stream
+        for text, (indices, values) in zip(texts, rows, strict=True):
+            record = {"text": text, "indices": indices.tolist(), "values": values.tolist()}
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        stream.flush()
+        super().write(texts, rows)
+
+    def finish(self) -> None:
+        self.lines.finish()
+
+    def discard(self) -> None:
+        self.lines.discard()
+
+
+class SparseParquetOutput(SparseOutput):
+    """A Parquet file of columns ``text``, ``indices`` (list of int32) and ``values`` (list of float32), one row
+    group per chunk, written to a staged file."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.pq = pyarrow_parquet()  # a missing pyarrow fails before the model loads
+        self.staged = StagedFile(target)
+        self.writer: Any = None
+
+    def write(self, texts: list[str], rows: Any) -> None:
+        import pyarrow as pa
+
+        offsets = pa.array(rows.offsets.astype(np.int32))
+        table = pa.table(
+            {
+                "text": pa.array(texts, type=pa.string()),
+                "indices": pa.ListArray.from_arrays(offsets, pa.array(rows.indices.astype(np.int32))),
+                "values": pa.ListArray.from_arrays(offsets, pa.array(rows.values.astype(np.float32))),
+            }
+        )
+        if self.writer is None:
+            self.writer = self.pq.ParquetWriter(self.staged.path, table.schema)
+        self.writer.write_table(table, row_group_size=max(len(texts), 1))
+        super().write(texts, rows)
+
+    def finish(self) -> None:
+        if self.writer is None:  # no texts: an empty file with the columns
+            self.write([], _no_rows())
+        self.writer.close()
+        self.staged.commit()
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.staged.discard()
+
+
+def _no_rows() -> Any:
+    from sentence_transformers.cli.sparse import SparseRows
+
+    return SparseRows.empty(0)
 
 
 def open_output(kind: str, target: str | None, rows: int) -> Output:

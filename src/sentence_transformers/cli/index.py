@@ -1,9 +1,11 @@
 """``sbert index build``: embed a corpus into an index folder that ``sbert search`` queries.
 
-The folder (format version 1) holds three files:
+A dense index folder (format version 1) holds three files:
 
-- ``manifest.json``: ``{"format": "sbert-index", "format_version": 1, "model", "normalize", "precision",
-  "dimension", "count", "similarity", "ranges", "engine", "created_by"}``. ``dimension`` is the float embedding size
+- ``manifest.json``: ``{"format": "sbert-index", "format_version": 1, "index_type": "dense", "model",
+  "model_type", "normalize", "precision", "dimension", "count", "similarity", "ranges", "engine", "texts_sha256",
+  "created_by"}`` (``index_type``, ``model_type`` and ``texts_sha256`` are absent from older indexes: dense, a
+  SentenceTransformer). ``dimension`` is the float embedding size
   (binary indexes store ``ceil(dimension / 8)`` bytes per row); ``ranges`` holds the per-dimension ``[min, max]``
   (``[2, dimension]``) used to quantize int8/uint8 embeddings, which the float queries are quantized with too
   (null for other precisions); ``engine`` is the search engine chosen at build time (``sbert search``'s default).
@@ -12,14 +14,19 @@ The folder (format version 1) holds three files:
   float query with the dequantized corpus rows, as `semantic_search_faiss`/`semantic_search_usearch` do.
 - ``texts.jsonl``: one ``{"id": i, "text": ...}`` per line, line ``i`` for row ``i``, so texts stream.
 
+A SparseEncoder's corpus makes a sparse index: the same manifest and texts, ``"index_type": "sparse"``, and the
+corpus matrix in CSR form (see ``cli.sparse``), searched exactly by sparse dot product.
+
 The folder is built in a hidden sibling folder, then renamed into place: a failed build leaves no partial index.
 Embeddings are normalized when ``--normalize`` is given or the model's similarity is cosine, so an inner product
-(what faiss and usearch compute) is the model's similarity.
+(what faiss and usearch compute) is the model's similarity. ``texts_sha256`` (of ``texts.jsonl``) lets hybrid search
+check that two indexes hold the same corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -35,6 +42,9 @@ from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
 from sentence_transformers.cli.inputs import chunked, read_texts
+from sentence_transformers.cli.models import CROSS_ENCODER, SPARSE_ENCODER, model_type_name
+from sentence_transformers.cli.sparse import INDEX_TYPE as SPARSE
+from sentence_transformers.cli.sparse import SparseIndexWriter, SparseMatrix, encode_sparse, read_sparse_matrix
 
 FORMAT = "sbert-index"
 FORMAT_VERSION = 1
@@ -46,6 +56,8 @@ SIMILARITIES = ("cosine", "dot")  # the ones an inner-product search reproduces
 ENGINES = ("faiss", "usearch", "exact")
 ENGINE_MODULES = {"faiss": "faiss", "usearch": "usearch"}
 DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
+DENSE = "dense"
+INDEX_TYPES = (DENSE, SPARSE)
 MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "model": str,
     "normalize": bool,
@@ -70,8 +82,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build = actions.add_parser(
         "build",
         help="embed a corpus into an index folder",
-        description="Embed a corpus (one text per line, or a JSONL field) into an index folder.",
-        epilog="example: sbert index build corpus.jsonl --field body -o my-index/ --precision binary",
+        description="Embed a corpus (one text per line, or a JSONL field) into an index folder: dense embeddings "
+        "(searched with faiss, usearch or exactly), or with a SparseEncoder a sparse index (searched exactly by "
+        "sparse dot product; combine it with a dense index in `sbert search --hybrid`).",
+        epilog="examples:\n  sbert index build corpus.jsonl --field body -o my-index/ --precision binary\n"
+        "  sbert index build corpus.txt -m naver/splade-v3 -o sparse-index/ --max-active-dims 256",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
@@ -87,9 +102,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build.add_argument(
         "-m", "--model", default=DEFAULT_MODEL, help=f"model folder or hub name (default {DEFAULT_MODEL})"
     )
-    build.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
-    build.add_argument("--precision", choices=INDEX_PRECISIONS, default="float32")
-    build.add_argument("--engine", choices=ENGINES, help="default engine of `sbert search` (default: best installed)")
+    build.add_argument(
+        "--model-type",
+        type=model_type_name,
+        help="SentenceTransformer (dense index) or SparseEncoder (sparse index; also: sparse, splade); "
+        "default: detected from the model folder",
+    )
+    build.add_argument("--normalize", action="store_true", help="scale embeddings to unit length (dense)")
+    build.add_argument("--precision", choices=INDEX_PRECISIONS, default="float32", help="dense: stored precision")
+    build.add_argument(
+        "--engine", choices=ENGINES, help="dense: default engine of `sbert search` (default: best installed)"
+    )
+    build.add_argument(
+        "--max-active-dims",
+        type=int,
+        metavar="N",
+        help="sparse: keep each document's N largest dimensions (default: the model's max_active_dims, else all)",
+    )
     build.add_argument("-b", "--batch-size", type=int, default=32)
     build.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
     build.add_argument("--force", action="store_true", help="replace an existing index folder")
@@ -104,19 +133,45 @@ def run_build(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size and --chunk-size must be at least 1")
     target = os.path.abspath(args.output)
     _check_replaceable(target, args.force)
-    engine = resolve_engine(args.engine)
+    from sentence_transformers.cli.models import detect_model_type
+
+    model_type = args.model_type or detect_model_type(args.model)
+    if model_type == CROSS_ENCODER:
+        raise ValueError(f"{args.model!r} is a CrossEncoder (reranker): it scores pairs and cannot embed a corpus "
+                         "for an index (rerank search results with `sbert rerank`)")  # fmt: skip
+    sparse = model_type == SPARSE_ENCODER
+    _check_build_options(args, sparse)
+    engine = "exact" if sparse else resolve_engine(args.engine)
     with atomic_folder(target, carry_over=False) as stage:
-        count = _write_texts(read_texts(args.corpus, args.column), os.path.join(stage, TEXTS))
+        count, digest = _write_texts(read_texts(args.corpus, args.column), os.path.join(stage, TEXTS))
         if count == 0:
             raise ValueError(f"{args.corpus}: no texts to index")
-        manifest = _embed(args, stage, count)
+        manifest = _embed_sparse(args, stage, count) if sparse else _embed(args, stage, count)
         manifest["engine"] = engine
+        manifest["texts_sha256"] = digest
         with open(os.path.join(stage, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-    shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
+    if sparse:
+        shape = f"{count} × {manifest['dimension']} sparse, {manifest['nnz'] / count:.1f} active dims per text"
+    else:
+        shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
     print(f"sbert: indexed {count} texts → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def _check_build_options(args: argparse.Namespace, sparse: bool) -> None:
+    """Options of the other index type are usage errors, not silently ignored."""
+    if sparse:
+        given = [flag for flag, on in (("--normalize", args.normalize), ("--precision", args.precision != "float32"),
+                                       ("--engine", args.engine not in (None, "exact"))) if on]  # fmt: skip
+        if given:
+            raise UsageError(f"{', '.join(given)}: a SparseEncoder builds a sparse index (float32, searched exactly); "
+                             "these options are for dense indexes")  # fmt: skip
+        if args.max_active_dims is not None and args.max_active_dims < 1:
+            raise UsageError(f"--max-active-dims must be at least 1, got {args.max_active_dims}")
+    elif args.max_active_dims is not None:
+        raise UsageError("--max-active-dims is for a SparseEncoder's sparse index; this model is dense")
 
 
 # ------------------------------------------------------------------------------------------------------ engines
@@ -139,13 +194,15 @@ def resolve_engine(requested: str | None, preferred: str | None = None) -> str:
 
 
 # -------------------------------------------------------------------------------------------------------- build
-def _write_texts(texts: Iterable[str], path: str) -> int:
-    """Write ``texts.jsonl`` and return the number of texts."""
-    count = 0
-    with open(path, "w", encoding="utf-8") as f:
+def _write_texts(texts: Iterable[str], path: str) -> tuple[int, str]:
+    """Write ``texts.jsonl``; returns the number of texts and the file's SHA-256."""
+    count, digest = 0, hashlib.sha256()
+    with open(path, "wb") as f:
         for count, text in enumerate(texts, start=1):
-            f.write(json.dumps({"id": count - 1, "text": text}, ensure_ascii=False) + "\n")
-    return count
+            line = (json.dumps({"id": count - 1, "text": text}, ensure_ascii=False) + "\n").encode("utf-8")
+            digest.update(line)
+            f.write(line)
+    return count, digest.hexdigest()
 
 
 def _stored_chunks(path: str, size: int) -> Iterator[list[str]]:
@@ -177,17 +234,62 @@ def _embed(args: argparse.Namespace, stage: str, count: int) -> dict[str, Any]:
             progress.update(len(chunk))
     rows.check_full()
     ranges = _quantize_scalar_rows(rows, stage, args.precision, args.chunk_size) if scalar else None
-    model_name = os.path.abspath(args.model) if os.path.isdir(args.model) else args.model
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model": model_name,
+        "index_type": DENSE,
+        "model": _model_name(args.model),
+        "model_type": getattr(model, "model_type", "SentenceTransformer"),
         "normalize": normalize,
         "precision": args.precision,
         "dimension": int(dimension),
         "count": count,
         "similarity": similarity,
         "ranges": ranges,
+        "created_by": f"sbert {__sbert_version__}",
+    }
+
+
+def _model_name(name: str) -> str:
+    return os.path.abspath(name) if os.path.isdir(name) else name
+
+
+def _embed_sparse(args: argparse.Namespace, stage: str, count: int) -> dict[str, Any]:
+    """Encode the staged texts with the SparseEncoder's ``encode_document`` into the CSR files; returns the
+    manifest (without the engine)."""
+    from sentence_transformers.cli.models import load_model
+
+    model = load_model(args.model, SPARSE_ENCODER, device=args.device)
+    similarity = str(model.similarity_fn_name)
+    if similarity != "dot":
+        raise ValueError(f"sparse indexes are searched by dot product; this model's similarity is {similarity!r}")
+    writer = SparseIndexWriter(stage)
+    try:
+        with _progress_bar(count, args.no_progress) as progress:
+            for chunk in _stored_chunks(os.path.join(stage, TEXTS), args.chunk_size):
+                rows = encode_sparse(model, chunk, "document", batch_size=args.batch_size, show_progress_bar=False,
+                                     max_active_dims=args.max_active_dims)  # fmt: skip
+                writer.append(rows)
+                progress.update(len(chunk))
+        nnz = writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    max_active_dims = args.max_active_dims if args.max_active_dims is not None else model.max_active_dims
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "index_type": SPARSE,
+        "model": _model_name(args.model),
+        "model_type": SPARSE_ENCODER,
+        "normalize": False,
+        "precision": "float32",
+        "dimension": int(model.get_embedding_dimension()),
+        "count": count,
+        "nnz": int(nnz),
+        "max_active_dims": max_active_dims,
+        "similarity": similarity,
+        "ranges": None,
         "created_by": f"sbert {__sbert_version__}",
     }
 
@@ -230,11 +332,17 @@ def _check_replaceable(target: str, force: bool) -> None:
 # ---------------------------------------------------------------------------------------------- reading an index
 @dataclass
 class IndexFolder:
-    """An opened index folder: its manifest and its embeddings (memory-mapped)."""
+    """An opened dense index folder: its manifest and its embeddings (memory-mapped)."""
 
     folder: str
     manifest: dict[str, Any]
     embeddings: np.ndarray
+
+    sparse = False
+
+    @property
+    def count(self) -> int:
+        return self.manifest["count"]
 
     @property
     def precision(self) -> str:
@@ -263,6 +371,16 @@ class IndexFolder:
         return found
 
 
+@dataclass
+class SparseIndexFolder(IndexFolder):
+    """An opened sparse index folder: its manifest and its corpus matrix (CSR, memory-mapped); ``embeddings`` is
+    unused (empty)."""
+
+    matrix: SparseMatrix | None = None
+
+    sparse = True
+
+
 def _text_record(line: str, number: int) -> str:
     """The text of line ``number`` of ``texts.jsonl``; a ValueError when it is not ``{"id": number, "text": str}``."""
     try:
@@ -275,9 +393,14 @@ def _text_record(line: str, number: int) -> str:
 
 
 def open_index(folder: str) -> IndexFolder:
-    """Read and check an index folder; any problem is a one-line ValueError naming the folder."""
+    """Read and check an index folder, dense or sparse (a ``SparseIndexFolder``); any problem is a one-line
+    ValueError naming the folder."""
     try:
         manifest = _read_manifest(folder)
+        if manifest.get("index_type", DENSE) == SPARSE:
+            matrix = read_sparse_matrix(folder, manifest["count"], manifest["dimension"])
+            _check_texts(folder, manifest["count"])
+            return SparseIndexFolder(folder, manifest, np.zeros((0, 0), np.float32), matrix)
         embeddings = _read_embeddings(folder, manifest)
         _check_texts(folder, manifest["count"])
     except ValueError as exc:
@@ -326,6 +449,10 @@ def _read_manifest(folder: str) -> dict[str, Any]:
 
 def _check_manifest_values(manifest: dict[str, Any]) -> None:
     """Precision, similarity, sizes and int8 ranges of a manifest whose fields have the right types."""
+    if manifest.get("index_type", DENSE) not in INDEX_TYPES:
+        raise ValueError(f"{MANIFEST} has an unknown index_type {manifest['index_type']!r}")
+    if manifest.get("index_type") == SPARSE and (manifest["precision"], manifest["similarity"]) != ("float32", "dot"):
+        raise ValueError(f"{MANIFEST}: a sparse index is float32 with dot similarity")
     if manifest["precision"] not in INDEX_PRECISIONS:
         raise ValueError(f"{MANIFEST} has an unknown precision {manifest['precision']!r}")
     if manifest["similarity"] not in SIMILARITIES:

@@ -1,6 +1,7 @@
 """``sbert info``: what a model is made of: its type, modules, embedding size, sequence length, prompts, similarity,
 backend, dtype and parameter count (a reranker: its num_labels and activation instead of embedding size and
-similarity); human-readable, or one JSON object with ``--json``.
+similarity; a sparse model: its vocabulary-sized dimension, ``max_active_dims`` and SPLADE pooling chunk size);
+human-readable, or one JSON object with ``--json``.
 
 The ``module_types`` are the type names of the model folder's modules.json (a local folder or the cached hub
 snapshot), null when the folder has none (a plain Hugging Face model, wrapped at load time).
@@ -14,7 +15,7 @@ import os
 from typing import Any
 
 from sentence_transformers.cli.encode import DEFAULT_MODEL
-from sentence_transformers.cli.models import is_cross_encoder, load_model, model_type_name
+from sentence_transformers.cli.models import is_cross_encoder, is_sparse_encoder, load_model, model_type_name
 
 BACKENDS = ("torch", "onnx", "openvino")
 
@@ -34,7 +35,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     info.add_argument("--backend", choices=BACKENDS, default="torch", help="load with this backend (default torch)")
     info.add_argument("--device", default="cpu", help="load on this device (default cpu)")
     info.add_argument(
-        "--model-type", type=model_type_name, help="SentenceTransformer or CrossEncoder (default: detected)"
+        "--model-type",
+        type=model_type_name,
+        help="SentenceTransformer, CrossEncoder or SparseEncoder (default: detected)",
     )
     info.set_defaults(run=run_info)
 
@@ -52,18 +55,27 @@ def run_info(args: argparse.Namespace) -> int:
 
 def describe(model: Any, name: str) -> dict[str, Any]:
     """The model's description as a JSON-ready dict (a reranker's has ``num_labels`` and ``activation_fn``; its
-    embedding dimension and similarity function are null)."""
+    embedding dimension and similarity function are null; a sparse model's has ``sparse``, ``max_active_dims`` and
+    ``splade_pooling_chunk_size``, and its embedding dimension is its vocabulary's size)."""
     folder = model_folder(name)
     config = getattr(model, "config", None)
     reranker = is_cross_encoder(model)
+    sparse = is_sparse_encoder(model)
+    if reranker:
+        dimension = None
+    elif sparse:
+        dimension = model.get_embedding_dimension()
+    else:
+        dimension = model.get_sentence_embedding_dimension()
     return {
         "model": name,
         "model_type": getattr(model, "model_type", "SentenceTransformer"),
         "folder": folder,
         "modules": [_module_entry(key, module) for key, module in model.named_children()],
         "module_types": module_types(folder),
-        "embedding_dimension": None if reranker else model.get_sentence_embedding_dimension(),
+        "embedding_dimension": dimension,
         **(_reranker_entries(model) if reranker else {}),
+        **(_sparse_entries(model) if sparse else {}),
         "max_seq_length": model.max_seq_length,
         "prompts": dict(model.prompts or {}),
         "default_prompt_name": model.default_prompt_name,
@@ -81,6 +93,14 @@ def _reranker_entries(model: Any) -> dict[str, Any]:
 
     activation = model.activation_fn
     return {"num_labels": model.num_labels, "activation_fn": None if activation is None else fullname(activation)}
+
+
+def _sparse_entries(model: Any) -> dict[str, Any]:
+    return {
+        "sparse": True,
+        "max_active_dims": model.max_active_dims,
+        "splade_pooling_chunk_size": getattr(model, "splade_pooling_chunk_size", None),
+    }
 
 
 def model_folder(name: str) -> str | None:
@@ -125,6 +145,12 @@ def format_description(description: dict[str, Any]) -> str:
         lines += [
             f"num_labels:          {description['num_labels']}",
             f"activation:          {_or_unknown(description['activation_fn'])}",
+        ]
+    elif description.get("sparse"):
+        lines += [
+            f"embedding dimension: {_or_unknown(description['embedding_dimension'])} (sparse: the vocabulary)",
+            f"max_active_dims:     {description['max_active_dims'] or 'all'}",
+            f"similarity function: {description['similarity_fn_name']}",
         ]
     else:
         lines += [

@@ -1,9 +1,12 @@
-"""Which model type a folder holds, and loading it as that type: what ``sbert serve``, ``info`` and ``export``
-share so that a reranker folder is handled as a CrossEncoder without a flag.
+"""Which model type a folder holds, and loading it as that type: what ``sbert serve``, ``encode``, ``index``,
+``search``, ``info`` and ``export`` share so that a reranker folder is handled as a CrossEncoder, and a sparse
+model's folder as a SparseEncoder, without a flag.
 
-A folder is a CrossEncoder when its config_sentence_transformers.json says ``"model_type": "CrossEncoder"``, or when
-it is a plain Hugging Face folder (no modules.json) whose config.json architectures end in
-``ForSequenceClassification`` (how most published rerankers are stored); anything else is a SentenceTransformer.
+A folder is the type its config_sentence_transformers.json names (``"model_type": "CrossEncoder"`` or
+``"SparseEncoder"``); a plain Hugging Face folder (no modules.json) whose config.json architectures end in
+``ForSequenceClassification`` (how most published rerankers are stored) is a CrossEncoder; anything else is a
+SentenceTransformer. A plain masked-LM folder stays a SentenceTransformer (most BERT checkpoints are stored so):
+``--model-type SparseEncoder`` loads it as SPLADE.
 """
 
 from __future__ import annotations
@@ -12,23 +15,29 @@ import json
 import os
 from typing import Any
 
-SENTENCE_TRANSFORMER, CROSS_ENCODER = "SentenceTransformer", "CrossEncoder"
-MODEL_TYPES = (SENTENCE_TRANSFORMER, CROSS_ENCODER)
+SENTENCE_TRANSFORMER, CROSS_ENCODER, SPARSE_ENCODER = "SentenceTransformer", "CrossEncoder", "SparseEncoder"
+MODEL_TYPES = (SENTENCE_TRANSFORMER, CROSS_ENCODER, SPARSE_ENCODER)
 _ALIASES = {
     "sentencetransformer": SENTENCE_TRANSFORMER,
     "embedding": SENTENCE_TRANSFORMER,
+    "dense": SENTENCE_TRANSFORMER,
     "crossencoder": CROSS_ENCODER,
     "cross-encoder": CROSS_ENCODER,
     "reranker": CROSS_ENCODER,
+    "sparseencoder": SPARSE_ENCODER,
+    "sparse-encoder": SPARSE_ENCODER,
+    "sparse": SPARSE_ENCODER,
+    "splade": SPARSE_ENCODER,
 }
 
 
 def model_type_name(value: str) -> str:
-    """A ``--model-type`` value as its canonical name (``reranker`` and ``cross-encoder`` are CrossEncoder)."""
+    """A ``--model-type`` value as its canonical name (``reranker`` and ``cross-encoder`` are CrossEncoder;
+    ``sparse`` and ``splade`` are SparseEncoder; ``embedding`` and ``dense`` are SentenceTransformer)."""
     canonical = _ALIASES.get(value.strip().lower())
     if canonical is None:
         raise ValueError(
-            f"--model-type must be one of {', '.join(MODEL_TYPES)} (or reranker, embedding), got {value!r}"
+            f"--model-type must be one of {', '.join(MODEL_TYPES)} (or reranker, sparse, embedding), got {value!r}"
         )
     return canonical
 
@@ -72,7 +81,8 @@ def folder_model_type(folder: str) -> str:
     saved = _saved_type(folder)
     if saved is not None:
         if saved not in MODEL_TYPES:
-            raise ValueError(f"{folder!r} holds a {saved} model; sbert's commands handle {' and '.join(MODEL_TYPES)}")
+            handled = f"{', '.join(MODEL_TYPES[:-1])} and {MODEL_TYPES[-1]}"
+            raise ValueError(f"{folder!r} holds a {saved} model; sbert's commands handle {handled}")
         return saved
     architectures = _read_json(os.path.join(folder, "config.json")).get("architectures") or []
     if any(str(name).endswith("ForSequenceClassification") for name in architectures):
@@ -87,6 +97,10 @@ def load_model(name: str, model_type: str | None = None, **kwargs: Any) -> Any:
         from sentence_transformers.cross_encoder import CrossEncoder
 
         return CrossEncoder(name, **kwargs)
+    if model_type == SPARSE_ENCODER:
+        from sentence_transformers.sparse_encoder import SparseEncoder
+
+        return SparseEncoder(name, **kwargs)
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(name, **kwargs)
@@ -95,6 +109,11 @@ def load_model(name: str, model_type: str | None = None, **kwargs: Any) -> Any:
 def is_cross_encoder(model: Any) -> bool:
     """Whether ``model`` scores pairs (a CrossEncoder) rather than embedding texts."""
     return getattr(model, "model_type", None) == CROSS_ENCODER
+
+
+def is_sparse_encoder(model: Any) -> bool:
+    """Whether ``model`` makes sparse embeddings over its vocabulary (a SparseEncoder)."""
+    return getattr(model, "model_type", None) == SPARSE_ENCODER
 
 
 def _read_json(path: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     serve = commands.add_parser(
         "serve",
-        help="serve a model over HTTP: OpenAI-compatible embeddings, or reranking with a CrossEncoder",
+        help="serve a model over HTTP: OpenAI-compatible embeddings, sparse embeddings (/embed_sparse) with a "
+        "SparseEncoder, or reranking with a CrossEncoder",
         epilog="example: sbert serve --model all-MiniLM-L6-v2 --port 8000",
     )
     add_arguments(serve)

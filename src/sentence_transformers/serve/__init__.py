@@ -1,5 +1,5 @@
-"""``sbert serve``: an OpenAI-compatible embeddings server (or a reranker server for a CrossEncoder) with dynamic
-batching, limits and metrics.
+"""``sbert serve``: an OpenAI-compatible embeddings server (a sparse embeddings server for a SparseEncoder, a
+reranker server for a CrossEncoder) with dynamic batching, limits and metrics.
 
 Importing this package imports no server library: FastAPI, uvicorn and prometheus-client (the ``serve`` extra) are
 imported when the server starts.

@@ -1,10 +1,12 @@
 """The HTTP application: routes, limits and errors (always ``{"error": {"message", "type", "code"}}``).
 
 Routes: for an embedding model ``POST /v1/embeddings`` (OpenAI), ``POST /embed`` (text-embeddings-inference),
-``POST /similarity``; for a reranker (CrossEncoder) ``POST /rerank`` (text-embeddings-inference) and
-``POST /v1/rerank`` (Cohere/Jina); for both ``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics``
-(Prometheus). A route for the other model type answers 400. Every text (or pair) goes through the one ``Batcher``,
-which drives the same engine as ``SentenceTransformer.encode`` and ``CrossEncoder.predict``.
+``POST /similarity``; for a sparse embedding model (SparseEncoder) ``POST /embed_sparse`` (text-embeddings-inference)
+and ``POST /similarity``; for a reranker (CrossEncoder) ``POST /rerank`` (text-embeddings-inference) and
+``POST /v1/rerank`` (Cohere/Jina); for all ``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics``
+(Prometheus). A route for another model type answers 400 (``wrong_model_type``). Every text (or pair) goes through
+the one ``Batcher``, which drives the same engine as ``SentenceTransformer.encode``, ``SparseEncoder.encode`` and
+``CrossEncoder.predict``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from sentence_transformers.serve.schemas import (
     CohereRerankRequest,
     EmbeddingsRequest,
     EmbedRequest,
+    EmbedSparseRequest,
     RerankRequest,
     SimilarityRequest,
 )
@@ -55,8 +58,9 @@ from sentence_transformers.util.misc import fullname
 if TYPE_CHECKING:
     from sentence_transformers.base.model import BaseModel
 
-ROUTES = ("/v1/embeddings", "/embed", "/similarity", "/rerank", "/v1/rerank", "/health", "/v1/models", "/info",
-          "/metrics")  # fmt: skip
+ROUTES = ("/v1/embeddings", "/embed", "/embed_sparse", "/similarity", "/rerank", "/v1/rerank", "/health", "/v1/models",
+          "/info", "/metrics")  # fmt: skip
+EMBEDDING, SPARSE, RERANKER = "embedding", "sparse", "reranker"  # what a route needs the model to be
 RETRY_AFTER_S = 1
 LARGE_RESPONSE = 100_000  # floats: serialized on a thread, so that other requests go on meanwhile
 
@@ -75,8 +79,8 @@ class ApiError(Exception):
 
 @dataclass
 class ServeState:
-    """What the routes share: the model (a SentenceTransformer or a CrossEncoder), its batcher, the settings and
-    the metrics."""
+    """What the routes share: the model (a SentenceTransformer, SparseEncoder or CrossEncoder), its batcher, the
+    settings and the metrics."""
 
     model: BaseModel
     settings: ServeSettings
@@ -97,8 +101,14 @@ class ServeState:
         return self.batcher.scores
 
     @property
+    def kind(self) -> str:
+        """``embedding``, ``sparse`` or ``reranker``."""
+        return RERANKER if self.batcher.scores else SPARSE if self.batcher.sparse else EMBEDDING
+
+    @property
     def dimension(self) -> int | None:
-        dimension = getattr(self.model, "get_sentence_embedding_dimension", None)
+        name = "get_embedding_dimension" if self.kind == SPARSE else "get_sentence_embedding_dimension"
+        dimension = getattr(self.model, name, None)
         return dimension() if callable(dimension) else None
 
     @property
@@ -121,7 +131,7 @@ class ServeState:
         truncate: bool = True,
     ) -> Encoded:
         """Check ``texts`` (the request's ``field``) against the limits, then embed them through the batcher."""
-        self.require(reranker=False)
+        self.require(EMBEDDING)
         self._check_limits(texts, field)
         if dimensions is not None and self.dimension is not None and dimensions > self.dimension:
             message = f"dimensions: must be at most {self.dimension}, the model's dimension; got {dimensions}"
@@ -136,12 +146,21 @@ class ServeState:
         )
         return await self._run(request, field)
 
+    async def encode_sparse(
+        self, texts: list[str], field: str, prompt_name: str | None = None, truncate: bool = True
+    ) -> Encoded:
+        """Check ``texts`` against the limits, then embed them with the SparseEncoder through the batcher:
+        ``Encoded.sparse`` holds each text's non-zero dimensions."""
+        self.require(SPARSE)
+        self._check_limits(texts, field)
+        return await self._run(EncodeRequest(texts, prompt=self._prompt(prompt_name), truncate=truncate), field)
+
     async def rerank(
         self, query: str, documents: list[str], field: str, raw: bool = False, truncate: bool = True
     ) -> Encoded:
         """Check the query and ``documents`` (the request's ``field``) against the limits, then score each
         (query, document) pair through the batcher: [documents] scores, with the model's activation unless ``raw``."""
-        self.require(reranker=True)
+        self.require(RERANKER)
         if self.model.num_labels != 1:
             message = (
                 f"reranking needs one score per pair (num_labels=1); this model has num_labels={self.model.num_labels}"
@@ -153,17 +172,23 @@ class ServeState:
         encoded = await self._run(request, field)
         return Encoded(encoded.scores[:, 0], encoded.tokens)
 
-    def require(self, reranker: bool) -> None:
-        """Refuse (400) a route for the other model type: embeddings from a reranker, or reranking with an
-        embedding model."""
-        if reranker == self.reranker:
+    def require(self, kind: str) -> None:
+        """Refuse (400) a route for another model type: embeddings from a reranker, dense embeddings from a sparse
+        model (or sparse ones from a dense model), reranking with an embedding model."""
+        if kind == self.kind:
             return
-        if self.reranker:
-            message = (f"this server serves {self.name!r}, a CrossEncoder (reranker): it answers POST /rerank and "
-                       "POST /v1/rerank, not embedding routes")  # fmt: skip
+        served = f"this server serves {self.name!r}, a {self.model_type}"
+        if self.kind == RERANKER:
+            message = f"{served} (reranker): it answers POST /rerank and POST /v1/rerank, not embedding routes"
+        elif kind == RERANKER:
+            what = "sparse embedding model" if self.kind == SPARSE else "embedding model"
+            message = f"{served} ({what}): it cannot rerank; serve a CrossEncoder (reranker) for /rerank and /v1/rerank"
+        elif self.kind == SPARSE:
+            message = (f"{served} (sparse embedding model): it answers POST /embed_sparse (and /similarity), not "
+                       "the dense embedding routes /embed and /v1/embeddings")  # fmt: skip
         else:
-            message = (f"this server serves {self.name!r}, a {self.model_type} (embedding model): it cannot rerank; "
-                       "serve a CrossEncoder (reranker) for /rerank and /v1/rerank")  # fmt: skip
+            message = (f"{served} (dense embedding model): POST /embed_sparse needs a SparseEncoder; use POST "
+                       "/embed or /v1/embeddings")  # fmt: skip
         raise ApiError(400, message, "invalid_request_error", "wrong_model_type")
 
     async def _run(self, request: EncodeRequest | ScoreRequest, field: str) -> Encoded:
@@ -259,14 +284,37 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     return await _json(encoded.embeddings.tolist(), encoded.embeddings.size)
 
 
+@router.post("/embed_sparse")
+async def embed_sparse(body: EmbedSparseRequest, request: Request) -> Response:
+    """text-embeddings-inference's /embed_sparse: for each input, its non-zero dimensions
+    ``[{"index", "value"}, ...]``, indices ascending."""
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    encoded = await _state(request).encode_sparse(texts, "inputs", body.prompt_name, body.truncate)
+    rows = encoded.sparse
+    assert rows is not None
+    payload = [
+        [{"index": index, "value": value} for index, value in zip(indices.tolist(), values.tolist(), strict=True)]
+        for indices, values in rows
+    ]
+    return await _json(payload, 2 * rows.nnz)
+
+
 @router.post("/similarity")
 async def similarity(body: SimilarityRequest, request: Request) -> Response:
     """Scores of ``source`` against each target under the model's similarity function, on ``encode()``'s
-    embeddings (normalized only when the model normalizes)."""
+    embeddings (normalized only when the model normalizes; a sparse model's sparse embeddings)."""
     state = _state(request)
-    encoded = await state.encode([body.source, *body.targets], "targets", False, prompt_name=body.prompt_name)
-    vectors = torch.from_numpy(encoded.embeddings)
-    scores = state.model.similarity(vectors[:1], vectors[1:])[0]
+    texts = [body.source, *body.targets]
+    if state.kind == SPARSE:
+        encoded = await state.encode_sparse(texts, "targets", body.prompt_name)
+        assert encoded.sparse is not None
+        source, targets = encoded.sparse.select(0, 1).to_torch(), encoded.sparse.select(1, len(texts)).to_torch()
+        scores = state.model.similarity(source, targets)
+        scores = (scores.to_dense() if scores.layout != torch.strided else scores)[0]
+    else:
+        encoded = await state.encode(texts, "targets", False, prompt_name=body.prompt_name)
+        vectors = torch.from_numpy(encoded.embeddings)
+        scores = state.model.similarity(vectors[:1], vectors[1:])[0]
     payload = {
         "scores": scores.tolist(),
         "similarity_fn_name": state.model.similarity_fn_name,
@@ -344,7 +392,7 @@ async def info(request: Request) -> Response:
         "backend": model.get_backend(),
         "dtype": str(model.dtype).removeprefix("torch.") if model.dtype is not None else None,
         "device": str(model.device),
-        **(_reranker_info(model) if state.reranker else _embedding_info(state)),
+        **_model_info(state),
         "prompt_name": settings.prompt_name,
         "prompts": sorted(model.prompts),
         "limits": {name: getattr(settings, name) for name in limits},
@@ -352,6 +400,18 @@ async def info(request: Request) -> Response:
         "version": __sbert_version__,
     }
     return await _json(payload)
+
+
+def _model_info(state: ServeState) -> dict[str, Any]:
+    if state.kind == RERANKER:
+        return _reranker_info(state.model)
+    if state.kind == SPARSE:
+        return _sparse_info(state.model)
+    return _embedding_info(state)
+
+
+def _sparse_info(model: Any) -> dict[str, Any]:
+    return {"similarity_fn_name": model.similarity_fn_name, "sparse": True, "max_active_dims": model.max_active_dims}
 
 
 def _embedding_info(state: ServeState) -> dict[str, Any]:

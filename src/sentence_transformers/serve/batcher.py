@@ -16,6 +16,8 @@ The way of a request:
    engine's ``forward_batch`` into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
    a reranker's jobs (``ScoreRequest``: (query, document) pairs) go the same way into the CrossEncoder's
    ``ScoreSink`` (logits), and each job's scores get the model's activation unless it asked for raw scores;
+   a SparseEncoder's jobs go into a ``SparseSink``, which keeps each text's non-zero dimensions (after the model's
+   ``max_active_dims``) as ``encode()`` does, so that no [texts, vocabulary] output is kept;
 6. answer (event loop): each request gets its own rows, or the error of its batch.
 
 Tokenizing and encoding have a thread each, so the event loop never waits on the model, and tokenizing the next
@@ -40,8 +42,9 @@ import torch.nn.functional as F
 
 from sentence_transformers.base import encoding
 from sentence_transformers.base.token_ids import TokenIds, tokenizer_lock
+from sentence_transformers.cli.sparse import SparseRows, sparse_rows
 from sentence_transformers.serve.metrics import Metrics
-from sentence_transformers.util.tensor import truncate_embeddings
+from sentence_transformers.util.tensor import select_max_active_dims, truncate_embeddings
 
 if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.model import SentenceTransformer
@@ -96,10 +99,11 @@ class ScoreRequest:
 @dataclass(frozen=True)
 class Encoded:
     """One request's embeddings, or for a ``ScoreRequest`` its scores ([pairs, num_labels]); float32, in input
-    order, and its token count."""
+    order, and its token count. A SparseEncoder's embeddings are ``sparse`` (``embeddings`` is then empty)."""
 
     embeddings: np.ndarray
     tokens: int
+    sparse: SparseRows | None = None
 
     @property
     def scores(self) -> np.ndarray:
@@ -127,6 +131,7 @@ class Batcher:
     def __init__(self, model: SentenceTransformer, limits: BatchLimits, metrics: Metrics | None = None) -> None:
         self.model, self.limits = model.eval(), limits
         self.scores = getattr(model, "model_type", None) == "CrossEncoder"  # pairs in, a ScoreSink out
+        self.sparse = getattr(model, "model_type", None) == "SparseEncoder"  # texts in, a SparseSink out
         self.metrics = metrics or Metrics()
         self.ready = False
         self._waiting: deque[_Job] = deque()
@@ -317,16 +322,35 @@ class Batcher:
         prepared = self._join(jobs)
         lock = contextlib.nullcontext() if isinstance(prepared, TokenIds) else self._tokenizer_lock
         sink = self._sink(len(prepared.lengths), device)
-        for indices in plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size):
-            with lock:
-                features = {**prepared.features(indices), **jobs[0].extra}
-            sink.add(encoding.forward_batch(model, features, device), torch.from_numpy(indices))
-            self.metrics.observe_forward(len(indices), len(indices) * int(prepared.lengths[indices[0]]))
+        kwargs = self._forward_kwargs()
+        with self._encoding():
+            for indices in plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size):
+                with lock:
+                    features = {**prepared.features(indices), **jobs[0].extra}
+                sink.add(encoding.forward_batch(model, features, device, **kwargs), torch.from_numpy(indices))
+                self.metrics.observe_forward(len(indices), len(indices) * int(prepared.lengths[indices[0]]))
+        if isinstance(sink, SparseSink):
+            return [Encoded(_NO_ROWS, job.tokens, part) for job, part in zip(jobs, sink.split(jobs), strict=True)]
         rows = torch.split(sink.output, [len(job.inputs) for job in jobs])
         return [Encoded(self._finish(part, job.request), job.tokens) for job, part in zip(jobs, rows, strict=True)]
 
+    def _encoding(self) -> contextlib.AbstractContextManager[Any]:
+        """What ``encode()`` runs its forward passes in: a SparseEncoder's (fused SPLADE pooling)."""
+        inference = getattr(self.model, "_encoding", None) if self.sparse else None
+        return inference() if callable(inference) else contextlib.nullcontext()
+
+    def _forward_kwargs(self) -> dict[str, Any]:
+        """What ``encode()`` passes to the forward pass: a SparseEncoder's ``max_active_dims`` to the modules that
+        take it (a CSR model's k)."""
+        limit = getattr(self.model, "max_active_dims", None) if self.sparse else None
+        accepts = getattr(self.model, "_accepts_max_active_dims", None)
+        return {"max_active_dims": limit} if limit is not None and callable(accepts) and accepts() else {}
+
     def _sink(self, count: int, device: torch.device) -> encoding.Sink:
-        """Embeddings, or a reranker's logits ([pairs, num_labels]: the activation is each request's own choice)."""
+        """Embeddings, a reranker's logits ([pairs, num_labels]: the activation is each request's own choice), or a
+        sparse model's rows."""
+        if self.sparse:
+            return SparseSink(count, self.model)
         if not self.scores:
             return encoding.EmbeddingSink(count, encoding.EncodeOptions(), device)
         from sentence_transformers.cross_encoder.model import ScoreSink
@@ -349,6 +373,47 @@ class Batcher:
             return encoding.prepare(
                 self.model, [text for job in jobs for text in job.inputs], {}, jobs[0].request.prompt
             )
+
+
+_NO_ROWS = np.zeros((0, 0), dtype=np.float32)
+
+
+class SparseSink:
+    """A SparseEncoder's embeddings: each forward pass's ``sentence_embedding`` cut to the model's
+    ``max_active_dims`` as ``encode()`` cuts it, and kept as its rows' non-zero entries (on the CPU)."""
+
+    def __init__(self, count: int, model: Any) -> None:
+        self.model = model
+        self.dimension = 0  # the output's width, from the first forward pass
+        self.rows: list[tuple[np.ndarray, np.ndarray] | None] = [None] * count
+
+    def add(self, features: dict[str, Any], positions: torch.Tensor) -> None:
+        embeddings = features["sentence_embedding"].detach()
+        embeddings = select_max_active_dims(embeddings, getattr(self.model, "max_active_dims", None))
+        self.dimension = int(embeddings.shape[1])
+        for position, row in zip(positions.tolist(), sparse_rows(embeddings), strict=True):
+            self.rows[position] = row
+
+    def result(self, dimension: int | None) -> SparseRows:
+        return self._rows(0, len(self.rows))
+
+    def split(self, jobs: list[Any]) -> list[SparseRows]:
+        """Each job's rows, in order."""
+        parts, start = [], 0
+        for job in jobs:
+            parts.append(self._rows(start, start + len(job.inputs)))
+            start += len(job.inputs)
+        return parts
+
+    def _rows(self, start: int, end: int) -> SparseRows:
+        rows = self.rows[start:end]
+        if any(row is None for row in rows):
+            raise RuntimeError("a text was not encoded")
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(indices) for indices, _ in rows], out=offsets[1:])
+        indices = np.concatenate([row[0] for row in rows]) if rows else np.zeros(0, np.int64)
+        values = np.concatenate([row[1] for row in rows]) if rows else np.zeros(0, np.float32)
+        return SparseRows(offsets, indices, values, self.dimension)
 
 
 # What one more forward pass costs, in padded tokens: splitting a sorted batch pays off when it saves more padding.

@@ -1,5 +1,5 @@
-"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed and /rerank, /similarity, and
-Cohere's (and Jina's) /v1/rerank."""
+"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed, /embed_sparse and /rerank,
+/similarity, and Cohere's (and Jina's) /v1/rerank."""
 
 from __future__ import annotations
 
@@ -52,6 +52,23 @@ class EmbedRequest(_Body):
     truncate: bool = True
     prompt_name: str | None = None
     dimensions: Annotated[int | None, Field(ge=1)] = None
+
+
+def _right(value: Any) -> Any:
+    """``Right`` (either case): the only truncation direction served (a text keeps its first tokens)."""
+    if isinstance(value, str) and value.lower() == "right":
+        return "Right"
+    raise PydanticCustomError("truncation_direction", "only 'Right' is supported (a text keeps its first tokens), "
+                              "got {value!r}", {"value": value})  # fmt: skip
+
+
+class EmbedSparseRequest(_Body):
+    """``POST /embed_sparse`` (text-embeddings-inference): each text's non-zero dimensions."""
+
+    inputs: Texts
+    truncate: bool = True
+    truncation_direction: Annotated[str, BeforeValidator(_right)] = "Right"
+    prompt_name: str | None = None
 
 
 class SimilarityRequest(_Body):

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def load_model(settings: ServeSettings) -> BaseModel:
-    """The model as the settings ask: its type (detected unless given: a reranker folder loads as a CrossEncoder),
+    """The model as the settings ask: its type (detected unless given: a reranker folder loads as a CrossEncoder, a
+    sparse model's folder as a SparseEncoder),
     backend, device, dtype; the prompt name is checked here, not per request."""
     import torch
 
@@ -64,7 +65,10 @@ def serve(settings: ServeSettings) -> int:
 
 
 def _shape(model: BaseModel) -> str:
-    """``384 dimensions`` for an embedding model, ``CrossEncoder, 1 label`` for a reranker."""
+    """``384 dimensions`` for an embedding model, ``SparseEncoder, 30522 sparse dimensions`` for a sparse one,
+    ``CrossEncoder, 1 label`` for a reranker."""
+    if model.model_type == "SparseEncoder":
+        return f"{model.model_type}, {model.get_embedding_dimension()} sparse dimensions"
     dimension = getattr(model, "get_sentence_embedding_dimension", None)
     if callable(dimension):
         return f"{dimension()} dimensions"

@@ -153,6 +153,22 @@ class SparseEncoder(BaseModel):
         modules[str(len(modules))] = autoencoder
         return modules
 
+    def _post_init(self) -> None:
+        """The base's hook, then each SpladePooling learns its width (the masked-LM's vocabulary) before any forward
+        pass, so ``get_embedding_dimension`` is right on a freshly loaded model (upstream's says the hidden size)."""
+        super()._post_init()
+        vocab_size = next(
+            (
+                getattr(getattr(module.auto_model, "config", None), "vocab_size", None)
+                for module in self.modules()
+                if isinstance(module, Transformer) and module.transformer_task == "fill-mask"
+            ),
+            None,
+        )
+        for module in self.modules():
+            if isinstance(module, SpladePooling) and module.embedding_dimension is None and vocab_size:
+                module.embedding_dimension = vocab_size
+
     def _parse_model_config(self, config: dict[str, Any]) -> None:
         given = self.__dict__.pop("_given_similarity_fn_name", None)
         saved = config.get("similarity_fn_name")
