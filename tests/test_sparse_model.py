@@ -362,3 +362,38 @@ def test_csr_model_from_modules_and_pooling_prompt(tiny_bert_dir):
     model.set_pooling_include_prompt(False)
     assert model[1].include_prompt is False
     assert model.splade_pooling_chunk_size is None
+
+
+def test_a_roberta_masked_lm_runs_fused_with_the_same_vectors(tiny_mlm_dir, tmp_path):
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mlm_dir)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=130,
+    )
+    torch.manual_seed(3)
+    RobertaForMaskedLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model = SparseEncoder(str(tmp_path), device="cpu")
+    assert model._fused_splade_parts() is not None
+    with torch.no_grad():
+        unfused = model(model.tokenize(TEXTS))["sentence_embedding"]
+    assert torch.allclose(model.encode(TEXTS, convert_to_sparse_tensor=False), unfused, atol=1e-5)
+
+
+def test_chunks_split_long_inputs_and_keep_token_order():
+    from sentence_transformers.sparse_encoder.modules.splade_pooling import _chunks
+
+    chunks = _chunks([3, 5, 0, 2], step=4)
+    assert chunks == [
+        (0, 4, [(0, 0, 3), (1, 3, 4)]),
+        (4, 8, [(1, 4, 8)]),
+        (8, 10, [(3, 8, 10)]),
+    ]
+    assert _chunks([], step=4) == []

@@ -279,18 +279,20 @@ class SparseEncoder(BaseModel):
         fused = self._fused_splade_parts() if self._fused_splade else None
         if fused is None:
             return super().forward(input, **kwargs)
-        transformer, pooling, base, head, vocab_size = fused
+        transformer, pooling, base, transform, decoder = fused
         inputs = {key: input[key] for key in _MODEL_INPUTS if key in input}
         hidden = base(**inputs, return_dict=True)[0]
-        input["sentence_embedding"] = pooling.pool_hidden_states(hidden, input["attention_mask"], head, vocab_size)
+        input["sentence_embedding"] = pooling.pool_hidden_states(
+            hidden, input["attention_mask"], transform, decoder.weight, decoder.bias
+        )
         for name, module in list(self._modules.items())[2:]:
             accepted = set(self.module_kwargs.get(name, ())) | getattr(module, "forward_kwargs", set())
             input = module(input, **{key: value for key, value in kwargs.items() if key in accepted})
         return input
 
-    def _fused_splade_parts(self) -> tuple[Transformer, SpladePooling, nn.Module, Callable, int] | None:
-        """(transformer, pooling, encoder, head, vocab size) when the model starts with a torch masked-LM Transformer
-        and SpladePooling whose head is known and checked; else None."""
+    def _fused_splade_parts(self) -> tuple[Transformer, SpladePooling, nn.Module, Callable, nn.Linear] | None:
+        """(transformer, pooling, encoder, head transform, decoder) when the model starts with a torch masked-LM
+        Transformer and SpladePooling whose head is known and checked; else None."""
         parts = self.__dict__.get("_fused_parts_cache", False)
         if parts is not False:
             return parts
@@ -609,26 +611,38 @@ def _check_max_active_dims(value: Any) -> None:
 
 def _mlm_parts(
     transformer: Transformer, pooling: SpladePooling
-) -> tuple[Transformer, SpladePooling, nn.Module, Callable, int] | None:
-    """The encoder and the MLM head of a masked-LM model, split so SpladePooling can run the head on real tokens:
-    found for architectures whose head is one module named ``cls`` (BERT family) or ``lm_head`` (RoBERTa family),
-    and used only after a check that head(encoder(x)) reproduces the model's own logits on a short input."""
+) -> tuple[Transformer, SpladePooling, nn.Module, Callable, nn.Linear] | None:
+    """The encoder and the MLM head of a masked-LM model, the head split into its transform and its decoder (a
+    Linear over the vocabulary), so SpladePooling can run the decoder on real tokens only: found for the BERT family
+    (``cls.predictions``: ``transform`` + ``decoder``) and the RoBERTa family (``lm_head``: dense, gelu, layer norm +
+    ``decoder``), and used only after a check that decoder(transform(encoder(x))) reproduces the model's own logits
+    on a short input."""
     model = transformer.auto_model
     base = getattr(model, "base_model", None)
-    head = next(
-        (getattr(model, name) for name in ("cls", "lm_head") if isinstance(getattr(model, name, None), nn.Module)), None
-    )
-    output_embeddings = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if base is None or base is model or head is None or output_embeddings is None:
+    if base is None or base is model:
         return None
-    vocab_size = output_embeddings.weight.shape[0]
-    probe = torch.tensor([[transformer.tokenizer.cls_token_id or 0, 5, 6, 7]], device=output_embeddings.weight.device)
+    predictions = getattr(getattr(model, "cls", None), "predictions", None)
+    lm_head = getattr(model, "lm_head", None)
+    if predictions is not None and isinstance(getattr(predictions, "decoder", None), nn.Linear):
+        transform, decoder = predictions.transform, predictions.decoder
+    elif lm_head is not None and all(hasattr(lm_head, name) for name in ("dense", "layer_norm")):
+        if not isinstance(getattr(lm_head, "decoder", None), nn.Linear):
+            return None
+
+        def transform(x: torch.Tensor) -> torch.Tensor:
+            return lm_head.layer_norm(torch.nn.functional.gelu(lm_head.dense(x)))
+
+        decoder = lm_head.decoder
+    else:
+        return None
+    vocab_size = decoder.weight.shape[0]
+    probe = torch.tensor([[transformer.tokenizer.cls_token_id or 0, 5, 6, 7]], device=decoder.weight.device)
     probe = probe.clamp(max=vocab_size - 1)
     mask = torch.ones_like(probe)
     with torch.no_grad():
         expected = model(input_ids=probe, attention_mask=mask, return_dict=True).logits
-        got = head(base(input_ids=probe, attention_mask=mask, return_dict=True)[0])
+        got = decoder(transform(base(input_ids=probe, attention_mask=mask, return_dict=True)[0]))
     if got.shape != expected.shape or not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
         logger.info("The masked-LM head of %s could not be split off: SPLADE runs unfused", type(model).__name__)
         return None
-    return transformer, pooling, base, head, vocab_size
+    return transformer, pooling, base, transform, decoder

@@ -13,8 +13,8 @@ from sentence_transformers.util.decorators import deprecated_kwargs
 
 logger = logging.getLogger(__name__)
 
-#: Vocabulary logits computed at once by ``pool_hidden_states``: 2**23 floats (32 MiB) per chunk of tokens.
-HEAD_CHUNK_ELEMENTS = 1 << 23
+#: Vocabulary logits computed at once by ``pool_hidden_states``: 2**24 floats (64 MiB) per chunk of tokens.
+HEAD_CHUNK_ELEMENTS = 1 << 24
 
 
 class SpladePooling(Module):
@@ -89,36 +89,48 @@ class SpladePooling(Module):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor,
-        head: Callable[[torch.Tensor], torch.Tensor],
-        vocab_size: int,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
     ) -> torch.Tensor:
-        """The same vectors as ``forward``, from the encoder's hidden states and the MLM ``head`` (hidden → logits).
+        """The same vectors as ``forward``, from the encoder's hidden states and the MLM head split in two:
+        ``transform`` (hidden → hidden) and the decoder (``weight`` [vocab, hidden], ``bias`` [vocab]).
 
-        Only the real tokens go through the head, a bounded chunk of them at a time, pooled into each input's row
-        as they come: the [batch, tokens, vocab] logits are never held at once. For inference.
+        Only the real tokens go through the head; the decoder runs on a bounded chunk of them at a time, each input's
+        rows reduced as they come, so the [batch, tokens, vocab] logits are never held at once. For max pooling the
+        decoder bias is added after the max (the same constant for every token of a vocabulary entry cannot change
+        which token wins) and relu and log1p run once, on [batch, vocab]. For inference.
         """
         mask = attention_mask.to(torch.bool)
-        rows = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)[mask]
-        tokens = hidden_states[mask]
-        step = max(1, HEAD_CHUNK_ELEMENTS // vocab_size)
+        lengths = mask.sum(dim=1).tolist()
+        tokens = transform(hidden_states[mask])
+        vocab = weight.shape[0]
+        step = max(1, HEAD_CHUNK_ELEMENTS // vocab)
         if self.chunk_size and self.chunk_size > 0:
             step = min(step, self.chunk_size)
-        pooled = hidden_states.new_zeros((mask.shape[0], vocab_size))
-        for start in range(0, len(tokens), step):
-            self._pool_into(pooled, head(tokens[start : start + step]), rows[start : start + step])
-        if self.pooling_strategy == "max":
-            pooled = self._activate(pooled)
+        maximum = self.pooling_strategy == "max"
+        pooled = tokens.new_full((len(lengths), vocab), float("-inf") if maximum else 0.0)
+        for start, end, segments in _chunks(lengths, step):
+            piece = tokens[start:end]
+            if maximum:
+                logits = piece @ weight.T
+            else:
+                logits = piece @ weight.T if bias is None else torch.addmm(bias, piece, weight.T)
+                logits = self._activate(logits.relu_())
+            for row, first, last in segments:
+                part = logits[first - start : last - start]
+                if maximum:
+                    torch.maximum(pooled[row], part.amax(dim=0), out=pooled[row])
+                else:
+                    pooled[row] += part.sum(dim=0)
+        if maximum:
+            if bias is not None:
+                pooled += bias
+            empty = torch.tensor([n == 0 for n in lengths], device=pooled.device)
+            pooled = self._activate(pooled.masked_fill_(empty.unsqueeze(1), 0.0).relu_())
         if self.embedding_dimension is None:
-            self.embedding_dimension = vocab_size
+            self.embedding_dimension = vocab
         return pooled
-
-    def _pool_into(self, pooled: torch.Tensor, logits: torch.Tensor, rows: torch.Tensor) -> None:
-        """Reduce one chunk of token logits into the rows of their inputs (max of relu, or sum of the transform)."""
-        values = logits.relu_()
-        if self.pooling_strategy == "max":
-            pooled.scatter_reduce_(0, rows.unsqueeze(1).expand_as(values), values, "amax", include_self=True)
-        else:
-            pooled.index_add_(0, rows, self._activate(values))
 
     def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
         self.save_config(output_path)
@@ -129,3 +141,23 @@ class SpladePooling(Module):
     def get_embedding_dimension(self) -> int | None:
         """The vocabulary size (None until known)."""
         return self.embedding_dimension
+
+
+def _chunks(lengths: list[int], step: int) -> list[tuple[int, int, list[tuple[int, int, int]]]]:
+    """Consecutive token ranges of at most ``step`` tokens over inputs of ``lengths`` tokens laid end to end, each
+    with its (input, first token, end token) segments; a long input spans several ranges."""
+    chunks: list[tuple[int, int, list[tuple[int, int, int]]]] = []
+    start, segments, position = 0, [], 0
+    for row, length in enumerate(lengths):
+        first, end = position, position + length
+        while first < end:
+            last = min(end, start + step)
+            segments.append((row, first, last))
+            first = last
+            if last - start == step:
+                chunks.append((start, last, segments))
+                start, segments = last, []
+        position = end
+    if segments:
+        chunks.append((start, position, segments))
+    return chunks
