@@ -19,7 +19,6 @@ LAYOUT = json.loads((Path(__file__).parent / "data" / "upstream_6_2_layout.json"
 
 # Upstream names sbert leaves out on purpose, with the reason.
 LEFT_OUT = {
-    "sentence_transformers.sentence_transformer.modules.CLIPModel": "multimodal (images), not part of sbert",
     "sentence_transformers.base.modules.transformer.ModalityParams": "multimodal processor settings",
     "sentence_transformers.base.modules.transformer.ProcessingKwargs": "multimodal processor settings",
     "sentence_transformers.base.modules.transformer.QueryExpansionConfig": "sparse-encoder query expansion",

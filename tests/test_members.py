@@ -19,7 +19,6 @@ UPSTREAM = json.loads((Path(__file__).parent / "data" / "upstream_6_2_members.js
 
 # Upstream members (``public path.member`` or ``public path.member(param)``) sbert leaves out on purpose.
 LEFT_OUT: dict[str, str] = {
-    "sentence_transformers.sentence_transformer.modules.CLIPModel": "multimodal (images), not part of sbert yet",
     "sentence_transformers.base.modules.transformer.ModalityParams": "multimodal processor settings",
     "sentence_transformers.base.modules.transformer.ProcessingKwargs": "multimodal processor settings",
     "sentence_transformers.base.modules.transformer.QueryExpansionConfig": "sparse-encoder query expansion",

@@ -18,7 +18,11 @@ Every model type runs this engine and supplies only its sink: SentenceTransforme
 ``RowSink``), CrossEncoder's ``predict`` (its score sink); so do the multi-process pool's workers, the CLI and the
 server. It is thread
 safe: threads may share one model (the input module serializes calls of its shared tokenizer, see
-``tokenizer_lock``). Lone surrogate code points in the inputs (``"\\ud800"``, as ``errors="surrogateescape"``
+``tokenizer_lock``). Non-text inputs (PIL images, image arrays, image paths and URLs) go to a model whose input module
+takes them (``model.modalities``, e.g. a CLIPModel) through the same stages: its ``preprocess`` loads and processes
+them on the background thread, after the window's texts (they have no token count to sort by), and each output row
+keeps its input's place; any other model raises a ValueError naming the modality (``check_modalities``). Lone
+surrogate code points in the inputs (``"\\ud800"``, as ``errors="surrogateescape"``
 decodes bad bytes) are replaced with U+FFFD, with a warning naming the inputs' positions (``as_input_list``).
 """
 
@@ -36,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.autonotebook import tqdm
 
+from sentence_transformers.base import modality
 from sentence_transformers.base.modules.input_module import has_own_preprocess, prepend_prompt
 from sentence_transformers.base.token_ids import replace_lone_surrogates, warn_replaced_surrogates
 from sentence_transformers.util.quantization import quantize_embeddings
@@ -79,7 +84,7 @@ class EncodeOptions:
 
 def is_single_input(inputs: Any) -> bool:
     """Whether ``inputs`` is one example rather than a batch: lists, tuples, a ``datasets`` Column and numpy arrays
-    of strings or objects are batches; anything else (a string, a dict of routed texts) is one example."""
+    of strings or objects are batches; anything else (a string, a dict of routed texts, an image) is one example."""
     if isinstance(inputs, (list, tuple)):
         return False
     if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"):
@@ -95,9 +100,11 @@ def is_datasets_column(inputs: Any) -> bool:
 def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
     """The inputs as a list, and whether a single input was given (its result is then unwrapped).
 
-    Lone surrogate code points, which no tokenizer takes, are replaced with U+FFFD (``without_surrogates``).
+    Texts, (text, text) pairs and dicts of routed texts, and media inputs (``media_modality``: PIL images, arrays
+    and tensors, audio dicts), which ``run`` checks against the model's modalities. Lone surrogate code points,
+    which no tokenizer takes, are replaced with U+FFFD (``without_surrogates``).
     """
-    if is_single_input(inputs) and _is_text_input(inputs):
+    if is_single_input(inputs) and (_is_text_input(inputs) or media_modality(inputs) is not None):
         return without_surrogates([inputs]), True
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()
@@ -105,10 +112,11 @@ def as_input_list(inputs: Any) -> tuple[list[Any], bool]:
         raise TypeError(f"encode() takes a string or a list of strings, got {type(inputs).__name__}")
     items = list(inputs)
     for position, item in enumerate(items):
-        if not _is_text_input(item):
+        if not _is_text_input(item) and media_modality(item) is None:
             raise TypeError(
                 f"encode() input at position {position} is {type(item).__name__} ({item!r:.50}); "
-                "expected a string (or a dict for routed models, or a (text, text) pair)"
+                "expected a string (or a dict for routed models, or a (text, text) pair, or an image for models "
+                "that take images)"
             )
     _check_same_keys(items)
     return without_surrogates(items), False
@@ -119,6 +127,8 @@ def without_surrogates(items: list[Any]) -> list[Any]:
     positions. Such code points (``"\\ud800"``) have no UTF-8 form: the tokenizers would reject the whole call."""
     positions = []
     for position, item in enumerate(items):
+        if not _is_text_input(item):
+            continue  # an image or other media input
         cleaned = _replace_surrogates(item)
         if cleaned is not item:
             items[position] = cleaned
@@ -142,7 +152,7 @@ def _replace_surrogates(item: Any) -> Any:
 
 def _check_same_keys(items: list[Any]) -> None:
     """Dict inputs choose a route by their key: one encode call must not mix routes."""
-    keys = {tuple(item) for item in items if isinstance(item, dict)}
+    keys = {tuple(item) for item in items if isinstance(item, dict) and _is_text_input(item)}
     if len(keys) > 1 or (keys and not all(isinstance(item, dict) for item in items)):
         found = sorted("/".join(key) for key in keys)
         raise ValueError(
@@ -159,6 +169,74 @@ def _is_text_input(item: Any) -> bool:
     if isinstance(item, str) or _is_pair(item):
         return True
     return isinstance(item, dict) and len(item) > 0 and all(isinstance(value, str) for value in item.values())
+
+
+#: Seconds to wait for an image URL.
+IMAGE_TIMEOUT = 30.0
+
+
+def is_url(text: str) -> bool:
+    """An http(s) URL (no spaces)."""
+    return modality._is_url(text)
+
+
+def is_image_reference(text: str) -> bool:
+    """Whether a string names an image rather than being a text, for models that take images: what
+    ``modality.is_image_url_or_path`` says (a data URI, an image URL, an existing image file), and beyond upstream a
+    path without whitespace ending in an image extension that does not exist, so that the model's preprocessing names
+    it in a FileNotFoundError instead of embedding the path as a text."""
+    if modality.is_image_url_or_path(text):
+        return True
+    return text.lower().endswith(modality._IMAGE_EXTENSIONS) and not any(char.isspace() for char in text)
+
+
+def media_modality(item: Any) -> str | None:
+    """The modality of a non-text input by upstream's rules (``modality.infer_modality``): "image" for a PIL image or
+    a 3-D array or tensor, "audio" for a 1-D or 2-D one or an ``{"array", "sampling_rate"}`` dict, "video" for a 4-D
+    or 5-D one, "message" for chat messages; None for texts and anything unrecognised."""
+    if isinstance(item, str) or _is_text_input(item):
+        return None
+    if isinstance(item, np.ndarray) and item.dtype.kind in "UO":
+        return None
+    try:
+        found = modality.infer_modality(item)
+    except ValueError:
+        return None
+    return found if isinstance(found, str) and found != "text" else None
+
+
+def input_modality(item: Any, supported: Sequence[str] = ("text",)) -> str | None:
+    """The modality of one input for a model taking ``supported`` modalities: a string naming an image
+    (``is_image_reference``) is an image for a model that takes images, else text."""
+    if isinstance(item, str):
+        return "image" if "image" in supported and is_image_reference(item) else "text"
+    if _is_text_input(item):
+        return "text"
+    return media_modality(item)
+
+
+def check_modalities(model: BaseModel, inputs: list[Any]) -> list[bool] | None:
+    """Which inputs are not texts (as ``input_modality`` tells, for the model's modalities), or None when all are
+    texts. Raises a ValueError naming the modality of the first input the model cannot take."""
+    supported = list(getattr(model, "modalities", None) or ["text"])
+    takes_images = "image" in supported
+    media = None
+    for position, item in enumerate(inputs):
+        if _is_text_input(item) and not (takes_images and isinstance(item, str) and is_image_reference(item)):
+            continue
+        found = input_modality(item, supported)
+        if found not in supported:
+            name = found or "unrecognised"
+            shown = f"{'an' if name[0] in 'aeiou' else 'a'} {name} input"
+            hint = " Use a model that embeds images, e.g. a CLIP model." if found == "image" else ""
+            raise ValueError(
+                f"{type(model).__name__}: input at position {position} is {shown} ({type(item).__name__}), "
+                f"but this model takes {', '.join(supported)} only (model.modalities == {supported}).{hint}"
+            )
+        if media is None:
+            media = [False] * len(inputs)
+        media[position] = True
+    return media
 
 
 def resolve_prompt(model: BaseModel, prompt: str | None, prompt_name: str | None) -> str | None:
@@ -228,8 +306,9 @@ class PreparedInputs(Protocol):
 
 
 class _TokenizedPerBatch:
-    """For input modules that cannot tokenize ahead: lengths from ``token_lengths`` or characters, and
-    ``tokenize`` (or ``preprocess``, with the prompt, see ``uses_preprocess``) on each batch."""
+    """For input modules that cannot tokenize ahead: lengths from ``token_lengths`` or characters (-1 for the
+    ``media`` inputs: after the texts), and ``tokenize`` (or ``preprocess``, with the prompt, see
+    ``uses_preprocess``) on each batch."""
 
     def __init__(
         self,
@@ -237,11 +316,24 @@ class _TokenizedPerBatch:
         inputs: list[Any],
         tokenize_kwargs: dict[str, Any],
         prompt: str | None = None,
+        media: list[bool] | None = None,
     ) -> None:
         self.model, self.inputs, self.tokenize_kwargs, self.prompt = model, inputs, tokenize_kwargs, prompt
         self.preprocess = uses_preprocess(model)
+        media = media if media is not None and any(media) else None
+        texts = (
+            inputs if media is None else [item for item, is_media in zip(inputs, media, strict=True) if not is_media]
+        )
         count_tokens = getattr(model._first_module(), "token_lengths", None)
-        lengths = count_tokens(inputs) if callable(count_tokens) else [text_length(item) for item in inputs]
+        if not texts:
+            lengths = []
+        elif callable(count_tokens):
+            lengths = count_tokens(texts)
+        else:
+            lengths = [text_length(item) for item in texts]
+        if media is not None:  # images and other media sort after every text (-1), in input order
+            counted = iter(lengths)
+            lengths = [-1 if is_media else next(counted) for is_media in media]
         self.lengths = np.asarray(lengths, dtype=np.int64)
 
     def features(self, indices: np.ndarray) -> dict[str, Any]:
@@ -251,11 +343,19 @@ class _TokenizedPerBatch:
         return self.model.tokenize(batch, **self.tokenize_kwargs)
 
 
-def prepare(model: BaseModel, inputs: list[Any], kwargs: dict[str, Any], prompt: str | None = None) -> PreparedInputs:
+def prepare(
+    model: BaseModel,
+    inputs: list[Any],
+    kwargs: dict[str, Any],
+    prompt: str | None = None,
+    media: list[bool] | None = None,
+) -> PreparedInputs:
     """Tokenize ``inputs`` once when the input module can (``pretokenize``), else defer to ``tokenize`` per batch.
 
     ``prompt`` is only for a model whose batches go through ``preprocess``; ``apply_prompt`` handled it otherwise.
+    ``media`` marks the inputs that are not texts (``check_modalities``): those always go batch by batch.
     """
+    has_media = media is not None and any(media)
     first = model._first_module()
     routed = "task" in kwargs and "task" in getattr(first, "forward_kwargs", ())
     tokenize_kwargs = {"task": kwargs["task"]} if routed else {}
@@ -267,11 +367,13 @@ def prepare(model: BaseModel, inputs: list[Any], kwargs: dict[str, Any], prompt:
         and not tokenize_kwargs
         and not _replaced(model, "tokenize")
         and not uses_preprocess(model)
+        and not has_media
     ):
         prepared = pretokenize(inputs)
         if prepared is not None:
             return prepared
-    return _TokenizedPerBatch(model, inputs, tokenize_kwargs, prompt if uses_preprocess(model) else None)
+    prompt = prompt if uses_preprocess(model) else None
+    return _TokenizedPerBatch(model, inputs, tokenize_kwargs, prompt, media if has_media else None)
 
 
 def uses_preprocess(model: BaseModel) -> bool:
@@ -320,11 +422,14 @@ def plan_batches(
     kwargs: dict[str, Any],
     pin_memory: bool = False,
     prompt: str | None = None,
+    media: list[bool] | None = None,
 ) -> Iterator[Batch]:
-    """Window by window: tokenize once, sort longest first (stable), and yield padded batches."""
+    """Window by window: tokenize once, sort longest first (stable; ``media`` inputs after the texts), and yield
+    padded batches. Media inputs are loaded and processed by the input module's ``preprocess``, batch by batch."""
     window = window_size(batch_size)
     for start in range(0, len(inputs), window):
-        prepared = prepare(model, inputs[start : start + window], kwargs, prompt)
+        window_media = None if media is None else media[start : start + window]
+        prepared = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
         order = np.argsort(-prepared.lengths, kind="stable")
         for first in range(0, len(order), batch_size):
             indices = order[first : first + batch_size]
@@ -471,6 +576,7 @@ def run(
     ``apply_prompt`` has applied the prompt, except for models that take it in ``preprocess`` (``uses_preprocess``):
     those get ``prompt`` here.
     """
+    media = check_modalities(model, inputs)
     device = model.device
     count = len(inputs)
     if sink is None and options.output_value == "sentence_embedding":
@@ -478,7 +584,9 @@ def run(
     sink = sink or RowSink(count, options)
     total = batch_count(count, options.batch_size)
     pin_memory = device.type == "cuda"
-    batches = plan_batches(model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt)
+    batches = plan_batches(
+        model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt, media=media
+    )
     if total > 1:
         batches = prefetched(batches)
     modes = [(module, module.training) for module in model.modules()]

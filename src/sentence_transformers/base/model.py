@@ -208,12 +208,19 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
 
     @property
     def modalities(self) -> list[str]:
-        """The input kinds this model embeds: text."""
-        return ["text"]
+        """The input kinds this model embeds: its input module's (``["text"]`` for text models, ``["text", "image"]``
+        for a CLIP model)."""
+        if not len(self):
+            return ["text"]
+        return list(getattr(self._first_module(), "modalities", None) or ["text"])
 
-    def supports(self, modality: str) -> bool:
-        """Whether ``modality`` is one of ``modalities``."""
-        return modality in self.modalities
+    def supports(self, modality: str | tuple[str, ...]) -> bool:
+        """Whether ``modality`` is one of ``modalities``; a tuple of modalities (an (image, text) pair) when each is,
+        and the model takes chat messages, which combine them."""
+        supported = self.modalities
+        if modality in supported:
+            return True
+        return isinstance(modality, tuple) and "message" in supported and all(part in supported for part in modality)
 
     def get_backend(self) -> str:
         """The inference backend of the first module: "torch", "onnx" or "openvino"."""

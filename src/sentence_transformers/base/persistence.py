@@ -48,6 +48,7 @@ STANDARD_MODULES: dict[str, str] = {
     "WKPooling": f"{_ST_MODULES}.wk_pooling",
     "Dropout": f"{_ST_MODULES}.dropout",
     "LayerNorm": f"{_ST_MODULES}.layer_norm",
+    "CLIPModel": f"{_ST_MODULES}.clip_model",
     "LogitScore": "sentence_transformers.cross_encoder.modules.logit_score",
     "MLMTransformer": f"{_SPARSE_MODULES}.mlm_transformer",
     "SpladePooling": f"{_SPARSE_MODULES}.splade_pooling",

@@ -2,6 +2,7 @@
 
 from sentence_transformers.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
 from sentence_transformers.sentence_transformer.modules.bow import BoW
+from sentence_transformers.sentence_transformer.modules.clip_model import CLIPModel
 from sentence_transformers.sentence_transformer.modules.cnn import CNN
 from sentence_transformers.sentence_transformer.modules.dropout import Dropout
 from sentence_transformers.sentence_transformer.modules.layer_norm import LayerNorm
@@ -21,6 +22,7 @@ from sentence_transformers.sentence_transformer.modules.word_weights import Word
 
 __all__ = [
     "CNN",
+    "CLIPModel",
     "ENGLISH_STOP_WORDS",
     "LSTM",
     "Asym",

@@ -1,0 +1,202 @@
+"""Check on-disk compatibility of CLIPModel pipelines (texts and images in one space) with upstream, both ways.
+
+Needs a throwaway venv holding upstream and pillow (see scripts/upstream_compat.py). Run with sbert's interpreter:
+    .venv/bin/python scripts/upstream_compat_clip.py --upstream-python /tmp/upvenv/bin/python
+
+A tiny CLIP is built offline from a seeded ``transformers.CLIPConfig`` (text and vision towers of 2 layers, width
+32, 32×32 images in 8×8 patches, projection 16) with a CLIPProcessor (CLIPImageProcessor, and a BPE CLIPTokenizer
+over a few words). Each implementation wraps it as ``SentenceTransformer(modules=[CLIPModel(folder)])`` and saves it;
+a third folder has the 2.x–5.x layout (the Hugging Face files, preprocessor_config.json and a modules.json naming
+``sentence_transformers.models.CLIPModel``, no sentence_bert_config.json). Both implementations load all three and
+embed texts, PIL images (RGB, greyscale, noise; several sizes), the same images as [H, W, C] uint8 numpy arrays, as
+[C, H, W] torch tensors and as PNG files on disk, and a list mixing texts and images (upstream encodes mixed lists
+one input per batch: it refuses a batch of several modalities). Every embedding must equal the other
+implementation's within 1e-5 (max abs diff), and ``model.modalities`` must agree. Prints a table; exits 1 when
+anything is off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TOLERANCE = 1e-5
+KINDS = ["texts", "pil", "arrays", "tensors", "files", "mixed"]
+FOLDERS = {"sbert_saved": "saved by sbert", "upstream_saved": "saved by upstream", "legacy_2x": "2.x–5.x layout"}
+
+# Builds, saves, loads and runs the CLIP pipelines with whichever implementation runs it (only the shared public API).
+SCRIPT = r"""
+import json, os, sys, numpy as np, torch
+from PIL import Image
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.models import CLIPModel
+mode, work, name = sys.argv[1], sys.argv[2], sys.argv[3]
+TEXTS = ["a photo of a cat", "a red square", "the dog is on the table", "blue", "a picture of a green dog on a table",
+         " ".join(["a photo of a cat"] * 3)]
+def pictures():
+    noise = np.random.RandomState(0).randint(0, 255, (45, 37, 3)).astype(np.uint8)
+    gradient = np.tile(np.linspace(0, 255, 70, dtype=np.uint8)[None, :, None], (30, 1, 3))
+    return [Image.new("RGB", (40, 50), (200, 30, 60)), Image.fromarray(noise), Image.new("L", (64, 32), 128),
+            Image.new("RGB", (32, 32), (10, 220, 40)), Image.fromarray(gradient)]
+if mode == "save":
+    model = SentenceTransformer(modules=[CLIPModel(f"{work}/hf")], device="cpu")
+    model.save(f"{work}/{name}")
+    raise SystemExit(0)
+results = {}
+for folder in json.loads(sys.argv[4]):
+    model = SentenceTransformer(f"{work}/{folder}", device="cpu")
+    images = [image.convert("RGB") for image in pictures()]
+    arrays = [np.asarray(image) for image in images]
+    files = sorted(f"{work}/images/{f}" for f in os.listdir(f"{work}/images"))
+    mixed = [TEXTS[0], images[0], TEXTS[1], arrays[1], files[2], TEXTS[2], images[3]]
+    inputs = {
+        "texts": (TEXTS, {}),
+        "pil": (pictures(), {}),
+        "arrays": (arrays, {}),
+        "tensors": ([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in arrays], {}),
+        "files": (files, {}),
+        "mixed": (mixed, {"batch_size": 1} if name == "upstream" else {}),
+    }
+    for kind, (batch, options) in inputs.items():
+        np.save(f"{work}/out_{name}_{folder}_{kind}.npy", model.encode(batch, **options))
+    results[folder] = {"modalities": [str(m) for m in model.modalities], "type": type(model[0]).__name__}
+print(json.dumps(results))
+"""
+
+
+def build_tiny_clip(folder: Path) -> None:
+    """A seeded tiny Hugging Face CLIPModel with its CLIPProcessor (as tests/test_clip_model.py builds it)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    words = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
+    folder.mkdir(parents=True)
+    chars = sorted({char for word in words for char in word})
+    vocab = {token: index for index, token in enumerate(chars + [f"{char}</w>" for char in chars])}
+    merges: list[str] = []
+    for word in words:
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            merges.append(f"{parts[0]} {parts[1]}")
+            parts = [parts[0] + parts[1], *parts[2:]]
+            vocab.setdefault(parts[0], len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    torch.manual_seed(0)
+    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
+    text_config = {
+        **tower,
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": 16,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    config = CLIPConfig(
+        text_config=text_config, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16
+    )
+    CLIPModel(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+
+
+def build_legacy_folder(hf: Path, folder: Path) -> None:
+    """The 2.x–5.x layout: the Hugging Face files with preprocessor_config.json, and modules.json only."""
+    from transformers import CLIPImageProcessor
+
+    folder.mkdir()
+    for name in os.listdir(hf):
+        (folder / name).write_bytes((hf / name).read_bytes())
+    CLIPImageProcessor.from_pretrained(hf).save_pretrained(folder)
+    (folder / "processor_config.json").unlink()
+    entry = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.CLIPModel"}
+    (folder / "modules.json").write_text(json.dumps([entry], indent=2))
+
+
+def write_image_files(folder: Path) -> None:
+    """The same generated images as PNG files (the "files" inputs)."""
+    from PIL import Image
+
+    folder.mkdir()
+    noise = np.random.RandomState(0).randint(0, 255, (45, 37, 3)).astype(np.uint8)
+    gradient = np.tile(np.linspace(0, 255, 70, dtype=np.uint8)[None, :, None], (30, 1, 3))
+    images = [
+        Image.new("RGB", (40, 50), (200, 30, 60)),
+        Image.fromarray(noise),
+        Image.new("L", (64, 32), 128),
+        Image.new("RGB", (32, 32), (10, 220, 40)),
+        Image.fromarray(gradient),
+    ]
+    for index, image in enumerate(images):
+        image.save(folder / f"image_{index}.png")
+
+
+def run(python: str, args: list[str], root: Path | None) -> str:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+    if root is not None:
+        env["PYTHONPATH"] = str(root / "src")
+    else:
+        env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [python, "-c", SCRIPT, *args], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{python} {args[:3]} failed")
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstream-python", required=True, help="python of a venv holding upstream and pillow")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parents[1]
+    sbert_python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        build_tiny_clip(work / "hf")
+        build_legacy_folder(work / "hf", work / "legacy_2x")
+        write_image_files(work / "images")
+        run(sbert_python, ["save", str(work), "sbert_saved"], root)
+        run(args.upstream_python, ["save", str(work), "upstream_saved"], None)
+        folders = json.dumps(list(FOLDERS))
+        info = {
+            "sbert": json.loads(run(sbert_python, ["encode", str(work), "sbert", folders], root)),
+            "upstream": json.loads(run(args.upstream_python, ["encode", str(work), "upstream", folders], None)),
+        }
+        saved_types = {
+            folder: json.loads((work / folder / "modules.json").read_text())[0]["type"] for folder in FOLDERS
+        }
+        failures = 0
+        print(f"{'folder':<20} {'inputs':<8} {'rows':>4} {'max |sbert - upstream|':>24}  ok")
+        for folder, label in FOLDERS.items():
+            for kind in KINDS:
+                ours = np.load(work / f"out_sbert_{folder}_{kind}.npy")
+                theirs = np.load(work / f"out_upstream_{folder}_{kind}.npy")
+                diff = float(np.abs(ours - theirs).max()) if ours.shape == theirs.shape else float("inf")
+                ok = diff <= TOLERANCE
+                failures += not ok
+                print(f"{label:<20} {kind:<8} {len(ours):>4} {diff:>24.2e}  {'yes' if ok else 'NO'}")
+        for folder, label in FOLDERS.items():
+            ours, theirs = info["sbert"][folder]["modalities"], info["upstream"][folder]["modalities"]
+            ok = ours == theirs
+            failures += not ok
+            print(f"{label:<20} modalities: sbert {ours}, upstream {theirs}  {'yes' if ok else 'NO'}")
+        for folder, label in FOLDERS.items():
+            print(f"{label:<20} modules.json type: {saved_types[folder]}")
+        print("all equal within 1e-5" if not failures else f"{failures} check(s) failed")
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

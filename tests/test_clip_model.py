@@ -1,0 +1,270 @@
+"""The legacy CLIPModel module: texts and images in one space, mixed batches, persistence, modality errors.
+
+A tiny CLIP (seeded CLIPConfig, 32×32 images in 8×8 patches, a BPE tokenizer over a few words) is built offline;
+images are generated (PIL.Image.new, numpy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizer  # noqa: E402
+from transformers import CLIPModel as HFCLIPModel  # noqa: E402
+
+from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers.base import persistence  # noqa: E402
+from sentence_transformers.sentence_transformer.modules import CLIPModel  # noqa: E402
+from sentence_transformers.sentence_transformer.modules import clip_model as clip_module  # noqa: E402
+
+WORDS = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
+TEXTS = ["a photo of a cat", "a red square", "the dog is on the table", "blue", "a picture of a green dog on a table"]
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A seeded tiny Hugging Face CLIPModel with a CLIPProcessor (BPE tokenizer over WORDS, 32×32 images)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = sorted({char for word in WORDS for char in word})
+    vocab = {token: index for index, token in enumerate(chars + [f"{char}</w>" for char in chars])}
+    merges: list[str] = []
+    for word in WORDS:  # merge each word left to right
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            merges.append(f"{parts[0]} {parts[1]}")
+            parts = [parts[0] + parts[1], *parts[2:]]
+            vocab.setdefault(parts[0], len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    torch.manual_seed(seed)
+    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
+    text_config = {
+        **tower,
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": 16,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    config = CLIPConfig(
+        text_config=text_config, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16
+    )
+    HFCLIPModel(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def images() -> list[Image.Image]:
+    """Generated images of different sizes and colours (one with noise, one greyscale)."""
+    noise = np.random.RandomState(0).randint(0, 255, (45, 37, 3)).astype(np.uint8)
+    return [
+        Image.new("RGB", (40, 50), (200, 30, 60)),
+        Image.fromarray(noise),
+        Image.new("L", (64, 32), 128),
+        Image.new("RGB", (32, 32), (10, 220, 40)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="module")
+def clip(clip_dir: Path) -> SentenceTransformer:
+    return SentenceTransformer(modules=[CLIPModel(str(clip_dir))], device="cpu")
+
+
+def hf_embeddings(folder: Path, texts: list[str], pictures: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text and image features straight from the Hugging Face model and processor."""
+    model = HFCLIPModel.from_pretrained(folder).eval()
+    processor = CLIPProcessor.from_pretrained(folder)
+
+    def pooled(output):
+        return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+    with torch.no_grad():
+        tokens = processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        text = pooled(model.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]))
+        pixels = processor.image_processor([p.convert("RGB") for p in pictures], return_tensors="pt")["pixel_values"]
+        image = pooled(model.get_image_features(pixel_values=pixels))
+    return text, image
+
+
+def test_embeddings_equal_hugging_face_features(clip, clip_dir):
+    text_expected, image_expected = hf_embeddings(clip_dir, TEXTS, images())
+    text = clip.encode(TEXTS, convert_to_tensor=True)
+    image = clip.encode(images(), convert_to_tensor=True)
+    assert text.shape == (len(TEXTS), 16) and image.shape == (4, 16)
+    torch.testing.assert_close(text, text_expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(image, image_expected, atol=1e-5, rtol=0)
+    assert clip.get_embedding_dimension() == 16
+    single = clip.encode(images()[0])
+    assert single.shape == (16,)
+    np.testing.assert_allclose(single, image_expected[0].numpy(), atol=1e-5)
+
+
+def test_arrays_tensors_and_files_equal_pil_images(clip, tmp_path):
+    pictures = [image.convert("RGB") for image in images()]
+    expected = clip.encode(pictures)
+    arrays = [np.asarray(picture) for picture in pictures]
+    np.testing.assert_allclose(clip.encode(arrays), expected, atol=1e-5)
+    tensors = [torch.from_numpy(array.copy()).permute(2, 0, 1) for array in arrays]  # [C, H, W]
+    np.testing.assert_allclose(clip.encode(tensors), expected, atol=1e-5)
+    paths = []
+    for index, picture in enumerate(pictures):
+        paths.append(str(tmp_path / f"image_{index}.png"))
+        picture.save(paths[-1])
+    np.testing.assert_allclose(clip.encode(paths), expected, atol=1e-5)
+    np.testing.assert_allclose(clip.encode(Path(paths[0]).as_posix()), expected[0], atol=1e-5)
+
+
+def test_mixed_lists_keep_their_order(clip):
+    pictures = images()
+    mixed = [TEXTS[0], pictures[0], TEXTS[1], pictures[1], pictures[2], TEXTS[2], TEXTS[3], pictures[3]]
+    texts = clip.encode([item for item in mixed if isinstance(item, str)])
+    imgs = clip.encode([item for item in mixed if not isinstance(item, str)])
+    expected = np.empty((len(mixed), 16), dtype=np.float32)
+    expected[[isinstance(item, str) for item in mixed]] = texts
+    expected[[not isinstance(item, str) for item in mixed]] = imgs
+    for batch_size in (1, 3, 5, 32):  # 3 and 5 give a batch holding texts and images
+        np.testing.assert_allclose(clip.encode(mixed, batch_size=batch_size), expected, atol=1e-5)
+    rows = clip.encode(mixed, batch_size=3, output_value=None)
+    assert [row["sentence_embedding"].shape for row in rows] == [(16,)] * len(mixed)
+
+
+def test_preprocessing_runs_on_the_background_thread_and_images_sort_after_texts(clip, monkeypatch):
+    calls = []
+    original = CLIPModel.preprocess
+
+    def spy(self, inputs, *args, **kwargs):
+        calls.append((threading.current_thread().name, ["image" if not isinstance(i, str) else i for i in inputs]))
+        return original(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPModel, "preprocess", spy)
+    pictures = images()
+    clip.encode([pictures[0], "blue", pictures[1], "a photo of a cat", pictures[2]], batch_size=2)
+    assert {name for name, _ in calls} == {"sbert-encode-prefetch"}
+    # texts first (longest first), then the images in input order
+    assert [batch for _, batch in calls] == [["a photo of a cat", "blue"], ["image", "image"], ["image"]]
+
+
+def test_prompt_goes_to_the_texts_only(clip):
+    picture = images()[0]
+    prompted = clip.encode([picture, "cat"], prompt="a photo of ")
+    np.testing.assert_allclose(prompted, clip.encode([picture, "a photo of cat"]), atol=1e-5)
+
+
+def test_long_texts_are_truncated_to_the_text_tower(clip):
+    assert clip.max_seq_length == 16
+    long_text = " ".join(["a photo of a cat"] * 20)
+    assert clip.encode(long_text).shape == (16,)
+
+
+def test_modalities(clip, tiny_model):
+    assert clip.modalities == ["text", "image"]
+    assert clip.supports("image") and clip.supports("text") and not clip.supports("audio")
+    assert tiny_model.modalities == ["text"] and not tiny_model.supports("image")
+
+
+def test_save_load_round_trip(clip, tmp_path):
+    pictures = images()
+    inputs = [*TEXTS, *pictures]
+    expected = clip.encode(inputs)
+    clip.save(str(tmp_path / "saved"))
+    entries = json.loads((tmp_path / "saved" / "modules.json").read_text())
+    assert entries == [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.CLIPModel"}]
+    config = json.loads((tmp_path / "saved" / "sentence_bert_config.json").read_text())
+    assert config == {
+        "transformer_task": "feature-extraction",
+        "modality_config": {
+            "text": {"method": "get_text_features", "method_output_name": "pooler_output"},
+            "image": {"method": "get_image_features", "method_output_name": "pooler_output"},
+        },
+        "module_output_name": "sentence_embedding",
+    }
+    loaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    assert isinstance(loaded[0], CLIPModel)
+    np.testing.assert_allclose(loaded.encode(inputs), expected, atol=1e-6)
+    loaded.max_seq_length = 8  # a changed length is saved, and read back
+    loaded.save(str(tmp_path / "short"))
+    assert SentenceTransformer(str(tmp_path / "short"), device="cpu").max_seq_length == 8
+
+
+def test_loads_a_2x_folder_without_module_config(clip, clip_dir, tmp_path):
+    """2.x–5.x wrote the Hugging Face files and modules.json only (the processor's older preprocessor_config.json)."""
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    for name in os.listdir(clip_dir):
+        (folder / name).write_bytes((clip_dir / name).read_bytes())
+    CLIPImageProcessor.from_pretrained(clip_dir).save_pretrained(folder)  # preprocessor_config.json
+    (folder / "processor_config.json").unlink()
+    entry = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.CLIPModel"}
+    (folder / "modules.json").write_text(json.dumps([entry]))
+    loaded = SentenceTransformer(str(folder), device="cpu")
+    inputs = [*TEXTS, *images()]
+    np.testing.assert_allclose(loaded.encode(inputs), clip.encode(inputs), atol=1e-6)
+
+
+def test_old_and_full_type_names_resolve_to_clip_model():
+    from sentence_transformers.models import CLIPModel as old_path
+
+    assert old_path is CLIPModel
+    for name in (
+        "sentence_transformers.models.CLIPModel",
+        "sentence_transformers.sentence_transformer.modules.clip_model.CLIPModel",
+    ):
+        assert persistence.resolve_type(name, ".") is CLIPModel
+
+
+def test_an_image_for_a_text_model_names_the_modality(tiny_model):
+    with pytest.raises(ValueError, match=r"position 1 is an image input .*takes text only"):
+        tiny_model.encode(["a text", images()[0]])
+    with pytest.raises(ValueError, match="image input"):
+        tiny_model.encode(np.zeros((8, 8, 3), dtype=np.uint8))
+    # a string that looks like an image path is a text for a text model, as upstream
+    assert tiny_model.encode("photo.jpg").shape == (tiny_model.get_embedding_dimension(),)
+
+
+def test_unsupported_modality_for_clip_is_named(clip):
+    with pytest.raises(ValueError, match="audio input"):
+        clip.encode([{"array": np.zeros(16000), "sampling_rate": 16000}])
+
+
+def test_missing_image_path_is_named(clip, tmp_path):
+    missing = str(tmp_path / "nowhere" / "cat.png")
+    with pytest.raises(FileNotFoundError, match="nowhere/cat.png"):
+        clip.encode(["a photo of a cat", missing])
+    # a text with spaces that ends like a file name stays a text
+    assert clip.encode("my holiday photo.jpg").shape == (16,)
+
+
+def test_unreachable_image_url_is_named(clip, monkeypatch):
+    monkeypatch.setattr(clip_module, "IMAGE_TIMEOUT", 2.0)
+    url = "http://127.0.0.1:9/picture.png"
+    with pytest.raises(ValueError, match=r"Could not fetch the image at 'http://127\.0\.0\.1:9/picture\.png'"):
+        clip.encode([url])
+
+
+def test_missing_pillow_names_the_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    with pytest.raises(ImportError, match=r"sbert\[image\]"):
+        clip_module.require_pillow()
+
+
+def test_upstream_members(clip):
+    module = clip[0]
+    assert module.infer_modalities_from_processor(module.processor) == ["text", "image"]
+    assert module.infer_modalities(module.model, module.processor) == (module.modality_config, "sentence_embedding")
+    assert module.unpad_inputs is None and module.query_expansion is None
+    assert clip.tokenizer is module.processor.tokenizer and clip.transformers_model is module.model
