@@ -19,6 +19,10 @@ encoded ``CHUNK_SIZE`` at a time, and each chunk's rows go straight to the outpu
   dimensions: JSONL ``{"text", "indices", "values"}`` (indices ascending), or Parquet columns ``text``, ``indices``
   (list of int32) and ``values`` (list of float32); a dense .npy would hold the whole vocabulary per text, so it is
   refused. ``--max-active-dims N`` keeps each text's N largest dimensions.
+- ``--images SOURCE`` embeds image files instead of texts, with a model that takes images (a CLIP model): the images
+  of a folder (recursive, sorted paths) or the paths of a list file (see ``cli.inputs.image_paths``), encoded as
+  ``model.encode(paths)`` does; the outputs are the same, with an ``image`` field/column (the path) in place of
+  ``text``. A text-only model is a one-line error naming the modality.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import numpy as np
 
 from sentence_transformers.base.encoding import PRECISIONS
 from sentence_transformers.cli import UsageError
-from sentence_transformers.cli.inputs import InputFile, chunked, pyarrow_parquet
+from sentence_transformers.cli.inputs import IMAGE_EXTENSIONS, InputFile, chunked, image_paths, pyarrow_parquet
 from sentence_transformers.cli.models import CROSS_ENCODER, SPARSE_ENCODER, model_type_name
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -58,7 +62,8 @@ EXAMPLES = """examples:
   sbert encode docs.parquet --column abstract -o docs.npy --dtype bfloat16 --quiet
   cat queries.txt | sbert encode --prompt "query: " > queries.jsonl
   sbert encode passages.txt -m naver/splade-v3 -o sparse.jsonl --max-active-dims 256   # {"text", "indices", "values"}
-  sbert encode corpus/ --ray -o embedded/ --ray-workers 4 --ray-gpus 1   # resumable: a rerun skips files done"""
+  sbert encode corpus/ --ray -o embedded/ --ray-workers 4 --ray-gpus 1   # resumable: a rerun skips files done
+  sbert encode --images photos/ -m sentence-transformers/clip-ViT-B-32 -o photos.parquet   # {"image", "embedding"}"""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -76,6 +81,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         nargs="?",
         default="-",
         help="a text file (one text per line), .jsonl, .csv, .tsv or .parquet file, or - for stdin (text lines)",
+    )
+    encode.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="embed images instead of texts, with a model that takes them (a CLIP model): the image files "
+        f"({' '.join(IMAGE_EXTENSIONS)}) of folder SOURCE and its subfolders (sorted paths), or the image paths of "
+        "list file SOURCE (one per line, or --column of a JSONL/CSV/TSV/Parquet file); rows name the path as 'image'",
     )
     encode.add_argument("-o", "--output", help="write here: .npy, .jsonl or .parquet (default: JSONL on stdout)")
     encode.add_argument(
@@ -151,6 +163,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("pass --prompt or --prompt-name, not both")
     if args.max_active_dims is not None and args.max_active_dims < 1:
         raise UsageError(f"--max-active-dims must be at least 1, got {args.max_active_dims}")
+    if getattr(args, "images", None) is not None:
+        if args.input != "-":
+            raise UsageError("pass INPUT (texts) or --images SOURCE, not both")
+        if args.prompt is not None or args.prompt_name is not None:
+            raise UsageError("--prompt and --prompt-name apply to texts, not to --images")
 
 
 def check_sparse_args(args: argparse.Namespace, sparse: bool) -> None:
@@ -181,22 +198,33 @@ def model_type_of(args: argparse.Namespace) -> str:
 def run_encode(args: argparse.Namespace) -> int:
     """Read the texts chunk by chunk, encode each chunk, and write its embeddings."""
     if args.ray is not None:
+        if args.images is not None:
+            raise UsageError("--ray embeds texts; --images runs without it")
         return run_ray(args)
     check_args(args)
     sparse = model_type_of(args) == SPARSE_ENCODER
     check_sparse_args(args, sparse)
+    if sparse and args.images is not None:
+        raise ValueError(f"--images: {args.model!r} is a SparseEncoder, which embeds text only, not image inputs; "
+                         "use a model that embeds images, e.g. a CLIP model")  # fmt: skip
     if sparse:
         return run_encode_sparse(args)
+    items = "images" if args.images is not None else "texts"
     kind = os.path.splitext(args.output)[1].lower() if args.output else ".jsonl"
     scalar = args.precision in SCALAR_PRECISIONS
     work_dir = os.path.dirname(os.path.abspath(args.output)) if args.output else None
     with quiet(args.quiet), contextlib.ExitStack() as cleanup:
-        source = open_source(args.input, args.column, cleanup, rereadable=kind == ".npy" or scalar, spool_dir=work_dir)
+        source: TextSource | ImageSource
+        if args.images is not None:
+            source = ImageSource(image_paths(args.images, args.column))
+        else:
+            rereadable = kind == ".npy" or scalar
+            source = open_source(args.input, args.column, cleanup, rereadable=rereadable, spool_dir=work_dir)
         total = source.count() if source.rereadable else None  # also reports bad input before the model loads
-        sink = open_output(kind, args.output, total or 0)
+        sink = open_output(kind, args.output, total or 0, key="image" if args.images is not None else "text")
         cleanup.callback(sink.discard)  # does nothing once the output is in place
-        encode = load_encoder(args)
-        with _progress_bar(total, disable=args.no_progress or args.quiet) as progress:
+        encode = load_encoder(args, images=args.images is not None)
+        with _progress_bar(total, disable=args.no_progress or args.quiet, unit=items) as progress:
             if scalar:
                 _encode_scalar(source, encode, sink, args.precision, args.chunk_size, progress, cleanup, work_dir)
             else:
@@ -207,7 +235,7 @@ def run_encode(args: argparse.Namespace) -> int:
             sink.write([], encode([], args.precision))
         sink.finish()
     if not args.quiet:
-        print(f"sbert: encoded {sink.count} texts → {sink.shape}", file=sys.stderr)  # noqa: T201
+        print(f"sbert: encoded {sink.count} {items} → {sink.shape}", file=sys.stderr)  # noqa: T201
     return 0
 
 
@@ -241,12 +269,15 @@ def run_encode_sparse(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_encoder(args: argparse.Namespace) -> Callable[[list[str], str], np.ndarray]:
-    """Load the model of ``args`` and return ``encode(texts, precision)`` with the other options of ``args``."""
+def load_encoder(args: argparse.Namespace, images: bool = False) -> Callable[[list[str], str], np.ndarray]:
+    """Load the model of ``args`` and return ``encode(texts, precision)`` with the other options of ``args``.
+    With ``images`` (the inputs are image paths), a model that does not take images is a ValueError."""
     from sentence_transformers import SentenceTransformer
 
     model_kwargs = {"torch_dtype": args.dtype} if args.dtype else None
     model = SentenceTransformer(args.model, device=args.device, backend=args.backend, model_kwargs=model_kwargs)
+    if images:
+        check_image_model(model, args.model)
 
     def encode(texts: list[str], precision: str) -> np.ndarray:
         return model.encode(
@@ -261,6 +292,13 @@ def load_encoder(args: argparse.Namespace) -> Callable[[list[str], str], np.ndar
         )
 
     return encode
+
+
+def check_image_model(model: Any, name: str) -> None:
+    """A one-line ValueError naming the modality when ``model`` does not embed images."""
+    if not model.supports("image"):
+        raise ValueError(f"--images: {name!r} embeds {', '.join(model.modalities)} only, not image inputs; use a "
+                         "model that embeds images, e.g. a CLIP model")  # fmt: skip
 
 
 def check_ray_args(args: argparse.Namespace) -> None:
@@ -424,6 +462,24 @@ def open_source(
     return TextSource(InputFile(source), column)
 
 
+class ImageSource:
+    """The image paths of ``--images`` (see ``cli.inputs.image_paths``), as a TextSource gives texts."""
+
+    rereadable = True
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def texts(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        return chunked(self.paths, size)
+
+    def count(self) -> int:
+        return len(self.paths)
+
+
 # ---------------------------------------------------------------------------------------------------------- output
 def _temporary_file(cleanup: contextlib.ExitStack, folder: str | None, suffix: str) -> str:
     """An empty temporary file in ``folder``, removed when ``cleanup`` closes."""
@@ -513,6 +569,7 @@ class Output:
     """Where the embeddings go, a chunk at a time; ``finish`` puts the output in place, ``discard`` drops it."""
 
     needs_texts = True
+    key = "text"  # the field/column naming each row's input ("image" for image paths)
 
     def __init__(self) -> None:
         self.count = 0
@@ -568,7 +625,7 @@ class JsonlOutput(Output):
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:
         for text, embedding in zip(texts, embeddings, strict=True):
-            record: dict[str, Any] = {"text": text, "embedding": embedding.tolist()}
+            record: dict[str, Any] = {self.key: text, "embedding": embedding.tolist()}
             self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.stream.flush()
         super().write(texts, embeddings)
@@ -600,7 +657,7 @@ class ParquetOutput(Output):
         if embeddings.dtype.kind == "f" and embeddings.dtype != np.float32:
             embeddings = embeddings.astype(np.float32)
         vectors = pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), embeddings.shape[1])
-        table = pa.table({"text": pa.array(texts, type=pa.string()), "embedding": vectors})
+        table = pa.table({self.key: pa.array(texts, type=pa.string()), "embedding": vectors})
         if self.writer is None:
             self.writer = self.pq.ParquetWriter(self.staged.path, table.schema)
         self.writer.write_table(table, row_group_size=max(len(texts), 1))
@@ -701,16 +758,21 @@ def _no_rows() -> Any:
     return SparseRows.empty(0)
 
 
-def open_output(kind: str, target: str | None, rows: int) -> Output:
-    """The output for ``target`` of ``kind`` (its extension): a .npy of ``rows`` rows, Parquet, or JSONL."""
+def open_output(kind: str, target: str | None, rows: int, key: str = "text") -> Output:
+    """The output for ``target`` of ``kind`` (its extension): a .npy of ``rows`` rows, Parquet, or JSONL; ``key``
+    names the field/column of each row's input."""
+    sink: Output
     if kind == ".npy" and target is not None:
-        return NpyOutput(target, rows)
-    if kind == ".parquet" and target is not None:
-        return ParquetOutput(target)
-    return JsonlOutput(target)
+        sink = NpyOutput(target, rows)
+    elif kind == ".parquet" and target is not None:
+        sink = ParquetOutput(target)
+    else:
+        sink = JsonlOutput(target)
+    sink.key = key
+    return sink
 
 
-def _progress_bar(total: int | None, disable: bool) -> Any:
+def _progress_bar(total: int | None, disable: bool, unit: str = "texts") -> Any:
     from tqdm.autonotebook import tqdm
 
-    return tqdm(total=total, desc="Encoding", unit=" texts", disable=disable)
+    return tqdm(total=total, desc="Encoding", unit=f" {unit}", disable=disable)

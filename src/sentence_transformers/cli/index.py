@@ -21,6 +21,11 @@ The folder is built in a hidden sibling folder, then renamed into place: a faile
 Embeddings are normalized when ``--normalize`` is given or the model's similarity is cosine, so an inner product
 (what faiss and usearch compute) is the model's similarity. ``texts_sha256`` (of ``texts.jsonl``) lets hybrid search
 check that two indexes hold the same corpus.
+
+``--images SOURCE`` (a folder of image files, searched recursively, or a list file of image paths; see
+``cli.inputs.image_paths``) indexes images with a model that embeds them (a CLIP model): ``texts.jsonl`` holds each
+image's absolute path (or URL) as its ``text``, and the manifest adds ``"modality": "image"`` (absent: texts), so
+``sbert search`` with a text query returns image paths.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from sentence_transformers import __sbert_version__
 from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
-from sentence_transformers.cli.inputs import chunked, read_texts
+from sentence_transformers.cli.inputs import chunked, image_paths, read_texts
 from sentence_transformers.cli.models import CROSS_ENCODER, SPARSE_ENCODER, model_type_name
 from sentence_transformers.cli.sparse import INDEX_TYPE as SPARSE
 from sentence_transformers.cli.sparse import SparseIndexWriter, SparseMatrix, encode_sparse, read_sparse_matrix
@@ -57,6 +62,7 @@ ENGINES = ("faiss", "usearch", "exact")
 ENGINE_MODULES = {"faiss": "faiss", "usearch": "usearch"}
 DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
 DENSE = "dense"
+IMAGE = "image"  # the manifest's "modality" of an index of image paths
 INDEX_TYPES = (DENSE, SPARSE)
 MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "model": str,
@@ -86,11 +92,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(searched with faiss, usearch or exactly), or with a SparseEncoder a sparse index (searched exactly by "
         "sparse dot product; combine it with a dense index in `sbert search --hybrid`).",
         epilog="examples:\n  sbert index build corpus.jsonl --field body -o my-index/ --precision binary\n"
-        "  sbert index build corpus.txt -m naver/splade-v3 -o sparse-index/ --max-active-dims 256",
+        "  sbert index build corpus.txt -m naver/splade-v3 -o sparse-index/ --max-active-dims 256\n"
+        "  sbert index build --images photos/ -m sentence-transformers/clip-ViT-B-32 -o photo-index/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
-        "corpus", help="a text file (one text per line), .jsonl, .csv, .tsv or .parquet file, or - for stdin"
+        "corpus",
+        nargs="?",
+        help="a text file (one text per line), .jsonl, .csv, .tsv or .parquet file, or - for stdin",
+    )
+    build.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="index images instead of texts, with a model that embeds them (a CLIP model): the image files of folder "
+        "SOURCE and its subfolders, or the image paths of list file SOURCE; the index stores their absolute paths",
     )
     build.add_argument("-o", "--output", required=True, help="the index folder to create")
     build.add_argument(
@@ -131,6 +146,9 @@ def run_build(args: argparse.Namespace) -> int:
     """Write the texts, embed them chunk by chunk, then the manifest, in a staging folder renamed into place."""
     if args.batch_size < 1 or args.chunk_size < 1:
         raise UsageError("--batch-size and --chunk-size must be at least 1")
+    if (args.corpus is None) == (args.images is None):
+        raise UsageError("give a CORPUS file of texts or --images SOURCE (one of them)")
+    images = image_paths(args.images, args.column) if args.images is not None else None  # fails before the model
     target = os.path.abspath(args.output)
     _check_replaceable(target, args.force)
     from sentence_transformers.cli.models import detect_model_type
@@ -140,15 +158,25 @@ def run_build(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.model!r} is a CrossEncoder (reranker): it scores pairs and cannot embed a corpus "
                          "for an index (rerank search results with `sbert rerank`)")  # fmt: skip
     sparse = model_type == SPARSE_ENCODER
+    if sparse and images is not None:
+        raise ValueError(f"--images: {args.model!r} is a SparseEncoder, which embeds text only, not image inputs; "
+                         "use a model that embeds images, e.g. a CLIP model")  # fmt: skip
     _check_build_options(args, sparse)
     engine = "exact" if sparse else resolve_engine(args.engine)
+    items = "texts" if images is None else "images"
     with atomic_folder(target, carry_over=False) as stage:
-        count, digest = _write_texts(read_texts(args.corpus, args.column), os.path.join(stage, TEXTS))
+        if images is None:
+            corpus: Iterable[str] = read_texts(args.corpus, args.column)
+        else:
+            corpus = (path if _is_url(path) else os.path.abspath(path) for path in images)
+        count, digest = _write_texts(corpus, os.path.join(stage, TEXTS))
         if count == 0:
             raise ValueError(f"{args.corpus}: no texts to index")
-        manifest = _embed_sparse(args, stage, count) if sparse else _embed(args, stage, count)
+        manifest = _embed_sparse(args, stage, count) if sparse else _embed(args, stage, count, images is not None)
         manifest["engine"] = engine
         manifest["texts_sha256"] = digest
+        if images is not None:
+            manifest["modality"] = IMAGE
         with open(os.path.join(stage, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
@@ -156,8 +184,12 @@ def run_build(args: argparse.Namespace) -> int:
         shape = f"{count} × {manifest['dimension']} sparse, {manifest['nnz'] / count:.1f} active dims per text"
     else:
         shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
-    print(f"sbert: indexed {count} texts → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
+    print(f"sbert: indexed {count} {items} → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def _is_url(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
 
 
 def _check_build_options(args: argparse.Namespace, sparse: bool) -> None:
@@ -211,11 +243,15 @@ def _stored_chunks(path: str, size: int) -> Iterator[list[str]]:
         yield from chunked((json.loads(line)["text"] for line in f), size)
 
 
-def _embed(args: argparse.Namespace, stage: str, count: int) -> dict[str, Any]:
-    """Encode the staged texts into ``embeddings.npy``; returns the manifest (without the engine)."""
+def _embed(args: argparse.Namespace, stage: str, count: int, images: bool = False) -> dict[str, Any]:
+    """Encode the staged texts (image paths when ``images``) into ``embeddings.npy``; returns the manifest (without
+    the engine)."""
     from sentence_transformers import SentenceTransformer
+    from sentence_transformers.cli.encode import check_image_model
 
     model = SentenceTransformer(args.model, device=args.device)
+    if images:
+        check_image_model(model, args.model)
     similarity = str(model.similarity_fn_name)
     if similarity not in SIMILARITIES:
         raise ValueError(f"model similarity {similarity!r} is not supported by indexes; use one of {SIMILARITIES}")

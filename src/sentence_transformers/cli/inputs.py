@@ -19,6 +19,13 @@ API::
     chunked(items, size) -> Iterator[list]                       # lists of ``size`` items
     pyarrow_parquet() -> module                                  # pyarrow.parquet, or a one-line ImportError
     InputFile(path, fmt=None): .fmt .name .columns() .texts(column) .rows(columns) .count(column)
+    image_paths(source, column=None) -> list[str]                # ``--images``: a folder's images, or a list file's
+
+Images (``--images SOURCE`` of ``sbert encode`` and ``sbert index build``): a folder is searched recursively for files
+with an image extension (IMAGE_EXTENSIONS, any case), skipping hidden files and folders (names starting with ``.``),
+and its paths (``SOURCE`` joined with the path inside it) are sorted; any other file is a list of image paths read as
+above (one per line, or a column), blank entries skipped, relative paths taken from the current folder, each an
+existing file with an image extension or an http(s) URL of one.
 
 Errors are one-line: a missing file raises FileNotFoundError; a missing column, a malformed line or row, or a file
 that is not what its extension says raises ValueError naming the file (and the line, or the available columns);
@@ -34,6 +41,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, TypeVar
+from urllib.parse import urlparse
 
 T = TypeVar("T")
 
@@ -42,6 +50,7 @@ EXTENSIONS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "cs
 EXTENSIONS |= {".parquet": "parquet", ".pq": "parquet"}
 DEFAULT_COLUMN = "text"
 PARQUET_BATCH = 8192  # rows per Parquet record batch read
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tiff", ".webp")
 _CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) is too small for long documents
 
 
@@ -70,6 +79,37 @@ def read_rows(path: str, columns: Sequence[str], fmt: str | None = None) -> Iter
 def count_texts(path: str, column: str | None = None, fmt: str | None = None) -> int:
     """The number of texts :func:`read_texts` gives, from a pass that checks them all and keeps none."""
     return InputFile(path, fmt).count(column)
+
+
+def image_paths(source: str, column: str | None = None) -> list[str]:
+    """The images of ``--images SOURCE``: a folder's image files (recursive, hidden names skipped, sorted), or the
+    entries of a list file (see the module's docstring). A missing source, an empty folder or list, or a listed path
+    that is not an image file raises a one-line FileNotFoundError or ValueError."""
+    if os.path.isdir(source):
+        if column is not None:
+            raise ValueError(f"--column applies to a list file of image paths, not a folder ({source!r})")
+        found = []
+        for root, folders, files in os.walk(source):
+            folders[:] = [name for name in folders if not name.startswith(".")]
+            found += [os.path.join(root, name) for name in files
+                      if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]  # fmt: skip
+        if not found:
+            raise ValueError(f"--images {source!r}: no image files ({' '.join(IMAGE_EXTENSIONS)}) in this folder")
+        return sorted(found)
+    if source == "-" or not os.path.isfile(source):
+        raise FileNotFoundError(f"--images {source!r}: no such folder or list file of image paths")
+    paths = [path.strip() for path in InputFile(source).texts(column) if path.strip()]
+    if not paths:
+        raise ValueError(f"--images {source!r}: the list file holds no image paths")
+    for path in paths:
+        if path.startswith(("http://", "https://")) and " " not in path:
+            if not urlparse(path).path.lower().endswith(IMAGE_EXTENSIONS):
+                raise ValueError(f"{source}: {path!r} is not the URL of an image file ({' '.join(IMAGE_EXTENSIONS)})")
+        elif not os.path.isfile(path):
+            raise FileNotFoundError(f"{source}: image file {path!r} not found")
+        elif not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise ValueError(f"{source}: {path!r} is not an image file ({' '.join(IMAGE_EXTENSIONS)})")
+    return paths
 
 
 class InputFile:

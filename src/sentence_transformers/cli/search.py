@@ -19,6 +19,8 @@ fused with reciprocal rank fusion: a text scores ``1 / (rrf_k + rank)`` in each 
 first), and JSONL lines also give ``ranks``: ``[rank in INDEX, rank in the --hybrid index]`` (null where absent).
 
 Results: a table per query (rank, score, id, text), or ``--jsonl`` lines ``{"query", "rank", "id", "score", "text"}``.
+An index of images (``sbert index build --images``; manifest ``"modality": "image"``) is searched with text queries
+the same way, and its results name the image's path as ``image`` in place of ``text``.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def run_search(args: argparse.Namespace) -> int:
         searchers.append(Searcher(other, args.hybrid_model, engine, args))
     depth = args.rrf_candidates or max(RRF_CANDIDATES, args.top_k)
     rrf_k = RRF_K if args.rrf_k is None else args.rrf_k
+    key = "image" if index.manifest.get("modality") == "image" else "text"
     printed = 0
     for chunk in chunked(queries, QUERY_CHUNK):
         if other is None:
@@ -130,7 +133,7 @@ def run_search(args: argparse.Namespace) -> int:
         else:
             results = fuse([searcher.search(chunk, depth) for searcher in searchers], rrf_k, args.top_k)
         texts = index.texts(hit["corpus_id"] for hits in results for hit in hits)
-        _print_results(chunk, results, texts, args.jsonl, first=printed == 0)
+        _print_results(chunk, results, texts, args.jsonl, first=printed == 0, key=key)
         printed += len(chunk)
     how = " + ".join(searcher.description for searcher in searchers)
     fused = f", fused by reciprocal rank fusion (k={rrf_k:g}, {depth} candidates each)" if other is not None else ""
@@ -293,36 +296,39 @@ def dequantize(codes: np.ndarray, precision: str, ranges: np.ndarray | None) -> 
 
 
 # ------------------------------------------------------------------------------------------------------ output
-def _print_results(queries: list[str], results: SearchResults, texts: dict[int, str], jsonl: bool, first: bool) -> None:
-    """One chunk's results on stdout: JSONL lines, or a table per query separated by blank lines."""
+def _print_results(
+    queries: list[str], results: SearchResults, texts: dict[int, str], jsonl: bool, first: bool, key: str = "text"
+) -> None:
+    """One chunk's results on stdout: JSONL lines, or a table per query separated by blank lines; ``key`` names the
+    hit's text (``image`` for an index of image paths)."""
     lines: list[str] = []
     for query, hits in zip(queries, results, strict=True):
         if jsonl:
             lines.extend(
-                json.dumps(_record(query, rank, hit, texts), ensure_ascii=False)
+                json.dumps(_record(query, rank, hit, texts, key), ensure_ascii=False)
                 for rank, hit in enumerate(hits, start=1)
             )
             continue
         if lines or not first:
             lines.append("")
-        lines.extend(_table(query, hits, texts))
+        lines.extend(_table(query, hits, texts, key))
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
 
 
-def _record(query: str, rank: int, hit: dict[str, Any], texts: dict[int, str]) -> dict[str, Any]:
+def _record(query: str, rank: int, hit: dict[str, Any], texts: dict[int, str], key: str = "text") -> dict[str, Any]:
     corpus_id = int(hit["corpus_id"])
-    record = {"query": query, "rank": rank, "id": corpus_id, "score": float(hit["score"]), "text": texts[corpus_id]}
+    record = {"query": query, "rank": rank, "id": corpus_id, "score": float(hit["score"]), key: texts[corpus_id]}
     if "ranks" in hit:
         record["ranks"] = hit["ranks"]
     return record
 
 
-def _table(query: str, hits: list[dict[str, Any]], texts: dict[int, str]) -> list[str]:
-    """``query: …`` then aligned ``rank  score  id  text`` rows (texts on one line)."""
+def _table(query: str, hits: list[dict[str, Any]], texts: dict[int, str], key: str = "text") -> list[str]:
+    """``query: …`` then aligned ``rank  score  id  text`` rows (texts on one line; ``key`` heads the last column)."""
     id_width = max([len("id"), *(len(str(hit["corpus_id"])) for hit in hits)])
     rank_width = max(len("rank"), len(str(len(hits))))
-    rows = [f"query: {_one_line(query)}", f"{'rank':>{rank_width}}  {'score':>8}  {'id':>{id_width}}  text"]
+    rows = [f"query: {_one_line(query)}", f"{'rank':>{rank_width}}  {'score':>8}  {'id':>{id_width}}  {key}"]
     for rank, hit in enumerate(hits, start=1):
         text = _one_line(texts[int(hit["corpus_id"])])
         rows.append(f"{rank:>{rank_width}}  {hit['score']:>8.4f}  {hit['corpus_id']:>{id_width}}  {text}")
