@@ -588,7 +588,8 @@ def run(
         model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt, media=media
     )
     if total > 1:
-        batches = prefetched(batches)
+        # Decoded images are large (a batch of 224×224 pixel values is ~19 MB): keep one batch ready, not several.
+        batches = prefetched(batches, depth=1 if media is not None else PREFETCH_BATCHES)
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
