@@ -4,9 +4,11 @@ Routes: for an embedding model ``POST /v1/embeddings`` (OpenAI), ``POST /embed``
 ``POST /similarity``; for a sparse embedding model (SparseEncoder) ``POST /embed_sparse`` (text-embeddings-inference)
 and ``POST /similarity``; for a reranker (CrossEncoder) ``POST /rerank`` (text-embeddings-inference) and
 ``POST /v1/rerank`` (Cohere/Jina); for all ``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics``
-(Prometheus). A route for another model type answers 400 (``wrong_model_type``). Every text (or pair) goes through
-the one ``Batcher``, which drives the same engine as ``SentenceTransformer.encode``, ``SparseEncoder.encode`` and
-``CrossEncoder.predict``.
+(Prometheus). A route for another model type answers 400 (``wrong_model_type``). For a model that takes images (e.g.
+CLIP), ``/v1/embeddings`` and ``/embed`` take images among the texts (``serve.images``: data URIs, http(s) URLs, and
+``{"type": "image_url", ...}`` objects); another model answers an image with 400 (``unsupported_modality``). Every
+text (or pair, or image) goes through the one ``Batcher``, which drives the same engine as
+``SentenceTransformer.encode``, ``SparseEncoder.encode`` and ``CrossEncoder.predict``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sentence_transformers import __sbert_version__
 from sentence_transformers.base import encoding
 from sentence_transformers.base.modules import Normalize
 from sentence_transformers.cross_encoder.model import best_first
+from sentence_transformers.serve import images
 from sentence_transformers.serve.batcher import (
     Batcher,
     BatchLimits,
@@ -121,18 +124,23 @@ class ServeState:
             message = f"model {model!r} is not served here; this server serves {self.name!r}"
             raise ApiError(404, message, "invalid_request_error", "model_not_found")
 
+    @property
+    def takes_images(self) -> bool:
+        return "image" in (getattr(self.model, "modalities", None) or ["text"])
+
     async def encode(
         self,
-        texts: list[str],
+        texts: list[Any],
         field: str,
         normalize: bool | None = None,
         dimensions: int | None = None,
         prompt_name: str | None = None,
         truncate: bool = True,
     ) -> Encoded:
-        """Check ``texts`` (the request's ``field``) against the limits, then embed them through the batcher."""
+        """Check ``texts`` (the request's ``field``: texts, and image items for a model that takes images) against
+        the limits, decode the images, then embed them through the batcher."""
         self.require(EMBEDDING)
-        self._check_limits(texts, field)
+        texts = await self._read_inputs(texts, field)
         if dimensions is not None and self.dimension is not None and dimensions > self.dimension:
             message = f"dimensions: must be at most {self.dimension}, the model's dimension; got {dimensions}"
             raise ApiError(422, message, "invalid_request_error", "invalid_value")
@@ -201,6 +209,54 @@ class ServeState:
             raise ApiError(413, f"{field}: {exc}", "invalid_request_error", "input_too_long") from exc
         except EncodeFailed as exc:
             raise ApiError(500, str(exc), "server_error", "encode_failed") from exc
+
+    async def _read_inputs(self, items: list[Any], field: str) -> list[Any]:
+        """The request's items as texts and decoded PIL images, in order (``serve.images``), within the limits."""
+        limits = self.settings
+        if len(items) > limits.max_inputs:
+            message = f"{field}: {len(items)} inputs; this server takes at most {limits.max_inputs} (--max-inputs)"
+            raise ApiError(413, message, "invalid_request_error", "too_many_inputs")
+        parsed: list[Any] = []
+        for position, item in enumerate(items):
+            try:
+                parsed.append(images.parse_item(item, position, self.takes_images))
+            except images.ImageError as exc:
+                raise ApiError(exc.status, f"{field}: {exc}", "invalid_request_error", exc.code) from exc
+        refs = [item for item in parsed if isinstance(item, images.ImageRef)]
+        self._check_limits([item if isinstance(item, str) else "" for item in parsed], field)
+        if not refs:
+            return parsed
+        if not self.takes_images:
+            try:
+                stand_ins = [item if isinstance(item, str) else _placeholder() for item in parsed]
+            except ImportError:  # no Pillow: the engine's check cannot see an image; say it here
+                message = (f"{field}: input at position {refs[0].position} is an image, but this model takes "
+                           f"{', '.join(self.model.modalities)} only")  # fmt: skip
+                raise ApiError(400, message, "invalid_request_error", "unsupported_modality") from None
+            self._check_modalities(stand_ins, field)
+        if len(refs) > limits.max_images:
+            message = f"{field}: {len(refs)} images; this server takes at most {limits.max_images} (--max-images)"
+            raise ApiError(413, message, "invalid_request_error", "too_many_images")
+
+        def load_all() -> list[Any]:
+            return [
+                images.load(ref, limits.max_image_bytes, limits.max_image_pixels, limits.image_timeout) if
+                isinstance(ref, images.ImageRef) else ref for ref in parsed
+            ]  # fmt: skip
+
+        try:
+            loaded = await asyncio.to_thread(load_all)
+        except images.ImageError as exc:
+            raise ApiError(exc.status, f"{field}: {exc}", "invalid_request_error", exc.code) from exc
+        self._check_modalities(loaded, field)
+        return loaded
+
+    def _check_modalities(self, inputs: list[Any], field: str) -> None:
+        """The engine's check (``encoding.check_modalities``): an image for a text-only model is a 400."""
+        try:
+            encoding.check_modalities(self.model, inputs)
+        except ValueError as exc:
+            raise ApiError(400, f"{field}: {exc}", "invalid_request_error", "unsupported_modality") from exc
 
     def _check_limits(self, texts: list[str], field: str) -> None:
         limits = self.settings
@@ -382,7 +438,8 @@ async def info(request: Request) -> Response:
     """The model, its shape and how it runs, and the server's limits."""
     state, settings = _state(request), _state(request).settings
     model = state.model
-    limits = ("max_batch_tokens", "max_batch_size", "max_wait_ms", "max_inputs", "max_input_chars", "max_queue")
+    limits = ("max_batch_tokens", "max_batch_size", "max_wait_ms", "max_inputs", "max_input_chars", "max_queue",
+              "max_images", "max_image_bytes", "max_image_pixels", "image_timeout")  # fmt: skip
     payload = {
         "model": state.name,
         "model_path": settings.model,
@@ -392,6 +449,7 @@ async def info(request: Request) -> Response:
         "backend": model.get_backend(),
         "dtype": str(model.dtype).removeprefix("torch.") if model.dtype is not None else None,
         "device": str(model.device),
+        "modalities": list(getattr(model, "modalities", None) or ["text"]),
         **_model_info(state),
         "prompt_name": settings.prompt_name,
         "prompts": sorted(model.prompts),
@@ -515,3 +573,10 @@ class Guard:
             message = f"the request body has {length} bytes; this server reads at most {settings.max_body_bytes}"
             return ApiError(413, message, "invalid_request_error", "body_too_large").response()
         return None
+
+
+def _placeholder() -> Any:
+    """A 1×1 PIL image standing for an image not yet decoded, for the engine's modality check."""
+    from PIL import Image
+
+    return Image.new("RGB", (1, 1))

@@ -16,6 +16,8 @@ The way of a request:
    engine's ``forward_batch`` into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
    a reranker's jobs (``ScoreRequest``: (query, document) pairs) go the same way into the CrossEncoder's
    ``ScoreSink`` (logits), and each job's scores get the model's activation unless it asked for raw scores;
+   images (decoded PIL images, for a model that takes them: ``serve.images``) go through the model's
+   ``preprocess`` with the texts of their forward pass, after them (length -1, 0 tokens), as in ``encode()``;
    a SparseEncoder's jobs go into a ``SparseSink``, which keeps each text's non-zero dimensions (after the model's
    ``max_active_dims``) as ``encode()`` does, so that no [texts, vocabulary] output is kept;
 6. answer (event loop): each request gets its own rows, or the error of its batch.
@@ -76,9 +78,10 @@ class BatchLimits:
 
 @dataclass(frozen=True)
 class EncodeRequest:
-    """The texts of one HTTP request and how its embeddings are finished."""
+    """The inputs of one HTTP request (texts, and decoded PIL images for a model that takes them) and how its
+    embeddings are finished."""
 
-    texts: list[str]
+    texts: list[Any]
     prompt: str | None = None
     normalize: bool = False
     dimensions: int | None = None
@@ -122,7 +125,7 @@ class _Job:
     tokens: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tokens = int(self.prepared.lengths.sum())
+        self.tokens = int(np.maximum(self.prepared.lengths, 0).sum())  # an image (length -1) counts 0 tokens
 
 
 class Batcher:
@@ -211,18 +214,22 @@ class Batcher:
         """Apply the prompt and tokenize once, as ``encode()`` does."""
         with self._tokenizer_lock:
             inputs, extra = encoding.apply_prompt(self.model, request.texts, request.prompt)
+            media = None if self.scores else encoding.check_modalities(self.model, inputs)
             if not request.truncate:
-                self._check_lengths(inputs)
-            prepared = encoding.prepare(self.model, inputs, {}, request.prompt)
+                self._check_lengths(inputs, media)
+            prepared = encoding.prepare(self.model, inputs, {}, request.prompt, media)
         return _Job(request, inputs, extra, prepared)
 
-    def _check_lengths(self, inputs: list[str]) -> None:
+    def _check_lengths(self, inputs: list[Any], media: list[bool] | None = None) -> None:
         limit, tokenizer = self.model.max_seq_length, getattr(self.model, "tokenizer", None)
         if limit is None or not callable(tokenizer):
             return
+        positions = [position for position in range(len(inputs)) if media is None or not media[position]]
+        if not positions:
+            return
         with tokenizer_lock(tokenizer):  # the call sets truncation on the shared tokenizer: not under anyone else's
-            counted = tokenizer(inputs, truncation=False)["input_ids"]
-        for position, ids in enumerate(counted):
+            counted = tokenizer([inputs[position] for position in positions], truncation=False)["input_ids"]
+        for position, ids in zip(positions, counted, strict=True):
             if len(ids) > limit:
                 what = "pair" if self.scores else "text"
                 raise InputTooLong(
@@ -328,7 +335,8 @@ class Batcher:
                 with lock:
                     features = {**prepared.features(indices), **jobs[0].extra}
                 sink.add(encoding.forward_batch(model, features, device, **kwargs), torch.from_numpy(indices))
-                self.metrics.observe_forward(len(indices), len(indices) * int(prepared.lengths[indices[0]]))
+                padded = len(indices) * max(int(prepared.lengths[indices[0]]), 0)  # images: 0 tokens
+                self.metrics.observe_forward(len(indices), padded)
         if isinstance(sink, SparseSink):
             return [Encoded(_NO_ROWS, job.tokens, part) for job, part in zip(jobs, sink.split(jobs), strict=True)]
         rows = torch.split(sink.output, [len(job.inputs) for job in jobs])
@@ -369,10 +377,10 @@ class Batcher:
             return parts[0]
         if all(isinstance(part, TokenIds) for part in parts):
             return concat_token_ids(parts)
+        inputs = [text for job in jobs for text in job.inputs]
         with self._tokenizer_lock:  # input modules that tokenize per batch: let the engine prepare them together
-            return encoding.prepare(
-                self.model, [text for job in jobs for text in job.inputs], {}, jobs[0].request.prompt
-            )
+            media = None if self.scores else encoding.check_modalities(self.model, inputs)
+            return encoding.prepare(self.model, inputs, {}, jobs[0].request.prompt, media)
 
 
 _NO_ROWS = np.zeros((0, 0), dtype=np.float32)

@@ -31,6 +31,28 @@ def _kind(value: Any) -> dict[str, str]:
 Texts = Annotated[str | list[str], BeforeValidator(_texts)]
 
 
+def _inputs(value: Any) -> Any:
+    """Like ``_texts``, and objects too: a text or image item (``serve.images.parse_item`` reads them), alone or in
+    the list."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        if not value:
+            raise PydanticCustomError("texts", "must not be an empty list")
+        for position, item in enumerate(value):
+            if not isinstance(item, (str, dict)):
+                message = ("item {position} must be a string or an object ({{'type': 'text', 'text': ...}}, "
+                           "{{'type': 'image_url', 'image_url': {{'url': ...}}}}), got {kind} (token ids are not "
+                           "accepted)")  # fmt: skip
+                raise PydanticCustomError("texts", message, {"position": position, **_kind(item)})
+        return value
+    return _texts(value)
+
+
+#: Texts and images: a string, or a list of strings and objects (see ``serve.images``).
+Inputs = Annotated[str | list[str | dict[str, Any]], BeforeValidator(_inputs)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")  # e.g. OpenAI's "user"
 
@@ -38,7 +60,7 @@ class _Body(BaseModel):
 class EmbeddingsRequest(_Body):
     """``POST /v1/embeddings`` (OpenAI)."""
 
-    input: Texts
+    input: Inputs
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[int | None, Field(ge=1)] = None
@@ -47,7 +69,7 @@ class EmbeddingsRequest(_Body):
 class EmbedRequest(_Body):
     """``POST /embed`` (text-embeddings-inference)."""
 
-    inputs: Texts
+    inputs: Inputs
     normalize: bool | None = None  # None: the server's --normalize
     truncate: bool = True
     prompt_name: str | None = None

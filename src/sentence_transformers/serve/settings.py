@@ -37,6 +37,10 @@ class ServeSettings:
     max_inputs: int = 2048  # texts per request
     max_input_chars: int = 32_768  # characters per text
     max_queue: int = 1024  # requests admitted and not yet answered
+    max_images: int = 32  # images per request (a model that takes images)
+    max_image_bytes: int = 10 * 1024 * 1024  # encoded bytes per image (decoded from base64, or fetched)
+    max_image_pixels: int = 25_000_000  # width × height per image
+    image_timeout: float = 10.0  # seconds to fetch an image URL
     api_key: str | None = None
     prompt_name: str | None = None
     normalize: bool = True
@@ -52,11 +56,14 @@ class ServeSettings:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, got {self.port}")
-        for name in ("max_batch_tokens", "max_batch_size", "max_inputs", "max_input_chars", "max_queue"):
+        for name in ("max_batch_tokens", "max_batch_size", "max_inputs", "max_input_chars", "max_queue", "max_images",
+                     "max_image_bytes", "max_image_pixels"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0:
             raise ValueError(f"--max-wait-ms must not be negative, got {self.max_wait_ms}")
+        if not self.image_timeout > 0:
+            raise ValueError(f"--image-timeout must be positive, got {self.image_timeout}")
 
     @property
     def model_name(self) -> str:
@@ -69,8 +76,11 @@ class ServeSettings:
 
     @property
     def max_body_bytes(self) -> int:
-        """Largest request body worth reading: every allowed text at its longest, JSON-escaped, plus slack."""
-        return self.max_inputs * (6 * self.max_input_chars + 8) + (1 << 16)
+        """Largest request body worth reading: every allowed text at its longest, JSON-escaped, or every allowed
+        image at its largest as a base64 data URI, plus slack."""
+        texts = self.max_inputs * (6 * self.max_input_chars + 8)
+        images = self.max_images * (4 * (self.max_image_bytes // 3 + 1) + 256)
+        return max(texts, images) + (1 << 16)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeSettings:
@@ -110,6 +120,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_inputs": int,
     "max_input_chars": int,
     "max_queue": int,
+    "max_images": int,
+    "max_image_bytes": int,
+    "max_image_pixels": int,
+    "image_timeout": float,
     "normalize": parse_bool,
 }
 
@@ -137,6 +151,11 @@ _HELP = {
     "max_inputs": "texts per request",
     "max_input_chars": "characters per text",
     "max_queue": "requests admitted and not yet answered; more are refused with 503",
+    "max_images": "images per request (a model that takes images, e.g. CLIP); more are refused with 413",
+    "max_image_bytes": "encoded bytes per image (base64-decoded data URI, or fetched URL); larger ones are refused "
+    "with 413",
+    "max_image_pixels": "pixels (width × height) per image; larger ones are refused with 413",
+    "image_timeout": "seconds to fetch an image URL",
     "api_key": "require 'Authorization: Bearer KEY' on every route but /health",
     "prompt_name": "name of one of the model's prompts, prepended to every text",
     "normalize": "scale embeddings to unit length",
