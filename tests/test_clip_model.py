@@ -268,3 +268,80 @@ def test_upstream_members(clip):
     assert module.infer_modalities(module.model, module.processor) == (module.modality_config, "sentence_embedding")
     assert module.unpad_inputs is None and module.query_expansion is None
     assert clip.tokenizer is module.processor.tokenizer and clip.transformers_model is module.model
+
+
+def fast_path_images() -> list[Image.Image]:
+    """Noisy images of several sizes and modes: RGB, RGBA (composited onto white), L, P with transparency, tall and
+    wide non-square ones, and one smaller than the crop (upscaled)."""
+    rng = np.random.RandomState(1)
+
+    def noise(height: int, width: int, channels: int) -> np.ndarray:
+        return rng.randint(0, 256, (height, width, channels)).astype(np.uint8)
+
+    palette = Image.fromarray(noise(30, 41, 3)).convert("P")
+    palette.info["transparency"] = 3
+    return [
+        Image.fromarray(noise(300, 217, 3)),
+        Image.fromarray(noise(97, 251, 3)),
+        Image.fromarray(noise(64, 64, 4), "RGBA"),
+        Image.fromarray(noise(123, 80, 1)[:, :, 0], "L"),
+        Image.fromarray(noise(17, 25, 3)),
+        palette,
+    ]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"size": {"shortest_edge": 224}, "crop_size": {"height": 224, "width": 224}},
+        {"size": {"shortest_edge": 40}, "crop_size": {"height": 30, "width": 36}, "resample": 2},
+        {"image_mean": [0.5, 0.25, 0.75], "image_std": [0.2, 0.3, 0.4], "rescale_factor": 1 / 127.5},
+    ],
+)
+def test_fast_pixel_values_equal_the_image_processor(settings):
+    processor = CLIPImageProcessor(**settings)
+    pictures = fast_path_images()
+    fast = clip_module._fast_clip_pixels(processor, pictures)
+    assert fast is not None and fast.dtype == torch.float32
+    expected = processor(pictures, return_tensors="pt")["pixel_values"]
+    assert fast.shape == expected.shape
+    assert (fast - expected).abs().max().item() <= 1e-6
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"do_center_crop": False},
+        {"do_normalize": False},
+        {"do_rescale": False},
+        {"do_resize": False},
+        {"do_convert_rgb": False},
+        {"size": {"height": 32, "width": 32}},
+        {"size": {"shortest_edge": 20}, "crop_size": {"height": 32, "width": 32}},  # the crop pads
+    ],
+)
+def test_non_standard_processor_settings_fall_back(settings, clip_dir, monkeypatch):
+    processor = CLIPImageProcessor(**settings)
+    assert clip_module._fast_clip_pixels(processor, fast_path_images()) is None
+    module = CLIPModel(str(clip_dir))
+    module.processor.image_processor = processor
+    called = []
+    original = type(processor).__call__
+    monkeypatch.setattr(type(processor), "__call__", lambda self, *a, **k: called.append(1) or original(self, *a, **k))
+    module.preprocess([fast_path_images()[0]] * 2)  # one size: without a crop, sizes must agree
+    assert called
+
+
+def test_arrays_and_call_arguments_use_the_image_processor(clip, monkeypatch):
+    module = clip[0]
+    processor = module.image_processor
+    assert clip_module._fast_clip_pixels(processor, [np.zeros((8, 8, 3), dtype=np.uint8)]) is None
+    calls = []
+    original = type(processor).__call__
+    monkeypatch.setattr(type(processor), "__call__", lambda self, *a, **k: calls.append(k) or original(self, *a, **k))
+    pictures = images()
+    fast = module.preprocess(pictures)["pixel_values"]
+    assert not calls
+    via_kwargs = module.preprocess(pictures, processing_kwargs={"image": {"do_normalize": True}})["pixel_values"]
+    assert calls and (fast - via_kwargs).abs().max().item() <= 1e-6
