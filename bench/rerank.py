@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from encode import check_package, cpu_name, passages, stsb_sentences, worker_env  # noqa: E402
+from _side_by_side import fmt, run_worker, worker_main  # noqa: E402
+from encode import check_package, cpu_name, passages, stsb_sentences  # noqa: E402
 
 VARIANTS = ["torch fp32", "onnx fp32", "onnx int8"]
 INT8_CONFIG = "avx512_vnni"
@@ -95,55 +95,7 @@ def measure(spec: dict) -> dict:
     return runs
 
 
-def worker_main(spec_path: str) -> None:
-    import traceback
-
-    import torch
-
-    import sentence_transformers
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    result = {
-        "env": {
-            "sentence_transformers": getattr(sentence_transformers, "__version__", "?"),
-            "package_file": sentence_transformers.__file__,
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-        }
-    }
-    try:
-        if spec.get("prepare"):
-            prepare(spec)
-        else:
-            result["runs"] = measure(spec)
-    except Exception as exc:
-        traceback.print_exc()
-        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    Path(spec["result"]).write_text(json.dumps(result), encoding="utf-8")
-
-
 # --- the driver ----------------------------------------------------------------------------------------------------
-
-
-def run_worker(python: list[str], spec: dict, tmp: Path, name: str) -> dict:
-    """One worker process (cwd: a scratch folder, so no checkout is on its path); its JSON result."""
-    spec = {**spec, "result": str(tmp / f"{name}.json"), "out_prefix": str(tmp / name)}
-    (tmp / f"{name}.spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    cwd = tmp / "cwd"
-    cwd.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    with open(tmp / f"{name}.log", "w", encoding="utf-8") as log:
-        command = [*python, str(Path(__file__).resolve()), "--worker", str(tmp / f"{name}.spec.json")]
-        proc = subprocess.run(command, cwd=cwd, env=worker_env(spec["impl"]), stdout=log, stderr=log)
-    try:
-        result = json.loads(Path(spec["result"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = {"env": {}, "error": f"worker exited {proc.returncode}; see its log"}
-    status = result.get("error") or "ok"
-    print(f"{name}: {status} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    return result
 
 
 def workload_data(args: argparse.Namespace) -> dict:
@@ -157,7 +109,15 @@ def workload_data(args: argparse.Namespace) -> dict:
 def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     """Prepare the model, then run upstream torch fp32 (the reference) and every sbert variant."""
     base = {"model": str(tmp / "model"), "threads": args.threads, "batch_size": args.batch_size}
-    prepared = run_worker([sys.executable], {**base, "impl": "sbert", "prepare": True, "base": args.model}, tmp, "prep")
+    prepared = run_worker(
+        __file__,
+        [sys.executable],
+        {**base, "impl": "sbert", "prepare": True, "base": args.model},
+        tmp,
+        "prep",
+        {"out_prefix": ""},
+        show_log_on_error=False,
+    )
     if prepared.get("error"):
         sys.exit(f"preparing the model failed: {prepared['error']}")
     plan = [("upstream", "torch fp32")] if args.against else []
@@ -167,7 +127,15 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     rows, envs = [], {}
     for impl, variant in plan:
         name = f"{impl}_{variant.replace(' ', '-')}"
-        result = run_worker(pythons[impl], {**spec, "impl": impl, "variant": variant}, tmp, name)
+        result = run_worker(
+            __file__,
+            pythons[impl],
+            {**spec, "impl": impl, "variant": variant},
+            tmp,
+            name,
+            {"out_prefix": ""},
+            show_log_on_error=False,
+        )
         check_package(impl, result["env"])
         envs.setdefault(impl, result["env"])
         for workload in ("predict", "rank"):
@@ -207,16 +175,12 @@ def table(rows: list[dict]) -> str:
             ref = row["impl"] == "upstream"
             cells += [
                 f"{row['pairs_per_s']:.1f}",
-                "1.00" if ref else _fmt(row.get("ratio"), ".2f"),
-                "ref" if ref else _fmt(row.get("max_abs_diff"), ".1e"),
+                "1.00" if ref else fmt(row.get("ratio"), ".2f"),
+                "ref" if ref else fmt(row.get("max_abs_diff"), ".1e"),
                 f"{row['rss_mb']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
 
 
 def header(args: argparse.Namespace, envs: dict) -> str:
@@ -259,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2])
+        worker_main(sys.argv[2], prepare, measure, key="runs")
         return
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="sbert-rerank-") as tmp_name:

@@ -28,7 +28,6 @@ import argparse
 import json
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,30 +39,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from encode import check_package, cpu_name, passages, stsb_sentences, worker_env  # noqa: E402
+from _side_by_side import fmt, proc_status_mb, reset_peak_rss, run_worker, worker_main  # noqa: E402
+from encode import check_package, cpu_name, passages, stsb_sentences  # noqa: E402
 
 WORKLOADS = {"document": "encode_document", "query": "encode_query"}
 
 
 # --- the worker (runs under sbert's or upstream's Python) ---------------------------------------------------------
-
-
-def proc_status_mb(key: str) -> float:
-    with open("/proc/self/status", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    raise KeyError(key)
-
-
-def reset_peak_rss() -> bool:
-    """Set the kernel's peak-RSS mark (VmHWM) to the current RSS; False where that is not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
 
 
 def prepare(spec: dict) -> None:
@@ -110,56 +92,7 @@ def measure(spec: dict) -> dict:
     }
 
 
-def worker_main(spec_path: str) -> None:
-    import traceback
-
-    import torch
-
-    import sentence_transformers
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    result = {
-        "env": {
-            "sentence_transformers": getattr(sentence_transformers, "__version__", "?"),
-            "package_file": sentence_transformers.__file__,
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-        }
-    }
-    try:
-        if spec.get("prepare"):
-            prepare(spec)
-        else:
-            result["run"] = measure(spec)
-    except Exception as exc:
-        traceback.print_exc()
-        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    Path(spec["result"]).write_text(json.dumps(result), encoding="utf-8")
-
-
 # --- the driver ----------------------------------------------------------------------------------------------------
-
-
-def run_worker(python: list[str], spec: dict, tmp: Path, name: str) -> dict:
-    """One worker process (cwd: a scratch folder, so no checkout is on its path); its JSON result."""
-    spec = {**spec, "result": str(tmp / f"{name}.json"), "out": str(tmp / f"{name}.npz")}
-    (tmp / f"{name}.spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    cwd = tmp / "cwd"
-    cwd.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    with open(tmp / f"{name}.log", "w", encoding="utf-8") as log:
-        command = [*python, str(Path(__file__).resolve()), "--worker", str(tmp / f"{name}.spec.json")]
-        proc = subprocess.run(command, cwd=cwd, env=worker_env(spec["impl"]), stdout=log, stderr=log)
-    try:
-        result = json.loads(Path(spec["result"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = {"env": {}, "error": f"worker exited {proc.returncode}; see its log"}
-    if result.get("error"):
-        print((tmp / f"{name}.log").read_text(encoding="utf-8")[-3000:], file=sys.stderr)
-    print(f"{name}: {result.get('error') or 'ok'} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    return result
 
 
 def load_output(path: Path) -> np.ndarray:
@@ -173,7 +106,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     """Prepare the model once, then for each workload upstream's worker and sbert's."""
     model = str(tmp / "model")
     prep = {"impl": "sbert", "prepare": True, "base": args.model, "model": model, "threads": args.threads}
-    prepared = run_worker([sys.executable], prep, tmp, "prep")
+    prepared = run_worker(__file__, [sys.executable], prep, tmp, "prep", {"out": ".npz"})
     if prepared.get("error"):
         sys.exit(f"preparing the model failed: {prepared['error']}")
     pythons = {"sbert": [sys.executable], "upstream": shlex.split(args.against or "")}
@@ -184,7 +117,9 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     for workload in args.workloads:
         for impl in impls:
             name = f"{impl}_{workload}"
-            result = run_worker(pythons[impl], {**spec, "impl": impl, "workload": workload}, tmp, name)
+            result = run_worker(
+                __file__, pythons[impl], {**spec, "impl": impl, "workload": workload}, tmp, name, {"out": ".npz"}
+            )
             check_package(impl, result["env"])
             envs.setdefault(impl, result["env"])
             row = {"workload": workload, "impl": impl}
@@ -242,20 +177,16 @@ def table(rows: list[dict]) -> str:
             cells += [
                 f"{row['rate']:.1f}",
                 f"{row['rate_min']:.1f}–{row['rate_max']:.1f}",
-                "1.00" if ref else _fmt(row.get("ratio"), ".2f"),
+                "1.00" if ref else fmt(row.get("ratio"), ".2f"),
                 f"{row['peak_growth_mb']:.0f}",
-                "1.00" if ref else _fmt(row.get("memory_ratio"), ".2f"),
+                "1.00" if ref else fmt(row.get("memory_ratio"), ".2f"),
                 f"{row['peak_rss_mb']:.0f}",
                 f"{row['active']:.0f}",
-                "ref" if ref else _fmt(row.get("max_abs_diff"), ".1e"),
+                "ref" if ref else fmt(row.get("max_abs_diff"), ".1e"),
                 "ref" if ref else str(row.get("mismatches", "—")),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
 
 
 def header(args: argparse.Namespace, envs: dict, rows: list[dict], data: dict) -> str:
@@ -301,7 +232,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2])
+        worker_main(sys.argv[2], prepare, measure)
         return
     args = parse_args()
     data = {"document": passages(args.passages), "query": stsb_sentences("stsb-en-test.csv")[: args.sentences]}
