@@ -397,3 +397,12 @@ def test_chunks_split_long_inputs_and_keep_token_order():
         (8, 10, [(3, 8, 10)]),
     ]
     assert _chunks([], step=4) == []
+
+
+def test_an_empty_query_prompt_keeps_the_default_prompt_out(tiny_mlm_dir):
+    prompts = {"query": "", "document": "", "classify": "topic: "}
+    model = SparseEncoder(str(tiny_mlm_dir), device="cpu", prompts=prompts, default_prompt_name="classify")
+    plain = model.encode(TEXTS[:2], prompt="").to_dense()
+    assert torch.allclose(model.encode_query(TEXTS[:2]).to_dense(), plain)
+    assert torch.allclose(model.encode_document(TEXTS[:2]).to_dense(), plain)
+    assert not torch.allclose(model.encode(TEXTS[:2]).to_dense(), plain)  # encode itself uses the default prompt

@@ -35,6 +35,10 @@ from sentence_transformers.util.environment import get_device_name
 logger = logging.getLogger(__name__)
 
 
+#: The prompt names ``encode_query`` and ``encode_document`` look for, in order.
+ROLE_PROMPT_NAMES = {"query": ("query",), "document": ("document", "passage", "corpus")}
+
+
 class BaseModel(PeftAdapterMixin, nn.Sequential):
     """A pipeline of modules loaded from a model folder or hub name (or given as ``modules``), saved atomically in
     the standard folder format. See ``SentenceTransformer`` and ``CrossEncoder`` for the parameters."""
@@ -300,6 +304,16 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
             found.update(self.module_kwargs.get(name, ()))
             found.update(getattr(module, "forward_kwargs", ()))
         return sorted(found)
+
+    def _encode_with_role(self, inputs: Any, role: str, kwargs: dict[str, Any]) -> Any:
+        """``encode`` for a query or a document: without a prompt given, the model's prompt for the role (its
+        first name in ``ROLE_PROMPT_NAMES`` that ``prompts`` holds, even an empty one, which keeps the default
+        prompt out, as upstream), and the role as the Router ``task`` when the model takes one."""
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            kwargs["prompt_name"] = next((name for name in ROLE_PROMPT_NAMES[role] if name in self.prompts), None)
+        if self._accepts_task():
+            kwargs.setdefault("task", role)
+        return self.encode(inputs, **kwargs)
 
     def _check_encode_kwargs(self, kwargs: dict[str, Any], method: str = "encode") -> None:
         """Reject keyword arguments that no module takes (``task`` and ``processing_kwargs`` are always allowed),

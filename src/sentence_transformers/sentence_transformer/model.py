@@ -25,9 +25,6 @@ from sentence_transformers.util.similarity import SimilarityFunction
 
 logger = logging.getLogger(__name__)
 
-QUERY_PROMPT_NAMES = ("query",)
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
-
 
 class SentenceTransformer(FitMixin, BaseModel):
     """Loads or builds a model that maps texts to fixed-size embeddings.
@@ -297,7 +294,7 @@ class SentenceTransformer(FitMixin, BaseModel):
     ) -> np.ndarray | torch.Tensor | list[Any]:
         """``encode`` for search queries: uses the model's "query" prompt and task when it has them."""
         options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
-        return self._encode_with_role(inputs, QUERY_PROMPT_NAMES, "query", {**options, **kwargs})
+        return self._encode_with_role(inputs, "query", {**options, **kwargs})
 
     @deprecated_kwargs(sentences="inputs")
     def encode_document(
@@ -320,16 +317,7 @@ class SentenceTransformer(FitMixin, BaseModel):
     ) -> np.ndarray | torch.Tensor | list[Any]:
         """``encode`` for documents: uses the model's "document" (or "passage"/"corpus") prompt when it has one."""
         options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
-        return self._encode_with_role(inputs, DOCUMENT_PROMPT_NAMES, "document", {**options, **kwargs})
-
-    def _encode_with_role(
-        self, sentences: Any, prompt_names: tuple[str, ...], task: str, kwargs: dict[str, Any]
-    ) -> np.ndarray | torch.Tensor | list[Any]:
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
-            kwargs["prompt_name"] = next((name for name in prompt_names if name in self.prompts), None)
-        if self._accepts_task():
-            kwargs.setdefault("task", task)
-        return self.encode(sentences, **kwargs)
+        return self._encode_with_role(inputs, "document", {**options, **kwargs})
 
     def _encode_in_pool(
         self,

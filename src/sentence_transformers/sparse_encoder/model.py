@@ -35,9 +35,6 @@ from sentence_transformers.util.tensor import select_max_active_dims
 
 logger = logging.getLogger(__name__)
 
-QUERY_PROMPT_NAMES = ("query",)
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
-
 
 class SparseEncoder(BaseModel):
     """Loads or builds a model that maps texts to sparse vectors over a vocabulary (or a CSR code).
@@ -409,7 +406,7 @@ class SparseEncoder(BaseModel):
     ) -> list[Tensor] | Tensor:
         """``encode`` for search queries: the model's "query" prompt and the "query" Router route when it has them."""
         options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
-        return self._encode_with_role(inputs, QUERY_PROMPT_NAMES, "query", {**options, **kwargs})
+        return self._encode_with_role(inputs, "query", {**options, **kwargs})
 
     @deprecated_kwargs(sentences="inputs")
     def encode_document(
@@ -430,16 +427,7 @@ class SparseEncoder(BaseModel):
     ) -> list[Tensor] | Tensor:
         """``encode`` for documents: the "document" (or "passage"/"corpus") prompt and route when it has them."""
         options = {key: value for key, value in locals().items() if key not in ("self", "inputs", "kwargs")}
-        return self._encode_with_role(inputs, DOCUMENT_PROMPT_NAMES, "document", {**options, **kwargs})
-
-    def _encode_with_role(
-        self, inputs: Any, prompt_names: tuple[str, ...], task: str, kwargs: dict[str, Any]
-    ) -> list[Tensor] | Tensor:
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
-            kwargs["prompt_name"] = next((name for name in prompt_names if self.prompts.get(name)), None)
-        if self._accepts_task():
-            kwargs.setdefault("task", task)
-        return self.encode(inputs, **kwargs)
+        return self._encode_with_role(inputs, "document", {**options, **kwargs})
 
     def _accepts_max_active_dims(self) -> bool:
         return any("max_active_dims" in getattr(module, "forward_kwargs", ()) for module in self.modules())
