@@ -373,7 +373,7 @@ class SparseEncoder(BaseModel):
                 chunk_size,
                 kwargs,
             )
-            return _finish(rows, encoding.is_single_input(inputs), convert_to_tensor, convert_to_sparse_tensor, "cpu")
+            return _finish(rows, encoding.is_single_input(inputs), convert_to_tensor)
         if device is not None:
             self.to(device)
         items, single = encoding.as_input_list(inputs)
@@ -384,8 +384,7 @@ class SparseEncoder(BaseModel):
         sink = SparseSink(len(items), max_active_dims, convert_to_sparse_tensor, save_to_cpu)
         with self._encoding():
             output = encoding.run(self, items, extra, options, prompt=prompt_text, sink=sink, **kwargs)
-        where = "cpu" if save_to_cpu else self.device
-        return _finish(output, single, convert_to_tensor, convert_to_sparse_tensor, where)
+        return _finish(output, single, convert_to_tensor)
 
     @deprecated_kwargs(sentences="inputs")
     def encode_query(
@@ -583,7 +582,7 @@ class SparseSink:
         return output.coalesce()
 
 
-def _finish(output: Tensor, single: bool, as_tensor: bool, sparse: bool, device: Any) -> list[Tensor] | Tensor:
+def _finish(output: Tensor, single: bool, as_tensor: bool) -> list[Tensor] | Tensor:
     """The caller's container: one tensor, a list of per-input tensors, or the single input's row."""
     if single:
         return output[0] if len(output) else output
