@@ -406,3 +406,17 @@ def test_an_empty_query_prompt_keeps_the_default_prompt_out(tiny_mlm_dir):
     assert torch.allclose(model.encode_query(TEXTS[:2]).to_dense(), plain)
     assert torch.allclose(model.encode_document(TEXTS[:2]).to_dense(), plain)
     assert not torch.allclose(model.encode(TEXTS[:2]).to_dense(), plain)  # encode itself uses the default prompt
+
+
+def test_replacing_the_masked_lm_is_seen_by_the_fused_path(tiny_mlm_dir, tmp_path):
+    from transformers import BertForMaskedLM
+
+    model = SparseEncoder(str(tiny_mlm_dir), device="cpu")
+    before = model.encode(TEXTS).to_dense()
+    torch.manual_seed(5)
+    other = BertForMaskedLM(model[0].auto_model.config).eval()
+    model[0].auto_model = other
+    with torch.no_grad():
+        unfused = model(model.tokenize(TEXTS))["sentence_embedding"]
+    after = model.encode(TEXTS, convert_to_sparse_tensor=False)
+    assert torch.allclose(after, unfused, atol=1e-5) and not torch.allclose(after, before)

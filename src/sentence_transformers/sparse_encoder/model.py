@@ -289,12 +289,18 @@ class SparseEncoder(BaseModel):
 
     def _fused_splade_parts(self) -> tuple[Transformer, SpladePooling, nn.Module, Callable, nn.Linear] | None:
         """(transformer, pooling, encoder, head transform, decoder) when the model starts with a torch masked-LM
-        Transformer and SpladePooling whose head is known and checked; else None."""
-        parts = self.__dict__.get("_fused_parts_cache", False)
-        if parts is not False:
-            return parts
-        parts = None
+        Transformer and SpladePooling whose head is known and checked; else None. The check runs once per set of
+        modules: replacing the first two modules or the Hugging Face model checks again."""
         modules = list(self._modules.values())
+        key = (*modules[:2], getattr(modules[0], "auto_model", None) if modules else None)
+        cached = self.__dict__.get("_fused_parts_cache")
+        if (
+            cached is not None
+            and len(cached[0]) == len(key)
+            and all(a is b for a, b in zip(cached[0], key, strict=True))
+        ):
+            return cached[1]
+        parts = None
         if (
             len(modules) >= 2
             and isinstance(modules[0], Transformer)
@@ -303,7 +309,7 @@ class SparseEncoder(BaseModel):
             and modules[0].backend == "torch"
         ):
             parts = _mlm_parts(modules[0], modules[1])
-        self.__dict__["_fused_parts_cache"] = parts
+        self.__dict__["_fused_parts_cache"] = (key, parts)
         return parts
 
     @contextlib.contextmanager
