@@ -7,7 +7,8 @@ A tiny CLIP is built offline from a seeded ``transformers.CLIPConfig`` (text and
 32, 32×32 images in 8×8 patches, projection 16) with a CLIPProcessor (CLIPImageProcessor, and a BPE CLIPTokenizer
 over a few words). Each implementation wraps it as ``SentenceTransformer(modules=[CLIPModel(folder)])`` and saves it;
 a third folder has the 2.x–5.x layout (the Hugging Face files, preprocessor_config.json and a modules.json naming
-``sentence_transformers.models.CLIPModel``, no sentence_bert_config.json). Both implementations load all three and
+``sentence_transformers.models.CLIPModel``, no sentence_bert_config.json). Both also load the plain Hugging Face folder, which 6.x reads as one multimodal ``Transformer`` (``get_text_features`` /
+``get_image_features``), and save it: those two saves are three more folders. Both implementations load all six and
 embed texts, PIL images (RGB, greyscale, noise; several sizes), the same images as [H, W, C] uint8 numpy arrays, as
 [C, H, W] torch tensors and as PNG files on disk, and a list mixing texts and images (upstream encodes mixed lists
 one input per batch: it refuses a batch of several modalities). Every embedding must equal the other
@@ -29,7 +30,14 @@ import numpy as np
 
 TOLERANCE = 1e-5
 KINDS = ["texts", "pil", "arrays", "tensors", "files", "mixed"]
-FOLDERS = {"sbert_saved": "saved by sbert", "upstream_saved": "saved by upstream", "legacy_2x": "2.x–5.x layout"}
+FOLDERS = {
+    "sbert_saved": "CLIPModel, sbert",
+    "upstream_saved": "CLIPModel, upstream",
+    "legacy_2x": "CLIPModel, 2.x–5.x",
+    "hf": "plain HF folder",
+    "sbert_saved_6x": "Transformer, sbert",
+    "upstream_saved_6x": "Transformer, upstream",
+}
 
 # Builds, saves, loads and runs the CLIP pipelines with whichever implementation runs it (only the shared public API).
 SCRIPT = r"""
@@ -48,6 +56,9 @@ def pictures():
 if mode == "save":
     model = SentenceTransformer(modules=[CLIPModel(f"{work}/hf")], device="cpu")
     model.save(f"{work}/{name}")
+    raise SystemExit(0)
+if mode == "save6":  # the 6.x pipeline: the plain Hugging Face folder loads as one multimodal Transformer
+    SentenceTransformer(f"{work}/hf", device="cpu").save(f"{work}/{name}")
     raise SystemExit(0)
 results = {}
 for folder in json.loads(sys.argv[4]):
@@ -169,13 +180,17 @@ def main() -> int:
         write_image_files(work / "images")
         run(sbert_python, ["save", str(work), "sbert_saved"], root)
         run(args.upstream_python, ["save", str(work), "upstream_saved"], None)
+        run(sbert_python, ["save6", str(work), "sbert_saved_6x"], root)
+        run(args.upstream_python, ["save6", str(work), "upstream_saved_6x"], None)
         folders = json.dumps(list(FOLDERS))
         info = {
             "sbert": json.loads(run(sbert_python, ["encode", str(work), "sbert", folders], root)),
             "upstream": json.loads(run(args.upstream_python, ["encode", str(work), "upstream", folders], None)),
         }
         saved_types = {
-            folder: json.loads((work / folder / "modules.json").read_text())[0]["type"] for folder in FOLDERS
+            folder: json.loads((work / folder / "modules.json").read_text())[0]["type"]
+            for folder in FOLDERS
+            if (work / folder / "modules.json").is_file()
         }
         failures = 0
         print(f"{'folder':<20} {'inputs':<8} {'rows':>4} {'max |sbert - upstream|':>24}  ok")
@@ -193,7 +208,7 @@ def main() -> int:
             failures += not ok
             print(f"{label:<20} modalities: sbert {ours}, upstream {theirs}  {'yes' if ok else 'NO'}")
         for folder, label in FOLDERS.items():
-            print(f"{label:<20} modules.json type: {saved_types[folder]}")
+            print(f"{label:<20} modules.json type: {saved_types.get(folder, '(none)')}")
         print("all equal within 1e-5" if not failures else f"{failures} check(s) failed")
         return 1 if failures else 0
 

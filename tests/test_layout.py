@@ -19,9 +19,6 @@ LAYOUT = json.loads((Path(__file__).parent / "data" / "upstream_6_2_layout.json"
 
 # Upstream names sbert leaves out on purpose, with the reason.
 LEFT_OUT = {
-    "sentence_transformers.base.modules.transformer.ModalityParams": "multimodal processor settings",
-    "sentence_transformers.base.modules.transformer.ProcessingKwargs": "multimodal processor settings",
-    "sentence_transformers.base.modules.transformer.QueryExpansionConfig": "sparse-encoder query expansion",
     "sentence_transformers.base.modules.transformer.set_temporary_class_attrs": "upstream-internal loading hack",
     "sentence_transformers.sentence_transformer.deprecated_model_card_templates": "upstream's old card template text",
     "sentence_transformers.sentence_transformer.fit_mixin.EvaluatorCallback": "2.x fit internals (one callback here)",

@@ -19,9 +19,6 @@ UPSTREAM = json.loads((Path(__file__).parent / "data" / "upstream_6_2_members.js
 
 # Upstream members (``public path.member`` or ``public path.member(param)``) sbert leaves out on purpose.
 LEFT_OUT: dict[str, str] = {
-    "sentence_transformers.base.modules.transformer.ModalityParams": "multimodal processor settings",
-    "sentence_transformers.base.modules.transformer.ProcessingKwargs": "multimodal processor settings",
-    "sentence_transformers.base.modules.transformer.QueryExpansionConfig": "sparse-encoder query expansion",
     "sentence_transformers.base.modules.transformer.set_temporary_class_attrs": "upstream-internal loading hack",
     "sentence_transformers.sentence_transformer.deprecated_model_card_templates.ModelCardTemplate": (
         "upstream's old card template text"

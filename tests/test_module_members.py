@@ -159,8 +159,6 @@ def test_transformer_rejects_what_sbert_does_not_do(tiny_bert_dir):
         Transformer(str(tiny_bert_dir), transformer_task="any-to-any")
     with pytest.raises(ValueError, match="Unsupported transformer_task 'speech'"):
         Transformer(str(tiny_bert_dir), transformer_task="speech")
-    with pytest.raises(NotImplementedError, match="query_expansion"):
-        Transformer(str(tiny_bert_dir), query_expansion={"strategy": "fixed", "length": 32})
     with pytest.raises(ValueError, match="requires also providing module_output_name"):
         Transformer(str(tiny_bert_dir), modality_config={"text": {"method": "forward", "method_output_name": None}})
     image = {"image": {"method": "get_image_features", "method_output_name": None}}

@@ -222,7 +222,8 @@ def check_modalities(model: BaseModel, inputs: list[Any]) -> list[bool] | None:
     takes_images = "image" in supported
     media = None
     for position, item in enumerate(inputs):
-        if _is_text_input(item) and not (takes_images and isinstance(item, str) and is_image_reference(item)):
+        is_text = _is_text_input(item) and not (takes_images and isinstance(item, str) and is_image_reference(item))
+        if is_text and "text" in supported:
             continue
         found = input_modality(item, supported)
         if found not in supported:

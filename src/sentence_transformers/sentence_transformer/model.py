@@ -111,8 +111,11 @@ class SentenceTransformer(FitMixin, BaseModel):
         )
 
     def _load_default_modules(self, folder: str, options: LoadOptions) -> OrderedDict[str, nn.Module]:
-        """A Hugging Face model without modules.json becomes Transformer + mean Pooling."""
+        """A Hugging Face model without modules.json becomes Transformer + mean Pooling; a model whose Transformer
+        already gives sentence embeddings (CLIP's towers, through ``get_*_features``) the Transformer alone."""
         transformer = folder_transformer(folder, options)
+        if getattr(transformer, "module_output_name", None) == "sentence_embedding":
+            return OrderedDict([("0", transformer)])
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         return OrderedDict([("0", transformer), ("1", pooling)])
 

@@ -28,8 +28,8 @@ def has_own_preprocess(module: Any) -> bool:
     True for a module (or subclass) that implements ``preprocess`` itself, upstream 6.x's way: callers that want
     every batch to reach the module's own code (the encode engine) then call ``preprocess`` instead of ``tokenize``.
     """
-    if "preprocess" in getattr(module, "__dict__", {}):
-        return True  # replaced on the instance
+    if "preprocess" in getattr(module, "__dict__", {}) or getattr(module, "takes_media", False):
+        return True  # replaced on the instance, or inputs beyond text (images, audio), which it reads itself
     method = getattr(type(module), "preprocess", None)
     if getattr(method, "__name__", None) == "tokenize":
         return False  # ``preprocess = tokenize`` in some class: an alias, so ``tokenize`` is the implementation

@@ -23,13 +23,17 @@ from sentence_transformers.backend.runtime import TASK_OUTPUTS as RUNTIME_TASKS
 from sentence_transformers.backend.runtime import check_backend
 from sentence_transformers.base import weights_io
 from sentence_transformers.base.hub import resolve_folder
+from sentence_transformers.base.modules import media
+from sentence_transformers.base.modules import query_expansion as expansion
 from sentence_transformers.base.modules.input_module import (
     InputModule,
     has_own_preprocess,
     prepend_prompt,
     wraps_tokenize,
 )
+from sentence_transformers.base.modules.media import ModalityParams, ProcessingKwargs
 from sentence_transformers.base.modules.module import with_init_defaults
+from sentence_transformers.base.modules.query_expansion import QueryExpansionConfig
 from sentence_transformers.base.peft_mixin import adapter_base_model, has_adapters, save_adapter
 from sentence_transformers.base.token_ids import (
     TokenIds,
@@ -52,6 +56,8 @@ _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ModalityParams", "ProcessingKwargs", "QueryExpansionConfig", "Transformer"]
+
 #: transformer_task → (model output read, feature written) for text through ``forward``, as upstream 6.x names them.
 TASK_OUTPUTS: dict[str, tuple[str, str]] = {
     "feature-extraction": ("last_hidden_state", "token_embeddings"),
@@ -72,13 +78,6 @@ _STRUCTURED_CONTENT_MARKERS = ("content[0]", ".type", "'type'", '"type"', "item.
 # Tokenizer arguments that size or shape the output: passed to the tokenizer, never to a chat template.
 _SIZE_KWARGS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
 _SUFFIX_CACHE_SIZE = 256
-# Processor classes by the modality they handle; a multimodal processor lists its parts as these attributes.
-_PROCESSOR_ATTRIBUTE_MODALITIES = {
-    "tokenizer": "text",
-    "image_processor": "image",
-    "feature_extractor": "audio",
-    "video_processor": "video",
-}
 
 
 class Transformer(InputModule):
@@ -108,7 +107,8 @@ class Transformer(InputModule):
         unpad_inputs: Upstream's flash-attention unpadding; sbert always pads, so True only logs that it falls back.
         query_length / document_length: Truncation length for texts encoded with ``task="query"`` /
             ``task="document"`` (e.g. ``encode_query``); None means ``max_seq_length``.
-        query_expansion: ColBERT query expansion, for multi-vector models: not supported (must be None).
+        query_expansion: ColBERT query expansion of ``task="query"`` batches, for multi-vector models
+            (``QueryExpansionConfig``): pads queries with the mask token, marked in ``query_expansion_positions``.
     """
 
     config_file_name: str = "sentence_bert_config.json"
@@ -120,6 +120,7 @@ class Transformer(InputModule):
         "unpad_inputs": None,
         "query_length": None,
         "document_length": None,
+        "query_expansion": None,
     }
     save_in_root: bool = True
 
@@ -152,12 +153,10 @@ class Transformer(InputModule):
         check_backend(backend)
         check_task(transformer_task, backend)
         self.transformer_task = transformer_task
-        self.query_expansion = query_expansion
         self.processing_kwargs = checked_processing_kwargs(processing_kwargs)
         self.query_length = query_length
         self.document_length = document_length
-        if query_length is not None or document_length is not None:
-            self.forward_kwargs = {"task"}  # so that encode passes the task its lengths depend on
+        self.query_expansion = expansion.normalize(query_expansion)
         self.do_lower_case = do_lower_case
         self.backend = backend
         model_kwargs = {**(model_args or {}), **(model_kwargs or {})}
@@ -172,16 +171,21 @@ class Transformer(InputModule):
         if transformer_task == "sequence-classification" and "num_labels" not in config_kwargs:
             if not any(arch.endswith("ForSequenceClassification") for arch in config.architectures or ()):
                 config.num_labels = 1  # a fresh head: one score per text pair, as a CrossEncoder wants
+        tokenizer_source = tokenizer_name_or_path or model_name_or_path
+        tokenizer_kwargs = {**_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs}
+        self._media: media.MediaInputs | None = None
+        processor = self._media_processor(tokenizer_source, tokenizer_kwargs, modality_config, backend)
         if backend == "torch":
             model_kwargs = {**hub_kwargs, **_model_only(model_kwargs)}
             self.auto_model = load_auto_model(model_name_or_path, config, model_kwargs, transformer_task)
         else:
             model_kwargs = {**hub_kwargs, **model_kwargs}
             self.auto_model = _load_runtime_model(backend, model_name_or_path, config, model_kwargs, transformer_task)
-        tokenizer_source = tokenizer_name_or_path or model_name_or_path
-        tokenizer_kwargs = {**_hub_kwargs(tokenizer_kwargs, cache_dir), **tokenizer_kwargs}
-        self.tokenizer = load_tokenizer(tokenizer_source, tokenizer_kwargs)
-        check_vocabulary(self.tokenizer, config, tokenizer_source, tokenizer_kwargs)
+        if processor is not None:
+            self.tokenizer = media.tokenizer_of(processor)
+        else:
+            self.tokenizer = load_tokenizer(tokenizer_source, tokenizer_kwargs)
+            check_vocabulary(self.tokenizer, config, tokenizer_source, tokenizer_kwargs)
         if transformer_task == "text-generation":
             self.tokenizer.padding_side = "left"  # the last position of every row is then a real token
             if self.tokenizer.pad_token is None:
@@ -192,9 +196,13 @@ class Transformer(InputModule):
         if tokenizer_name_or_path is not None:
             self.auto_model.config.tokenizer_class = self.tokenizer.__class__.__name__
         if modality_config is None:
-            modality_config, module_output_name = self.infer_modalities(self.auto_model, self.tokenizer)
+            modality_config, module_output_name = self.infer_modalities(self.auto_model, processor or self.tokenizer)
+        if processor is not None:
+            modality_config = {media.modality_key(key): value for key, value in modality_config.items()}
+            self._media = media.MediaInputs(processor, self.auto_model, modality_config)
         self._set_modality_config(modality_config, module_output_name)
         self.unpad_inputs = unpad_inputs
+        self.query_expansion = self.query_expansion  # the tokenizer's checks, now that it is loaded
 
     def _set_modality_config(self, modality_config: dict[str, Any], module_output_name: str | None) -> None:
         """Check a modality_config (text, and for a causal LM chat messages, through ``forward``) and keep what
@@ -211,6 +219,11 @@ class Transformer(InputModule):
                     f"Invalid modality_config entry for {key!r}: each entry must be a dict with "
                     f"'method' and 'method_output_name' keys, but got {params!r}"
                 )
+        if self.__dict__.get("_media") is not None:  # any modality, through the methods the config names
+            self.modality_config = {key: dict(params) for key, params in modality_config.items()}
+            self.module_output_name = module_output_name
+            self._chat = None
+            return
         allowed = {"text", "message"} if self.transformer_task == "text-generation" else {"text"}
         entries = [modality_config[key] for key in ("text", "message") if key in modality_config]
         if (
@@ -236,8 +249,35 @@ class Transformer(InputModule):
             if chosen == "auto":
                 chosen = infer_message_format(self.config.model_type, getattr(self.tokenizer, "chat_template", None))
             self._chat = ChatInputs(self.tokenizer, chosen)
-            if self._chat.declares("task"):  # so that encode and predict pass their task on to the template
-                self.forward_kwargs = {*getattr(self, "forward_kwargs", ()), "task"}
+
+    def _media_processor(
+        self, source: str, kwargs: dict[str, Any], modality_config: dict[str, Any] | None, backend: str
+    ) -> Any:
+        """The Hugging Face processor of a model that takes images, audio or video, or None for a text model: one
+        is loaded when the folder has a processor file or a saved modality_config names another modality."""
+        named = {media.modality_key(key) for key in modality_config or {}}
+        wants_media = any(part in media.MEDIA for key in named for part in (key if isinstance(key, tuple) else (key,)))
+        if not wants_media and not media.has_processor(_local_folder(source, kwargs)):
+            return None
+        processor = media.load_processor(source, kwargs)
+        if not wants_media and not set(media.processor_modalities(processor)) & set(media.MEDIA):
+            return None  # a processor for text only: the tokenizer path below
+        if backend != "torch":
+            raise NotImplementedError(
+                f"backend={backend!r} runs text models only; load this image/audio/video model with backend='torch'"
+            )
+        return processor
+
+    @property
+    def processor(self) -> Any:
+        """The Hugging Face processor: the multimodal processor of a model taking images, audio or video, else the
+        tokenizer."""
+        return self._media.processor if self.__dict__.get("_media") is not None else self.tokenizer
+
+    @property
+    def takes_media(self) -> bool:
+        """Whether this module takes more than text (images, audio, video): it then preprocesses every batch itself."""
+        return self.__dict__.get("_media") is not None
 
     @property
     def renders_messages(self) -> bool:
@@ -282,17 +322,46 @@ class Transformer(InputModule):
             )
 
     @property
-    def query_expansion(self) -> dict[str, Any] | None:
-        """ColBERT query expansion: always None here (multi-vector models are not supported)."""
-        return None
+    def query_expansion(self) -> QueryExpansionConfig | None:
+        """ColBERT query expansion of ``task="query"`` batches (see ``QueryExpansionConfig``), or None. Only for
+        multi-vector models, whose ``MultiVectorMask`` scores the expansion positions."""
+        return self.__dict__.get("_query_expansion")
 
     @query_expansion.setter
     def query_expansion(self, value: dict[str, Any] | None) -> None:
-        if value is not None:
-            raise NotImplementedError(
-                f"query_expansion={value!r} is not supported: it expands ColBERT queries for multi-vector models, "
-                "which sbert does not implement; leave query_expansion=None"
-            )
+        config = expansion.normalize(value)
+        if config is not None:
+            query_length = self.__dict__.get("query_length")
+            if query_length is not None and query_length < config["length"]:
+                raise ValueError(
+                    f"query_length={query_length} is smaller than query_expansion['length']={config['length']}, "
+                    "the width queries are padded to: raise query_length, drop it, or lower the expansion length."
+                )
+            if "tokenizer" in self.__dict__ or "tokenizer" in self._modules:
+                expansion.expansion_token_id(self.tokenizer, config)
+                if self.__dict__.get("_chat") is not None:
+                    raise ValueError(
+                        "query_expansion cannot be combined with a model that renders chat messages: padding the "
+                        "rendered template to the expansion length would cut the query off."
+                    )
+        self.__dict__["_query_expansion"] = config
+
+    @property
+    def forward_kwargs(self) -> set[str]:
+        """The encode keyword arguments this module takes: ``task`` when query/document lengths, query expansion
+        or a chat template that reads the task depend on it."""
+        chat = self.__dict__.get("_chat")
+        needs_task = (
+            self.__dict__.get("query_length") is not None
+            or self.__dict__.get("document_length") is not None
+            or self.__dict__.get("_query_expansion") is not None
+            or (chat is not None and chat.declares("task"))
+        )
+        return set(self.__dict__.get("_forward_kwargs", ())) | ({"task"} if needs_task else set())
+
+    @forward_kwargs.setter
+    def forward_kwargs(self, value: set[str]) -> None:
+        self.__dict__["_forward_kwargs"] = set(value)
 
     def infer_modalities(self, model: torch.nn.Module, processor: Any) -> tuple[dict[str, Any], str]:
         """The modality_config and output feature for ``model`` and its tokenizer: text through ``forward``,
@@ -301,6 +370,10 @@ class Transformer(InputModule):
         if edge_case is not None:
             return edge_case
         method_output_name, module_output_name = TASK_OUTPUTS[self.transformer_task]
+        if not isinstance(processor, PreTrainedTokenizerBase):
+            return media.infer_modality_config(
+                model, processor, self.transformer_task, TASK_OUTPUTS[self.transformer_task]
+            )
         modalities = self.infer_modalities_from_processor(processor)
         if modalities != ["text"]:
             raise NotImplementedError(
@@ -322,12 +395,9 @@ class Transformer(InputModule):
 
     def infer_modalities_from_processor(self, processor: Any) -> list[str]:
         """The modalities a processor handles: "text" for a tokenizer; a multimodal processor's by its parts."""
-        if isinstance(processor, PreTrainedTokenizerBase):
-            return ["text"]
-        parts = getattr(processor, "get_attributes", None)
-        attributes = parts() if callable(parts) else getattr(processor, "attributes", None)
-        if attributes is not None:
-            return [modality for name, modality in _PROCESSOR_ATTRIBUTE_MODALITIES.items() if name in attributes]
+        found = media.processor_modalities(processor)
+        if found:
+            return found
         logger.warning(
             f"Could not determine modalities from processor of type {type(processor).__name__}. "
             "Returning an empty modality list."
@@ -354,6 +424,9 @@ class Transformer(InputModule):
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
         """Add ``token_embeddings`` (and ``all_layer_embeddings`` when the model returns hidden states)."""
+        if self.takes_media:
+            features[self.module_output_name] = self._media.forward(features, self.module_output_name)
+            return features
         inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
         if self.transformer_task == "text-generation":
             # Only the last position's logits: LogitScore reads that one (left padding puts a real token there).
@@ -464,19 +537,30 @@ class Transformer(InputModule):
         when set, else to ``max_seq_length``. ``processing_kwargs`` (the module's, merged with one given here)
         override these tokenizer arguments. A model that renders chat messages (``renders_messages``) takes
         pairs, texts or conversations (lists of ``{"role", "content"}`` messages) through its chat template."""
+        if self.takes_media:
+            return self._media_features(texts, None, max_length, kwargs)
         if self.renders_messages:
             given = kwargs.get("processing_kwargs")
             conversations = self._chat.conversations(texts)
             return self._chat_encode(conversations, padding, max_length, kwargs.get("task"), given)
         columns = self._prepare(texts)
+        task = kwargs.get("task")
         call = {"padding": padding, "truncation": "longest_first", "return_tensors": "pt"}
-        call["max_length"] = self._max_length(kwargs.get("task"), max_length)
+        call["max_length"] = self._max_length(task, max_length)
         given = kwargs.get("processing_kwargs")
-        if self.processing_kwargs or given:
-            call.update(self._text_call_kwargs(self._merge_processing_kwargs(given)))
+        merged = self._merge_processing_kwargs(given) if self.processing_kwargs or given else {}
+        if merged:
+            call.update(self._text_call_kwargs(merged))
+        config = self.query_expansion if task == "query" else None
+        if config is not None:
+            capped = "max_length" in self._text_call_kwargs(merged)
+            cap = max_length if max_length is not None else self.query_length
+            call = expansion.tokenizer_arguments(config, call, cap, capped)
         with tokenizer_lock(self.tokenizer):
             encoded = self.tokenizer(*columns, **call)
         features = dict(encoded)
+        if config is not None:
+            features = expansion.expand(features, self.tokenizer, config)
         if texts and isinstance(texts[0], dict):
             features["text_keys"] = [next(iter(text)) for text in texts]
         return features
@@ -518,6 +602,10 @@ class Transformer(InputModule):
         """
         if not inputs:
             return {}
+        if self.takes_media:
+            if processing_kwargs:
+                kwargs["processing_kwargs"] = processing_kwargs
+            return self._media_features(inputs, prompt, kwargs.pop("max_length", None), kwargs)
         if self.renders_messages:
             # As upstream: the prompt becomes a system message, and no prompt_length is reported.
             conversations = self._chat.conversations(inputs, prompt)
@@ -534,6 +622,21 @@ class Transformer(InputModule):
             closing = prompt_ids[-1:] and prompt_ids[-1] in getattr(self.tokenizer, "all_special_ids", ())
             features["prompt_length"] = len(prompt_ids) - int(bool(closing))
         return features
+
+    def _media_features(self, inputs: list[Any], prompt: str | None, max_length: int | None, kwargs: dict) -> dict:
+        """``preprocess`` for a model taking images, audio or video: one processor call per modality in the batch."""
+        task = kwargs.get("task")
+        text_call: dict[str, Any] = {"padding": True, "truncation": "longest_first"}
+        length = self._max_length(task, max_length)
+        if length is not None:
+            text_call["max_length"] = length
+        merged = self._merge_processing_kwargs(kwargs.get("processing_kwargs"))
+        if self.do_lower_case:
+            inputs = [
+                item.lower() if isinstance(item, str) and self._media.modality_of(item) == "text" else item
+                for item in inputs
+            ]
+        return self._media.preprocess(list(inputs), prompt, text_call, merged)
 
     def to_messages(self, inputs: list[Any], prompt: str | None = None) -> list[list[dict[str, Any]]]:
         """The chat conversation of each input as this model renders it (``renders_messages``): a (query,
@@ -634,7 +737,10 @@ class Transformer(InputModule):
         else:
             self.auto_model.config.save_pretrained(output_path)
             weights_io.save_state_dict(self.auto_model, output_path, safe_serialization=False)
-        self.save_tokenizer(output_path)
+        if self.takes_media:
+            self._media.processor.save_pretrained(output_path)
+        else:
+            self.save_tokenizer(output_path)
         self.save_config(output_path)
 
     @classmethod
