@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from sentence_transformers.base.encoding import prompt_length
+from sentence_transformers.base.encoding import input_modality, prompt_length
 from sentence_transformers.util.dataset import DEFAULT_LABEL_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 LABEL_COLUMNS = DEFAULT_LABEL_COLUMNS
 COLUMNS_KEY = "_text_columns"
 DATASET_KEY = "dataset_name"
+#: The non-text modalities whose columns are checked against ``model.modalities`` before preprocessing.
+MEDIA_MODALITIES = ("image", "audio", "video")
 
 # Column names whose usual place in the loss's input order is known: (name, index, the group to select).
 _USUAL_COLUMN_ORDER = {
@@ -98,7 +100,9 @@ class BaseDataCollator:
         for column in columns:
             task = routes.get(column)
             prompt = column_prompt(self.prompts, dataset_name, column)
-            features = self._preprocess([row[column] for row in rows], prompt, task)
+            inputs = [row[column] for row in rows]
+            self._check_modalities(column, inputs)
+            features = self._preprocess(inputs, prompt, task)
             if task is not None:
                 features["task"] = task
             for key, value in features.items():
@@ -106,6 +110,23 @@ class BaseDataCollator:
             layout.append((column, list(features)))
         batch[COLUMNS_KEY] = layout
         return batch
+
+    def _check_modalities(self, column: str, inputs: list[Any]) -> None:
+        """Raise a ValueError naming the modality when a column holds images (audio, video) that the model behind
+        ``preprocess_fn`` does not take, instead of the error its text tokenizer would give."""
+        model = getattr(self.preprocess_fn, "__self__", None)
+        supported = getattr(model, "modalities", None)
+        if not supported or all(isinstance(item, str) for item in inputs):
+            return
+        for row, item in enumerate(inputs):
+            found = input_modality(item, supported)
+            if found in MEDIA_MODALITIES and found not in supported:
+                raise ValueError(
+                    f"Modality {found!r} is not supported by this {type(model).__name__} model "
+                    f"(model.modalities == {list(supported)}): column {column!r} holds {type(item).__name__} "
+                    f"inputs (row {row} of the batch). Train a model whose modalities include {found!r} (e.g. a CLIP "
+                    "model for images), or remove the column from the dataset."
+                )
 
     def _preprocess(self, inputs: list[Any], prompt: str | None, task: str | None) -> dict[str, Any]:
         """One column's features, from ``preprocess_fn`` or (5.x) from ``tokenize_fn`` with the prompt prepended."""
