@@ -13,6 +13,7 @@ import torch
 pytest.importorskip("PIL")
 
 sys.path.insert(0, str(Path(__file__).parent))
+from media_models import build_tiny_ast, build_tiny_llava, build_tiny_vit  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.base.modules import media  # noqa: E402
 from sentence_transformers.base.modules.transformer import Transformer  # noqa: E402
@@ -37,38 +38,17 @@ def clip(clip_dir: Path) -> SentenceTransformer:
 
 @pytest.fixture(scope="module")
 def vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
-
-    folder = tmp_path_factory.mktemp("tiny_vit")
-    torch.manual_seed(0)
-    config = ViTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32, patch_size=8
-    )
-    ViTModel(config).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
+    return build_tiny_vit(tmp_path_factory.mktemp("tiny_vit"))
 
 
 @pytest.fixture(scope="module")
 def ast_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
+    return build_tiny_ast(tmp_path_factory.mktemp("tiny_ast"))
 
-    folder = tmp_path_factory.mktemp("tiny_ast")
-    torch.manual_seed(0)
-    config = ASTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        num_mel_bins=32,
-        max_length=64,
-        frequency_stride=16,
-        time_stride=16,
-        patch_size=16,
-    )
-    ASTModel(config).save_pretrained(folder)
-    ASTFeatureExtractor(num_mel_bins=32, max_length=64).save_pretrained(folder)
-    return folder
+
+@pytest.fixture(scope="module")
+def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
 
 
 def test_a_clip_folder_loads_as_one_transformer_with_both_towers(clip):
@@ -214,3 +194,53 @@ def test_missing_extras_are_named():
     assert "sbert[image]" in media.extra_hint("CLIPImageProcessor requires the PIL library")
     assert "sbert[audio]" in media.extra_hint("requires librosa")
     assert "sbert[video]" in media.extra_hint("requires torchvision")
+
+
+def llava_reference(folder: Path, conversations: list) -> torch.Tensor:
+    """Mean-pooled token states of conversations rendered by the processor's chat template, one at a time."""
+    from transformers import AutoModel, AutoProcessor
+
+    processor, model = AutoProcessor.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    rows = []
+    with torch.no_grad():
+        for conversation in conversations:
+            inputs = processor.apply_chat_template([conversation], tokenize=True, return_dict=True, return_tensors="pt")
+            rows.append(model(**inputs).last_hidden_state[0].mean(dim=0))
+    return torch.stack(rows)
+
+
+def test_a_vision_language_model_renders_every_input_as_chat_messages(llava_dir):
+    model = SentenceTransformer(str(llava_dir), device="cpu")
+    config = model[0].modality_config
+    assert list(config) == ["text", "image", "message"] and config["message"]["format"] == "structured"
+    picture = images()[0].convert("RGB")
+
+    def user(*content):
+        return [{"role": "user", "content": list(content)}]
+
+    text, image = {"type": "text", "text": "a photo of a cat"}, {"type": "image", "image": picture}
+    question = {"type": "text", "text": "what is this"}
+    cases = {
+        "text": (["a photo of a cat"], [user(text)]),
+        "image": ([picture], [user(image)]),
+        "dict": ([{"text": "a photo of a cat", "image": picture}], [user(text, image)]),
+        "message": ([user(image, question)], [user(image, question)]),
+        "pair": ([("what is this", picture)], None),
+    }
+    for name, (inputs, conversations) in cases.items():
+        ours = model.encode(inputs, convert_to_tensor=True)
+        if conversations is None:  # a (text, image) pair: a query message and a document message
+            conversations = [[{"role": "query", "content": [question]},
+                              {"role": "document", "content": [image]}]]  # fmt: skip
+        torch.testing.assert_close(ours, llava_reference(llava_dir, conversations), atol=1e-5, rtol=0, msg=name)
+    system = [{"role": "system", "content": [{"type": "text", "text": "query"}]}, *user(text)]
+    prompted = model.encode(["a photo of a cat"], prompt="query", convert_to_tensor=True)
+    torch.testing.assert_close(prompted, llava_reference(llava_dir, [system]), atol=1e-5, rtol=0)
+    mixed = ["a photo of a cat", picture, ("what is this", picture)]
+    one_by_one = torch.cat([model.encode([item], convert_to_tensor=True) for item in mixed])
+    torch.testing.assert_close(model.encode(mixed, convert_to_tensor=True), one_by_one, atol=1e-5, rtol=0)
+
+
+def test_a_multimodal_dict_needs_a_model_that_combines_modalities(clip):
+    with pytest.raises(ValueError, match="image"):
+        clip.encode([{"text": "a cat", "image": images()[0]}])

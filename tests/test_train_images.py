@@ -194,3 +194,27 @@ def test_evaluators_with_image_anchors_and_corpus(clip_dir: Path, image_paths: l
     negative = model.encode(captions[1:9], normalize_embeddings=True)
     expected = np.mean((anchor * positive).sum(1) > (anchor * negative).sum(1))
     assert triplet(model)["tr_cosine_accuracy"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_model_card_describes_image_columns_as_upstream(clip_dir: Path, image_paths: list[str]) -> None:
+    """PIL columns get their sizes (width x height), path columns the image modality without reading the files."""
+    from datasets import Dataset
+
+    model = clip(clip_dir)
+    images, captions = columns(5)  # heights 32..36, width 32
+    dataset = Dataset.from_dict({"image": images, "path": image_paths[:5], "caption": captions})
+    stats = model.model_card_data._column_stats
+    assert stats(dataset, "image", None) == {
+        "dtype": "image",
+        "modality": "image",
+        "data": {"min": "32x32 px", "mean": "32x34 px", "max": "32x36 px"},
+    }
+    assert stats(dataset, "path", None) == {"dtype": "string", "modality": "image", "data": {}}
+    assert stats(dataset, "caption", None)["modality"] == "text"
+    waves = [{"array": np.zeros(length, dtype=np.float32), "sampling_rate": 16000} for length in (8000, 16000)]
+    audio = model.model_card_data._column_stats(Dataset.from_dict({"audio": waves}), "audio", None)
+    assert audio == {
+        "dtype": "audio",
+        "modality": "audio",
+        "data": {"min": "0.50s", "mean": "0.75s", "max": "1.00s", "sampling_rate": "16000 Hz"},
+    }

@@ -42,6 +42,7 @@ from tqdm.autonotebook import tqdm
 
 from sentence_transformers.base import modality
 from sentence_transformers.base.modules.input_module import has_own_preprocess, prepend_prompt
+from sentence_transformers.base.modules.media import modality_key
 from sentence_transformers.base.token_ids import replace_lone_surrogates, warn_replaced_surrogates
 from sentence_transformers.util.quantization import quantize_embeddings
 from sentence_transformers.util.tensor import truncate_embeddings
@@ -198,11 +199,15 @@ def media_modality(item: Any) -> str | None:
         return None
     if isinstance(item, np.ndarray) and item.dtype.kind in "UO":
         return None
+    if modality._is_non_text_pair(item):
+        return "pair"  # e.g. (text, image): a query and a document message, for a model that takes messages
     try:
         found = modality.infer_modality(item)
     except ValueError:
         return None
-    return found if isinstance(found, str) and found != "text" else None
+    if isinstance(found, tuple):
+        return modality.format_modality(found)  # a multimodal dict, e.g. "image+text"
+    return found if found != "text" else None
 
 
 def input_modality(item: Any, supported: Sequence[str] = ("text",)) -> str | None:
@@ -213,6 +218,18 @@ def input_modality(item: Any, supported: Sequence[str] = ("text",)) -> str | Non
     if _is_text_input(item):
         return "text"
     return media_modality(item)
+
+
+def _takes(model: BaseModel, supported: list[Any], found: str | None) -> bool:
+    """Whether the model takes inputs of modality ``found``: a (text, image) pair as chat messages, a multimodal
+    dict ("image+text") when it names that combination or combines its parts in messages (``model.supports``)."""
+    if found is None:
+        return False
+    key = "message" if found == "pair" else modality_key(found)
+    if key in supported:
+        return True
+    supports = getattr(model, "supports", None)
+    return callable(supports) and bool(supports(key))
 
 
 def check_modalities(model: BaseModel, inputs: list[Any]) -> list[bool] | None:
@@ -226,7 +243,7 @@ def check_modalities(model: BaseModel, inputs: list[Any]) -> list[bool] | None:
         if is_text and "text" in supported:
             continue
         found = input_modality(item, supported)
-        if found not in supported:
+        if not _takes(model, supported, found):
             name = found or "unrecognised"
             shown = f"{'an' if name[0] in 'aeiou' else 'a'} {name} input"
             hint = " Use a model that embeds images, e.g. a CLIP model." if found == "image" else ""

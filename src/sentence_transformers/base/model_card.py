@@ -454,8 +454,30 @@ class BaseModelCardData:
         """Type and min/mean/max (lengths, values, sizes) or value shares of one column, over up to 100 rows."""
         values = dataset[: min(len(dataset), 100)][column]
         first = values[0]
+        found = _column_modality(first, getattr(self.model, "modalities", None))
         if isinstance(first, str):
+            if found in ("image", "audio", "video"):  # a path or URL: not read just for statistics
+                return {"dtype": "string", "modality": found, "data": {}}
             return {"dtype": "string", "modality": "text", "data": self._text_length_stats(values, task)}
+        if found == "image" and hasattr(first, "width") and hasattr(first, "height"):
+            sizes = [(image.width, image.height) for image in values if hasattr(image, "width")]
+            widths, heights = [size[0] for size in sizes], [size[1] for size in sizes]
+
+            def shown(width: float, height: float) -> str:
+                return f"{int(width)}x{int(height)} px"
+
+            data = {"min": shown(min(widths), min(heights)), "max": shown(max(widths), max(heights))}
+            data["mean"] = shown(sum(widths) / len(widths), sum(heights) / len(heights))
+            return {"dtype": "image", "modality": "image", "data": {k: data[k] for k in ("min", "mean", "max")}}
+        if found == "audio" and isinstance(first, dict) and "array" in first:
+            seconds = [len(d["array"]) / d["sampling_rate"] for d in values if "array" in d and "sampling_rate" in d]
+            data = {}
+            if seconds:
+                data = {"min": f"{min(seconds):.2f}s", "mean": f"{sum(seconds) / len(seconds):.2f}s"}
+                data["max"] = f"{max(seconds):.2f}s"
+            if "sampling_rate" in first:
+                data["sampling_rate"] = f"{first['sampling_rate']} Hz"
+            return {"dtype": "audio", "modality": "audio", "data": data}
         if isinstance(first, (bool, int)):
             counts = Counter(values)
             share = {key: f"{'~' if len(counts) > 1 else ''}{counts[key] / len(values):.2%}" for key in sorted(counts)}
@@ -1152,6 +1174,16 @@ def _group_eval_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             grouped.append(entry)
     return grouped
+
+
+def _column_modality(value: Any, supported: list[str] | None) -> str:
+    """The modality of a column's first value as upstream's card names it ("" for labels and scores)."""
+    from sentence_transformers.base import modality
+
+    try:
+        return modality.format_modality(modality.infer_modality(value, supported_modalities=supported))
+    except ValueError:
+        return ""
 
 
 def _softly(step: Any, what: str) -> Any:

@@ -48,6 +48,7 @@ class ProcessingKwargs(TypedDict, total=False):
 #: Files that hold a Hugging Face processor beside the model (image processor, feature extractor, processor).
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
 MEDIA = ("image", "audio", "video")
+_SIZE_ARGUMENTS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
 _PROCESSOR_ARGUMENTS = {"text": "text", "image": "images", "audio": "audio", "video": "videos"}
 _PROCESSOR_PARTS = {
     "tokenizer": "text",
@@ -93,6 +94,16 @@ _EDGE_CASES: dict[str, tuple[dict[Any, dict[str, Any]], str]] = {
         for model_type in _AUDIO_ENCODERS
     },
 }
+
+
+def _nested(calls: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-modality processor arguments under the names transformers' processors take them."""
+    return {
+        "text_kwargs": calls["text"],
+        "images_kwargs": calls["image"],
+        "audio_kwargs": calls["audio"],
+        "videos_kwargs": calls["video"],
+    }
 
 
 def has_processor(folder: str | None) -> bool:
@@ -180,6 +191,7 @@ def infer_modality_config(
     """
     method_output, feature = default
     message = getattr(processor, "chat_template", None) is not None
+    message_format = modality_rules.InputFormatter(model.config.model_type, "auto", processor).message_format
     edge = _EDGE_CASES.get(model.config.model_type) if task == "feature-extraction" else None
     if edge is not None:
         config = {key: dict(value) for key, value in edge[0].items() if hasattr(model, value["method"])}
@@ -189,12 +201,16 @@ def infer_modality_config(
             ):
                 value["method_output_name"] = None
         if message and "message" not in config:
-            config["message"] = {**config.get("text", {"method": "forward", "method_output_name": method_output})}
+            text = config.get("text", {"method": "forward", "method_output_name": method_output})
+            config["message"] = {**text, "format": message_format}
         return config, edge[1]
     modalities = processor_modalities(processor) + (["message"] if message else [])
     forward_fields = output_fields(model.forward)
     if forward_fields is None or method_output in forward_fields or task != "feature-extraction":
-        return {key: {"method": "forward", "method_output_name": method_output} for key in modalities}, feature
+        config = {key: {"method": "forward", "method_output_name": method_output} for key in modalities}
+        if message:
+            config["message"]["format"] = message_format
+        return config, feature
     config = {}
     for key in modalities:
         method = getattr(model, f"get_{key}_features", None)
@@ -205,7 +221,7 @@ def infer_modality_config(
 
 
 def modality_key(value: Any) -> Any:
-    """A modality_config key as saved ("image+text") back to the tuple upstream uses in memory."""
+    """A modality as written ("image+text", a saved modality_config key) back to upstream's tuple; others as given."""
     return tuple(value.split("+")) if isinstance(value, str) and "+" in value else value
 
 
@@ -217,8 +233,9 @@ class MediaInputs:
         self.model = model
         self.modality_config = modality_config
         self.modalities = [key for key in modality_config if isinstance(key, str) and key != "message"]
+        message_format = modality_config.get("message", {}).get("format", "auto")
         self.formatter = modality_rules.InputFormatter(
-            model.config.model_type, "auto", processor, supported_modalities=self.modalities
+            model.config.model_type, message_format, processor, supported_modalities=self.modalities
         )
         self._signatures: dict[str, set[str] | None] = {}
 
@@ -234,6 +251,8 @@ class MediaInputs:
 
             if is_image_reference(item):
                 return "image"
+        if modality_rules._is_non_text_pair(item):
+            return "pair"  # a (text, image) pair: chat messages with a query and a document, when the model takes them
         return modality_rules.infer_modality(item, self.modalities)
 
     def preprocess(
@@ -245,22 +264,18 @@ class MediaInputs:
     ) -> dict[str, Any]:
         """Features for one batch. One modality: the processor's output and ``modality``. Several: each group's
         features under ``"<modality>.<name>"`` keys, and ``modality_rows`` (each row's modality, in order)."""
+        if "message" in self.modality_config:  # every input becomes a conversation: one processor call
+            return self._process("message", inputs, list(range(len(inputs))), prompt, text_call, processing_kwargs)
         rows = [self.modality_of(item) for item in inputs]
         groups: dict[Any, list[int]] = {}
         for position, found in enumerate(rows):
-            if found not in self.modality_config:
-                modality_rules.raise_unsupported_modality_error(
-                    [inputs[position]], found, list(self.modality_config), "Transformer module"
-                )
             groups.setdefault(found, []).append(position)
         parts = {
             found: self._process(found, [inputs[i] for i in positions], positions, prompt, text_call, processing_kwargs)
             for found, positions in groups.items()
         }
         if len(parts) == 1:
-            ((found, features),) = parts.items()
-            features["modality"] = found
-            return features
+            return next(iter(parts.values()))
         mixed: dict[str, Any] = {"modality": "mixed", "modality_rows": rows}
         for found, features in parts.items():
             name = modality_rules.format_modality(found)
@@ -277,11 +292,15 @@ class MediaInputs:
         processing_kwargs: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         """One modality's processor call; media read from paths, URLs and data URIs first."""
-        if "image" in modality_rules.format_modality(found).split("+"):
-            items = [_with_loaded_images(item, position) for item, position in zip(items, positions, strict=True)]
-        _, arguments, extra = self.formatter.parse_inputs(items)
-        if prompt and "text" in arguments:
-            arguments["text"] = [prompt + text for text in arguments["text"]]
+        takes_images = "image" in self.modalities
+        items = [
+            _with_loaded_images(item, position, takes_images) for item, position in zip(items, positions, strict=True)
+        ]
+        parsed, arguments, extra = self.formatter.parse_inputs(items)
+        if "message" in self.modality_config and parsed != "message":  # as upstream: the chat template renders all
+            parsed, arguments = self.formatter.batch_to_message(parsed, arguments)
+        if parsed not in self.modality_config:
+            modality_rules.raise_unsupported_modality_error(items, parsed, list(self.modality_config), "Transformer")
         common = {"return_tensors": "pt", **processing_kwargs.get("common", {})}
         calls = {"text": dict(text_call), "image": {}, "audio": {"padding": True}, "video": {}}
         if self.model.config.model_type == "whisper":
@@ -289,23 +308,59 @@ class MediaInputs:
         for key in calls:
             calls[key].update(processing_kwargs.get(key, {}))
             calls[key].update(extra.get(key, {}))
+        if parsed == "message":
+            template = dict(processing_kwargs.get("chat_template", {}))
+            calls["text"].update({key: template.pop(key) for key in _SIZE_ARGUMENTS & template.keys()})
+            features = self._render_messages(arguments["message"], prompt, calls, common, template)
+            return {**features, "modality": parsed}
+        if prompt and "text" in arguments:
+            arguments["text"] = [prompt + text for text in arguments["text"]]
         from transformers import ProcessorMixin
 
-        with tokenizer_lock(self.tokenizer) if self.tokenizer is not None else contextlib.nullcontext():
+        with self._lock():
             if isinstance(self.processor, ProcessorMixin):
                 named = {_PROCESSOR_ARGUMENTS.get(key, key): value for key, value in arguments.items()}
+                features = self.processor(**named, **_nested(calls), common_kwargs=common)
+            else:
+                ((key, values),) = arguments.items()
+                features = self.processor(values, **calls.get(key, {}), **common)
+        return {**features, "modality": parsed}
+
+    def _render_messages(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        prompt: str | None,
+        calls: dict[str, dict[str, Any]],
+        common: dict[str, Any],
+        template: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Chat conversations (with their media) through the processor's chat template, tokenized and batched; a
+        prompt becomes a system message first. ``template`` holds the template's own variables."""
+        from transformers import ProcessorMixin
+
+        if prompt:
+            conversations = self.formatter.prepend_prompt_to_messages(conversations, prompt)
+        with self._lock():
+            if isinstance(self.processor, ProcessorMixin):
+                nested = {**_nested(calls), "common_kwargs": common}
                 return dict(
-                    self.processor(
-                        **named,
-                        text_kwargs=calls["text"],
-                        images_kwargs=calls["image"],
-                        audio_kwargs=calls["audio"],
-                        videos_kwargs=calls["video"],
-                        common_kwargs=common,
+                    self.processor.apply_chat_template(
+                        conversations,
+                        tokenize=True,
+                        return_dict=True,
+                        return_tensors=common.get("return_tensors"),
+                        processor_kwargs=nested,
+                        **template,
                     )
                 )
-            ((key, values),) = arguments.items()
-            return dict(self.processor(values, **calls.get(key, {}), **common))
+            sizes = {**common, **calls["text"]}
+            return dict(
+                self.processor.apply_chat_template(conversations, tokenize=True, return_dict=True, **sizes, **template)
+            )
+
+    def _lock(self) -> Any:
+        """The tokenizer's lock (its calls are not thread safe), or no lock for a model without a tokenizer."""
+        return tokenizer_lock(self.tokenizer) if self.tokenizer is not None else contextlib.nullcontext()
 
     def forward(self, features: dict[str, Any], output_name: str) -> torch.Tensor:
         """The model output for a batch from ``preprocess``, rows in input order."""
@@ -317,7 +372,7 @@ class MediaInputs:
         for key in dict.fromkeys(rows):
             prefix = modality_rules.format_modality(key) + "."
             part = {name[len(prefix) :]: value for name, value in features.items() if name.startswith(prefix)}
-            outputs[key] = self._run(key, part)
+            outputs[key] = self._run(modality_key(part.get("modality", key)), part)
         first = next(iter(outputs.values()))
         if any(output.dim() != 2 for output in outputs.values()):
             raise ValueError(
@@ -358,12 +413,21 @@ class MediaInputs:
         return self._signatures[name]
 
 
-def _with_loaded_images(item: Any, position: int) -> Any:
-    """An input with each image path, URL or data URI read into a PIL image (errors name the position)."""
+def _with_loaded_images(item: Any, position: int, takes_images: bool) -> Any:
+    """An input with each image path, URL or data URI read into a PIL image (errors name the position); texts,
+    other media and chat messages (their template loads what they name) as given."""
+    from sentence_transformers.base.encoding import is_image_reference
     from sentence_transformers.sentence_transformer.modules.clip_model import load_image
 
+    def loaded(value: Any) -> Any:
+        return load_image(value, position) if isinstance(value, str) and is_image_reference(value) else value
+
+    if not takes_images:
+        return item
     if isinstance(item, str):
-        return load_image(item, position)
-    if isinstance(item, dict) and isinstance(item.get("image"), str):
-        return {**item, "image": load_image(item["image"], position)}
+        return loaded(item)
+    if isinstance(item, dict) and "image" in item:
+        return {**item, "image": loaded(item["image"])}
+    if modality_rules._is_non_text_pair(item):
+        return type(item)(loaded(part) for part in item)
     return item
