@@ -22,7 +22,7 @@ from transformers import CLIPModel as HFCLIPModel  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.base import persistence  # noqa: E402
 from sentence_transformers.sentence_transformer.modules import CLIPModel  # noqa: E402
-from sentence_transformers.sentence_transformer.modules import clip_model as clip_module  # noqa: E402
+from sentence_transformers.base import images as images_module  # noqa: E402
 
 WORDS = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
 TEXTS = ["a photo of a cat", "a red square", "the dog is on the table", "blue", "a picture of a green dog on a table"]
@@ -250,7 +250,7 @@ def test_missing_image_path_is_named(clip, tmp_path):
 
 
 def test_unreachable_image_url_is_named(clip, monkeypatch):
-    monkeypatch.setattr(clip_module, "IMAGE_TIMEOUT", 2.0)
+    monkeypatch.setattr(images_module, "IMAGE_TIMEOUT", 2.0)
     url = "http://127.0.0.1:9/picture.png"
     with pytest.raises(ValueError, match=r"Could not fetch the image at 'http://127\.0\.0\.1:9/picture\.png'"):
         clip.encode([url])
@@ -259,7 +259,7 @@ def test_unreachable_image_url_is_named(clip, monkeypatch):
 def test_missing_pillow_names_the_extra(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "PIL", None)
     with pytest.raises(ImportError, match=r"sbert\[image\]"):
-        clip_module.require_pillow()
+        images_module.require_pillow()
 
 
 def test_upstream_members(clip):
@@ -302,7 +302,7 @@ def fast_path_images() -> list[Image.Image]:
 def test_fast_pixel_values_equal_the_image_processor(settings):
     processor = CLIPImageProcessor(**settings)
     pictures = fast_path_images()
-    fast = clip_module._fast_clip_pixels(processor, pictures)
+    fast = images_module.fast_clip_pixels(processor, pictures)
     assert fast is not None and fast.dtype == torch.float32
     expected = processor(pictures, return_tensors="pt")["pixel_values"]
     assert fast.shape == expected.shape
@@ -323,7 +323,7 @@ def test_fast_pixel_values_equal_the_image_processor(settings):
 )
 def test_non_standard_processor_settings_fall_back(settings, clip_dir, monkeypatch):
     processor = CLIPImageProcessor(**settings)
-    assert clip_module._fast_clip_pixels(processor, fast_path_images()) is None
+    assert images_module.fast_clip_pixels(processor, fast_path_images()) is None
     module = CLIPModel(str(clip_dir))
     module.processor.image_processor = processor
     called = []
@@ -336,7 +336,7 @@ def test_non_standard_processor_settings_fall_back(settings, clip_dir, monkeypat
 def test_arrays_and_call_arguments_use_the_image_processor(clip, monkeypatch):
     module = clip[0]
     processor = module.image_processor
-    assert clip_module._fast_clip_pixels(processor, [np.zeros((8, 8, 3), dtype=np.uint8)]) is None
+    assert images_module.fast_clip_pixels(processor, [np.zeros((8, 8, 3), dtype=np.uint8)]) is None
     calls = []
     original = type(processor).__call__
     monkeypatch.setattr(type(processor), "__call__", lambda self, *a, **k: calls.append(k) or original(self, *a, **k))

@@ -162,7 +162,7 @@ def test_transformer_rejects_what_sbert_does_not_do(tiny_bert_dir):
     with pytest.raises(ValueError, match="requires also providing module_output_name"):
         Transformer(str(tiny_bert_dir), modality_config={"text": {"method": "forward", "method_output_name": None}})
     image = {"image": {"method": "get_image_features", "method_output_name": None}}
-    with pytest.raises(NotImplementedError, match="modality_config"):
+    with pytest.raises(ValueError, match=r"modality_config names \['image'\], but the processor"):
         Transformer(str(tiny_bert_dir), modality_config=image, module_output_name="sentence_embedding")
 
 

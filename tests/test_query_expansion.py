@@ -104,3 +104,10 @@ def test_encode_query_expands_and_plain_encode_does_not(tiny_bert_dir):
     assert plain[0].shape[0] == int(module.tokenize(TEXTS[:1])["attention_mask"].sum())
     direct = module(module.tokenize(TEXTS[:1], task="query"))["token_embeddings"][0]
     torch.testing.assert_close(queries[0], direct, atol=1e-6, rtol=0)
+
+
+def test_prompt_length_is_the_prompt_without_expansion_padding(tiny_bert_dir):
+    module = Transformer(str(tiny_bert_dir), query_expansion={"strategy": "fixed", "length": 16})
+    features = module.preprocess(["the fox"], prompt="the ", task="query")
+    assert features["prompt_length"] == 2  # [CLS] and "the"; the closing [SEP] left out
+    assert features["input_ids"].shape == (1, 16)

@@ -260,8 +260,18 @@ class Transformer(InputModule):
         if not wants_media and not media.has_processor(_local_folder(source, kwargs)):
             return None
         processor = media.load_processor(source, kwargs)
-        if not wants_media and not set(media.processor_modalities(processor)) & set(media.MEDIA):
+        handled = media.processor_modalities(processor)
+        if not wants_media and not set(handled) & set(media.MEDIA):
             return None  # a processor for text only: the tokenizer path below
+        missing = {part for key in named for part in (key if isinstance(key, tuple) else (key,))} - {
+            *handled,
+            "message",
+        }
+        if missing:
+            raise ValueError(
+                f"modality_config names {sorted(missing)}, but the processor of {source!r} "
+                f"({type(processor).__name__}) handles {handled} only"
+            )
         if backend != "torch":
             raise NotImplementedError(
                 f"backend={backend!r} runs text models only; load this image/audio/video model with backend='torch'"
@@ -618,7 +628,8 @@ class Transformer(InputModule):
         features = self.tokenize(prepend_prompt(inputs, prompt), **kwargs)
         features["modality"] = "text"
         if prompt:
-            prompt_ids = self.tokenize([prompt], **kwargs)["input_ids"][0].tolist()
+            alone = {key: value for key, value in kwargs.items() if key != "task"}  # no query expansion padding
+            prompt_ids = self.tokenize([prompt], **alone)["input_ids"][0].tolist()
             closing = prompt_ids[-1:] and prompt_ids[-1] in getattr(self.tokenizer, "all_special_ids", ())
             features["prompt_length"] = len(prompt_ids) - int(bool(closing))
         return features
