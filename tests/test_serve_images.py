@@ -1,11 +1,18 @@
 """``sbert serve`` with images: a tiny offline CLIP in-process (Starlette's TestClient runs the app's lifespan, so the
 batcher is the real one), data-URI and object-form images on /v1/embeddings and /embed, mixed with texts, the image
-limits, and a text-only model's 400. No network: the only URL is an unreachable loopback port."""
+limits, and a text-only model's 400; image URLs from a local http.server thread on 127.0.0.1 (the URL policy,
+redirects, parallel fetching). No other network: the other URLs are an unreachable loopback port or refused before
+any fetch."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import io
+import threading
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +27,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers.cli import build_parser  # noqa: E402
 from sentence_transformers.serve.app import create_app  # noqa: E402
+from sentence_transformers.serve.images import UrlPolicy  # noqa: E402
 from sentence_transformers.serve.settings import ServeSettings  # noqa: E402
 from test_clip_model import build_tiny_clip  # noqa: E402
 
@@ -204,3 +213,186 @@ def test_text_only_model_answers_400(text_app):
     # for a text model, a string URL is a text; text objects are texts
     response = text_app.post("/v1/embeddings", json={"input": ["http://127.0.0.1:9/x.png", {"text": "a text"}]})
     assert response.status_code == 200, response.text
+
+
+# ------------------------------------------------------------------------------------------------ image URLs
+class ImageHost:
+    """A local http.server thread on 127.0.0.1: ``/img/N.png`` serves picture N; ``/together/N.png`` too, once three
+    such requests are in flight at the same time (else 500); ``/redirect?to=URL`` answers 302 to URL. ``paths`` lists
+    the requests it got."""
+
+    def __init__(self) -> None:
+        self.pngs = [png_bytes(image) for image in pictures()]
+        self.paths: list[str] = []
+        self.together = threading.Barrier(3, timeout=10)
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                host.paths.append(self.path)
+                url = urllib.parse.urlsplit(self.path)
+                if url.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", urllib.parse.parse_qs(url.query)["to"][0])
+                    self.end_headers()
+                    return
+                kind, _, name = url.path.strip("/").partition("/")
+                if kind == "together":
+                    try:
+                        host.together.wait()
+                    except threading.BrokenBarrierError:
+                        self.send_error(500, "the images were not fetched in parallel")
+                        return
+                body = host.pngs[int(name.removesuffix(".png"))]
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def image(self, index: int, kind: str = "img") -> str:
+        return f"{self.url}/{kind}/{index}.png"
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def image_host() -> Iterator[ImageHost]:
+    host = ImageHost()
+    host.thread.start()
+    yield host
+    host.server.shutdown()
+    host.server.server_close()
+
+
+@contextlib.contextmanager
+def serving(clip: SentenceTransformer, **overrides) -> Iterator[TestClient]:
+    settings = ServeSettings(model="clip", device="cpu", max_image_pixels=60 * 60, image_timeout=20.0, **overrides)
+    with TestClient(create_app(clip, settings)) as client:
+        yield client
+
+
+def test_url_images_are_fetched_in_parallel_and_keep_their_order(clip, image_host):
+    # each /together/ image is served only once all three requests are in flight: one at a time would fail
+    items = [image_host.image(2, "together"), "a cat", {"image": image_host.image(0, "together")},
+             {"type": "image_url", "image_url": {"url": image_host.image(1, "together")}}]  # fmt: skip
+    with serving(clip) as client:
+        got, _ = embeddings(client, items)
+    images = pictures()
+    expected = clip.encode([images[2], "a cat", images[0], images[1]], normalize_embeddings=True)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_the_first_bad_image_by_position_is_answered(clip, image_host):
+    items = [image_host.image(0), "data:image/png;base64,bad!", "http://127.0.0.1:9/x.png"]
+    with serving(clip) as client:
+        assert_error(client.post("/v1/embeddings", json={"input": items}), 422, "invalid_image", "item 1")
+
+
+def test_image_urls_off_refuses_urls_before_fetching_and_takes_data_uris(clip, image_host):
+    before = len(image_host.paths)
+    with serving(clip, image_urls="off") as client:
+        url_object = {"type": "image_url", "image_url": {"url": image_host.image(2)}}
+        for item in [image_host.image(0), {"image": image_host.image(1)}, url_object]:
+            body = {"input": ["a cat", item]}
+            error = assert_error(client.post("/v1/embeddings", json=body), 403, "image_url_not_allowed", "item 1")
+            assert "--image-urls off" in error["message"] and "data:image" in error["message"]
+        assert_error(client.post("/embed", json={"inputs": [image_host.image(0)]}), 403, "image_url_not_allowed",
+                     "--image-urls off")  # fmt: skip
+        got, _ = embeddings(client, [data_uri(pictures()[0])])
+        assert client.get("/info").json()["image_urls"] == "off"
+    assert len(image_host.paths) == before  # nothing was fetched
+    np.testing.assert_allclose(got, clip.encode(pictures()[:1], normalize_embeddings=True), atol=1e-6)
+
+
+def test_allow_list_fetches_listed_hosts_only(clip, image_host):
+    with serving(clip, image_url_allow=("127.0.0.1",)) as client:
+        got, _ = embeddings(client, [image_host.image(1), data_uri(pictures()[0])])
+        assert client.get("/info").json()["image_urls"] == ["127.0.0.1"]
+    np.testing.assert_allclose(got, clip.encode(pictures()[1::-1], normalize_embeddings=True), atol=1e-6)
+    before = len(image_host.paths)
+    with serving(clip, image_url_allow=("*.example.com", "example.org")) as client:
+        response = client.post("/v1/embeddings", json={"input": [data_uri(pictures()[0]), image_host.image(0)]})
+        error = assert_error(response, 403, "image_url_not_allowed", "--image-url-allow")
+        assert "'127.0.0.1'" in error["message"] and "*.example.com, example.org" in error["message"]
+        got, _ = embeddings(client, [data_uri(pictures()[2])])  # data URIs always go
+    assert len(image_host.paths) == before
+
+
+def test_redirects_are_checked_against_the_allow_list(clip, image_host):
+    port = image_host.server.server_address[1]
+    elsewhere = f"http://localhost:{port}/img/0.png"  # the same server under a name not on the list
+    redirect = f"{image_host.url}/redirect?to={urllib.parse.quote(elsewhere)}&x=.png"
+    with serving(clip, image_url_allow=("127.0.0.1",)) as client:
+        error = assert_error(client.post("/v1/embeddings", json={"input": [{"image": redirect}]}), 403,
+                             "image_url_not_allowed", "'localhost'")  # fmt: skip
+        assert "--image-url-allow" in error["message"]
+    assert not any(path.startswith("/img/0.png") for path in image_host.paths[-1:])
+    with serving(clip) as client:  # any host: the redirect is followed
+        got, _ = embeddings(client, [{"image": redirect}])
+    np.testing.assert_allclose(got, clip.encode(pictures()[:1], normalize_embeddings=True), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "hosts, url, allowed",
+    [
+        ((), "http://anything.test/x.png", True),
+        (("example.com",), "https://EXAMPLE.com./x.png", True),
+        (("example.com",), "http://example.com:8080/x.png", True),
+        (("example.com",), "http://a.example.com/x.png", False),
+        (("example.com",), "http://example.com.evil.test/x.png", False),
+        (("example.com",), "http://example.com@evil.test/x.png", False),
+        (("*.example.com",), "http://cdn.a.example.com/x.png", True),
+        (("*.example.com",), "http://example.com/x.png", False),
+        (("*.example.com",), "http://badexample.com/x.png", False),
+        (("[::1]",), "http://[::1]:8000/x.png", True),
+        (("10.0.0.5", "*.Example.COM"), "http://img.example.com/x.png", True),
+    ],
+)
+def test_url_policy_hosts(hosts, url, allowed):
+    assert UrlPolicy(True, hosts).allows(url) is allowed
+    assert UrlPolicy(False, ()).allows(url) is False
+
+
+def serve_args(*argv: str):
+    return build_parser().parse_args(["serve", "-m", "m", *argv])
+
+
+def test_image_url_settings_from_flags_and_environment():
+    settings = ServeSettings.from_args(serve_args("--image-url-allow", "A.com", "--image-url-allow", "*.b.org."), {})
+    assert (settings.image_urls, settings.image_url_allow) == ("any", ("a.com", "*.b.org"))
+    settings = ServeSettings.from_args(serve_args(), {"SBERT_IMAGE_URL_ALLOW": "a.com, *.b.org  c.net"})
+    assert settings.image_url_allow == ("a.com", "*.b.org", "c.net")
+    settings = ServeSettings.from_args(serve_args("--image-urls", "off"), {"SBERT_IMAGE_URLS": "any"})
+    assert (settings.image_urls, settings.image_url_allow) == ("off", ())
+    assert ServeSettings.from_args(serve_args(), {}).image_urls == "any"  # the default fetches any URL
+    with pytest.raises(SystemExit):
+        serve_args("--image-urls", "some")
+
+
+@pytest.mark.parametrize(
+    "argv, environ, message",
+    [
+        ((), {"SBERT_IMAGE_URLS": "maybe"}, "--image-urls must be one of any, off"),
+        (("--image-url-allow", "http://a.com/"), {}, "--image-url-allow takes a host"),
+        (("--image-url-allow", "a.com:8080"), {}, "without scheme, port or path"),
+        (("--image-url-allow", "localhost:8080"), {}, "without scheme, port or path"),
+        (("--image-url-allow", "a.*.com"), {}, "--image-url-allow"),
+        (("--image-url-allow", "*."), {}, "--image-url-allow"),
+        (("--image-urls", "off", "--image-url-allow", "a.com"), {}, "--image-urls is off"),
+    ],
+)
+def test_bad_image_url_settings_name_the_flag(argv, environ, message):
+    with pytest.raises(ValueError, match=message):
+        ServeSettings.from_args(serve_args(*argv), environ)

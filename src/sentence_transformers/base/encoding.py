@@ -450,13 +450,18 @@ def plan_batches(
         prepared = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
         order = np.argsort(-prepared.lengths, kind="stable")
         for first in range(0, len(order), batch_size):
-            indices = order[first : first + batch_size]
-            features = {**prepared.features(indices), **extra}
-            positions = torch.from_numpy(indices + start)
-            if pin_memory:
-                features = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                positions = positions.pin_memory()
-            yield Batch(features, positions)
+            # built in a helper: this frame keeps no reference to a batch once the consumer has it
+            yield _batch(prepared, order[first : first + batch_size], start, extra, pin_memory)
+
+
+def _batch(prepared: PreparedInputs, indices: np.ndarray, start: int, extra: dict[str, Any], pin: bool) -> Batch:
+    """The batch of ``indices`` (of the window at ``start``), pinned for a fast copy to a GPU when ``pin``."""
+    features = {**prepared.features(indices), **extra}
+    positions = torch.from_numpy(indices + start)
+    if pin:
+        features = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        positions = positions.pin_memory()
+    return Batch(features, positions)
 
 
 T = TypeVar("T")
@@ -473,28 +478,34 @@ _DONE = object()
 def prefetched(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
     """Run ``items`` on a background thread, up to ``depth`` ahead; its errors are raised here.
 
-    Leaving the loop early (an error, a break) stops the thread before this generator closes.
+    The thread starts an item only while fewer than ``depth`` are made and not yet taken (the one in the making
+    counts), so a consumer that drops each item before asking for the next (``run`` does) never has more than
+    ``depth + 1`` alive: with depth 1, the one in its hands and the next, made meanwhile. Leaving the loop early (an
+    error, a break) stops the thread before this generator closes.
     """
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    if depth < 1:
+        raise ValueError(f"prefetched() needs depth >= 1, got {depth}")
+    slots: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    room = threading.Semaphore(depth)
     stop = threading.Event()
 
-    def offer(item: Any) -> bool:
+    def wait_for_room() -> bool:
         while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
+            if room.acquire(timeout=0.05):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def produce() -> None:
+        iterator = iter(items)
         try:
-            for item in items:
-                if not offer(item):
+            while wait_for_room():
+                item = next(iterator, _DONE)
+                slots.put(item)
+                if item is _DONE:
                     return
-            offer(_DONE)
+                del item  # hold no reference while waiting for room
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
-            offer(_Failure(error))
+            slots.put(_Failure(error))
 
     worker = threading.Thread(target=produce, name="sbert-encode-prefetch", daemon=True)
     worker.start()
@@ -502,7 +513,9 @@ def prefetched(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]
         while (item := slots.get()) is not _DONE:
             if isinstance(item, _Failure):
                 raise item.error
+            room.release()  # taken: the thread may start the next one
             yield item
+            del item  # the consumer's reference is the only one left
     finally:
         stop.set()
         worker.join()
@@ -606,17 +619,23 @@ def run(
         model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt, media=media
     )
     if total > 1:
-        # Decoded images are large (a batch of 224×224 pixel values is ~19 MB): keep one batch ready, not several.
+        # Decoded images are large (a batch of 32 224×224 pixel values is ~19 MB): one batch is made while the model
+        # runs the one before, so two are alive at most.
         batches = prefetched(batches, depth=1 if media is not None else PREFETCH_BATCHES)
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
+    # No tqdm object at all without a bar: creating one, even disabled, takes tqdm's lock, shared across fork.
+    progress = tqdm(total=total, desc="Batches") if options.show_progress_bar else None
     try:
-        # No tqdm object at all without a bar: creating one, even disabled, takes tqdm's lock, shared across fork.
-        progress = tqdm(batches, total=total, desc="Batches") if options.show_progress_bar else batches
-        for batch in progress:
+        for batch in batches:
             sink.add(forward_batch(model, batch.features, device, **kwargs), batch.positions)
+            del batch  # before the next is asked for: with images, at most two pixel batches are alive (prefetched)
+            if progress is not None:
+                progress.update()
     finally:
         batches.close()
+        if progress is not None:
+            progress.close()
         for module, training in modes:
             module.training = training
     dimension = getattr(model, "get_embedding_dimension", None) or getattr(

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,13 +85,15 @@ class ApiError(Exception):
 @dataclass
 class ServeState:
     """What the routes share: the model (a SentenceTransformer, SparseEncoder or CrossEncoder), its batcher, the
-    settings and the metrics."""
+    settings and the metrics; for images, the URL policy and the threads that decode them (while the app runs)."""
 
     model: BaseModel
     settings: ServeSettings
     batcher: Batcher
     metrics: Metrics
     created: int
+    url_policy: images.UrlPolicy = images.UrlPolicy()
+    image_pool: ThreadPoolExecutor | None = None
 
     @property
     def name(self) -> str:
@@ -237,18 +241,33 @@ class ServeState:
         if len(refs) > limits.max_images:
             message = f"{field}: {len(refs)} images; this server takes at most {limits.max_images} (--max-images)"
             raise ApiError(413, message, "invalid_request_error", "too_many_images")
-
-        def load_all() -> list[Any]:
-            return [
-                images.load(ref, limits.max_image_bytes, limits.max_image_pixels, limits.image_timeout) if
-                isinstance(ref, images.ImageRef) else ref for ref in parsed
-            ]  # fmt: skip
-
         try:
-            loaded = await asyncio.to_thread(load_all)
+            for ref in refs:  # refused URLs are answered before anything is fetched
+                if encoding.is_url(ref.source):
+                    self.url_policy.check(ref.source, ref.position)
+            loaded = await self._load_images(parsed)
         except images.ImageError as exc:
             raise ApiError(exc.status, f"{field}: {exc}", "invalid_request_error", exc.code) from exc
         self._check_modalities(loaded, field)
+        return loaded
+
+    async def _load_images(self, parsed: list[Any]) -> list[Any]:
+        """``parsed`` with each ``ImageRef`` decoded (or fetched) into a PIL image, in parallel on the image threads,
+        in order; the ImageError of the first bad image (by position) is raised once all are done."""
+        limits, loop = self.settings, asyncio.get_running_loop()
+        load = functools.partial(images.load, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels,
+                                 timeout=limits.image_timeout, policy=self.url_policy)  # fmt: skip
+        jobs = {
+            index: loop.run_in_executor(self.image_pool, load, item)
+            for index, item in enumerate(parsed)
+            if isinstance(item, images.ImageRef)
+        }
+        results = await asyncio.gather(*jobs.values(), return_exceptions=True)
+        loaded = list(parsed)
+        for index, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            loaded[index] = result
         return loaded
 
     def _check_modalities(self, inputs: list[Any], field: str) -> None:
@@ -283,14 +302,18 @@ def create_app(model: BaseModel, settings: ServeSettings, metrics: Metrics | Non
     metrics = metrics or Metrics()
     limits = BatchLimits(settings.max_batch_tokens, settings.max_batch_size, settings.max_wait_ms, settings.max_queue)
     state = ServeState(model, settings, Batcher(model, limits, metrics), metrics, int(time.time()))
+    state.url_policy = images.UrlPolicy.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.image_pool = ThreadPoolExecutor(images.IMAGE_WORKERS, thread_name_prefix="sbert-image")
         await state.batcher.start()
         try:
             yield
         finally:
             await state.batcher.stop()
+            state.image_pool.shutdown(wait=False, cancel_futures=True)
+            state.image_pool = None
 
     app = FastAPI(title="sbert", version=__sbert_version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sbert = state
@@ -454,6 +477,7 @@ async def info(request: Request) -> Response:
         "prompt_name": settings.prompt_name,
         "prompts": sorted(model.prompts),
         "limits": {name: getattr(settings, name) for name in limits},
+        "image_urls": list(settings.image_url_allow) or settings.image_urls,  # off, any, or the hosts allowed
         "auth": settings.api_key is not None,
         "version": __sbert_version__,
     }

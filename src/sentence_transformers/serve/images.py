@@ -10,11 +10,16 @@ An input item is one of (the shapes OpenAI-compatible multimodal servers such as
   ``{"image": URL}``: an image, URL a data URI or any http(s) URL;
 - ``{"type": "text", "text": TEXT}`` or ``{"text": TEXT}``: a text.
 
-Images are decoded (and URLs fetched, with ``--image-timeout``) on a worker thread, before the batcher, into RGB PIL
-images as ``encode()``'s image loading gives them; each may have at most ``--max-image-bytes`` encoded bytes and
-``--max-image-pixels`` pixels, a request at most ``--max-images`` images (413 ``image_too_large`` /
-``too_many_images``). They then share the batcher's forward passes with the texts. An image counts 0 tokens in
-``usage``.
+Which image URLs the server fetches is its ``UrlPolicy``: any http(s) URL (``--image-urls any``, the default), only
+those whose host is on ``--image-url-allow`` (exact hosts, or ``*.example.com`` for its subdomains; redirects are
+checked too), or none (``--image-urls off``). Data URIs are always taken. A refused URL is a 403
+``image_url_not_allowed`` naming the flag, answered before anything is fetched.
+
+The images of a request are decoded (and URLs fetched, with ``--image-timeout``) in parallel on a small thread pool
+(``IMAGE_WORKERS``), before the batcher, into RGB PIL images as ``encode()``'s image loading gives them, in the
+request's order; each may have at most ``--max-image-bytes`` encoded bytes and ``--max-image-pixels`` pixels, a
+request at most ``--max-images`` images (413 ``image_too_large`` / ``too_many_images``). They then share the
+batcher's forward passes with the texts. An image counts 0 tokens in ``usage``.
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from sentence_transformers.base import encoding
+from sentence_transformers.serve.settings import ServeSettings, host_pattern
 
 DATA_IMAGE = "data:image/"
+#: Threads that decode (and fetch) the images of requests, shared by all requests.
+IMAGE_WORKERS = min(8, (os.cpu_count() or 1) + 4)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,62 @@ class ImageError(ValueError):
     def __init__(self, status: int, message: str, code: str) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """Which image URLs the server fetches: none (``enabled`` False), any http(s) URL (no ``hosts``), or those whose
+    host is one of ``hosts``: an exact host name or IP address, or ``*.example.com`` for any subdomain of
+    example.com (not example.com itself). Host names compare without case and without a trailing dot."""
+
+    enabled: bool = True
+    hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hosts", tuple(host_pattern(host) for host in self.hosts))
+
+    @classmethod
+    def from_settings(cls, settings: ServeSettings) -> UrlPolicy:
+        """The policy of ``--image-urls`` and ``--image-url-allow``."""
+        return cls(settings.image_urls != "off", settings.image_url_allow)
+
+    def allows(self, url: str) -> bool:
+        """Whether ``url``'s host may be fetched (the scheme is checked elsewhere)."""
+        if not self.enabled:
+            return False
+        if not self.hosts:
+            return True
+        host = url_host(url)
+        return bool(host) and any(host_matches(host, pattern) for pattern in self.hosts)
+
+    def check(self, url: str, position: int) -> None:
+        """Raise ImageError (403 ``image_url_not_allowed``, naming the flag) unless ``url`` may be fetched."""
+        if self.allows(url):
+            return
+        if not self.enabled:
+            message = (f"item {position}: this server does not fetch image URLs (--image-urls off); send the image "
+                       "as a data:image/...;base64 URI")  # fmt: skip
+        else:
+            message = (f"item {position}: the host {url_host(url)!r} of {_shown(url)} is not on this server's "
+                       f"allow-list (--image-url-allow: {', '.join(self.hosts)}); send the image as a "
+                       "data:image/...;base64 URI")  # fmt: skip
+        raise ImageError(403, message, "image_url_not_allowed")
+
+
+def url_host(url: str) -> str:
+    """The host of ``url``, lower case, without port, brackets or a trailing dot ("" when it has none)."""
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.rstrip(".")
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """Whether ``host`` is ``pattern`` (as ``settings.host_pattern`` writes it) or, for ``*.suffix``, a subdomain."""
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
 
 
 def parse_item(item: Any, position: int, takes_images: bool) -> str | ImageRef:
@@ -84,11 +150,17 @@ def parse_item(item: Any, position: int, takes_images: bool) -> str | ImageRef:
     )
 
 
-def load(ref: ImageRef, max_bytes: int, max_pixels: int, timeout: float) -> Any:
-    """The RGB PIL image of ``ref`` (EXIF orientation applied, as ``encode()`` loads images), within the limits."""
+def load(ref: ImageRef, max_bytes: int, max_pixels: int, timeout: float, policy: UrlPolicy | None = None) -> Any:
+    """The RGB PIL image of ``ref`` (EXIF orientation applied, as ``encode()`` loads images), within the limits; a URL
+    (and each redirect) must pass ``policy`` (default: any URL)."""
     from PIL import Image, ImageOps
 
-    data = _fetch(ref, max_bytes, timeout) if encoding.is_url(ref.source) else _decode(ref, max_bytes)
+    if encoding.is_url(ref.source):
+        policy = policy or UrlPolicy()
+        policy.check(ref.source, ref.position)
+        data = _fetch(ref, max_bytes, timeout, policy)
+    else:
+        data = _decode(ref, max_bytes)
     if len(data) > max_bytes:
         raise _too_large(ref, f"{len(data)} bytes", max_bytes)
     try:
@@ -120,10 +192,25 @@ def _decode(ref: ImageRef, max_bytes: int) -> bytes:
         raise ImageError(422, f"item {ref.position}: invalid base64 in the data URI: {exc}", "invalid_image") from exc
 
 
-def _fetch(ref: ImageRef, max_bytes: int, timeout: float) -> bytes:
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an http(s) URL that ``policy`` allows."""
+
+    def __init__(self, policy: UrlPolicy, position: int) -> None:
+        self.policy, self.position = policy, position
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN202 - urllib's signature
+        if not encoding.is_url(newurl):
+            raise ImageError(422, f"item {self.position}: the image URL redirects to {_shown(newurl)}, not an "
+                             "http(s) URL", "image_fetch_failed")  # fmt: skip
+        self.policy.check(newurl, self.position)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch(ref: ImageRef, max_bytes: int, timeout: float, policy: UrlPolicy) -> bytes:
     request = urllib.request.Request(ref.source, headers={"User-Agent": "sbert-serve"})
+    opener = urllib.request.build_opener(_CheckedRedirects(policy, ref.position))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only (is_url)
+        with opener.open(request, timeout=timeout) as response:  # http(s) only (is_url), hosts checked (policy)
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > max_bytes:
                 raise _too_large(ref, f"{length} bytes", max_bytes)

@@ -7,6 +7,7 @@ server library, so that ``sbert --help`` and ``sbert encode`` work without the `
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -15,6 +16,7 @@ from typing import Any
 from sentence_transformers.cli.models import model_type_name
 
 BACKENDS = ("torch", "onnx")
+IMAGE_URLS = ("any", "off")
 DTYPES = ("float32", "float16", "bfloat16")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -41,6 +43,8 @@ class ServeSettings:
     max_image_bytes: int = 10 * 1024 * 1024  # encoded bytes per image (decoded from base64, or fetched)
     max_image_pixels: int = 25_000_000  # width × height per image
     image_timeout: float = 10.0  # seconds to fetch an image URL
+    image_urls: str = "any"  # fetch http(s) image URLs ("any": on, restricted by image_url_allow) or not ("off")
+    image_url_allow: tuple[str, ...] = ()  # hosts image URLs may name (exact, or *.example.com); empty: any host
     api_key: str | None = None
     prompt_name: str | None = None
     normalize: bool = True
@@ -64,6 +68,17 @@ class ServeSettings:
             raise ValueError(f"--max-wait-ms must not be negative, got {self.max_wait_ms}")
         if not self.image_timeout > 0:
             raise ValueError(f"--image-timeout must be positive, got {self.image_timeout}")
+        self._check_image_urls()
+
+    def _check_image_urls(self) -> None:
+        """``image_urls`` one of IMAGE_URLS; the allow-list's hosts normalized (``host_pattern``), and only with
+        image URLs on."""
+        if self.image_urls not in IMAGE_URLS:
+            raise ValueError(f"--image-urls must be one of {', '.join(IMAGE_URLS)}, got {self.image_urls!r}")
+        hosts = (self.image_url_allow,) if isinstance(self.image_url_allow, str) else self.image_url_allow
+        object.__setattr__(self, "image_url_allow", tuple(dict.fromkeys(host_pattern(host) for host in hosts)))
+        if self.image_url_allow and self.image_urls == "off":
+            raise ValueError("--image-url-allow lists hosts to fetch images from, but --image-urls is off; drop one")
 
     @property
     def model_name(self) -> str:
@@ -104,6 +119,34 @@ def env_name(field: str) -> str:
     return f"SBERT_{field.upper()}"
 
 
+def host_pattern(value: str) -> str:
+    """``value`` as an allow-list entry (lower case, no trailing dot, no brackets around an IPv6 address); a
+    ValueError names what is accepted."""
+    pattern = value.strip().lower().rstrip(".")
+    if pattern.startswith("[") and pattern.endswith("]"):
+        pattern = pattern[1:-1]
+    name = pattern.removeprefix("*.")
+    if not name or "*" in name or any(char in name for char in "/@?#, \t") or (":" in name and not _ipv6(name)):
+        raise ValueError(
+            f"--image-url-allow takes a host name or IP address (example.com, 10.0.0.5) or *.example.com for its "
+            f"subdomains, without scheme, port or path; got {value!r}"
+        )
+    return pattern
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_hosts(value: str) -> tuple[str, ...]:
+    """A comma- or space-separated list of hosts (``SBERT_IMAGE_URL_ALLOW``)."""
+    return tuple(host for host in value.replace(",", " ").split() if host)
+
+
 def parse_bool(value: str) -> bool:
     """true/false, yes/no, on/off or 1/0."""
     lowered = value.strip().lower()
@@ -124,6 +167,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_image_bytes": int,
     "max_image_pixels": int,
     "image_timeout": float,
+    "image_url_allow": parse_hosts,
     "normalize": parse_bool,
 }
 
@@ -156,6 +200,9 @@ _HELP = {
     "with 413",
     "max_image_pixels": "pixels (width × height) per image; larger ones are refused with 413",
     "image_timeout": "seconds to fetch an image URL",
+    "image_urls": "fetch http(s) image URLs (any) or refuse them with 403 (off); data:image URIs are always taken",
+    "image_url_allow": "fetch image URLs from this host only: a host name or IP address, or *.example.com for its "
+    "subdomains; repeat the flag for more hosts (env: separated by commas); others are refused with 403",
     "api_key": "require 'Authorization: Bearer KEY' on every route but /health",
     "prompt_name": "name of one of the model's prompts, prepended to every text",
     "normalize": "scale embeddings to unit length",
@@ -172,8 +219,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"default": None, "help": f"{help_text} ({suffix})"}
         if name == "normalize":
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif name in ("backend", "dtype"):
-            kwargs["choices"] = BACKENDS if name == "backend" else DTYPES
+        elif name == "image_url_allow":
+            kwargs.update(action="append", metavar="HOST", help=f"{help_text} (env {env_name(name)})")
+        elif name in ("backend", "dtype", "image_urls"):
+            kwargs["choices"] = {"backend": BACKENDS, "dtype": DTYPES, "image_urls": IMAGE_URLS}[name]
         elif name in _PARSERS:
             kwargs["type"] = _PARSERS[name]
         parser.add_argument(*(["-m", flag] if name == "model" else [flag]), **kwargs)
