@@ -31,6 +31,7 @@ FORMAT_VERSION = "6.2.0"
 # Class name → module that defines it. Saved under ``sentence_transformers.models.<Class>``, a name every release reads.
 _ST_MODULES = "sentence_transformers.sentence_transformer.modules"
 _SPARSE_MODULES = "sentence_transformers.sparse_encoder.modules"
+_MULTI_VECTOR_MODULES = "sentence_transformers.multi_vector_encoder.modules"
 STANDARD_MODULES: dict[str, str] = {
     "Transformer": "sentence_transformers.base.modules.transformer",
     "Dense": "sentence_transformers.base.modules.dense",
@@ -54,9 +55,19 @@ STANDARD_MODULES: dict[str, str] = {
     "SpladePooling": f"{_SPARSE_MODULES}.splade_pooling",
     "SparseStaticEmbedding": f"{_SPARSE_MODULES}.sparse_static_embedding",
     "SparseAutoEncoder": f"{_SPARSE_MODULES}.sparse_auto_encoder",
+    "MultiVectorMask": f"{_MULTI_VECTOR_MODULES}.multi_vector_mask",
+    "HierarchicalTokenPooling": f"{_MULTI_VECTOR_MODULES}.token_pooling",
 }
 # Written under their full path: no release has them under ``sentence_transformers.models``.
-_FULL_PATH_ONLY = {"LogitScore", "MLMTransformer", "SpladePooling", "SparseStaticEmbedding", "SparseAutoEncoder"}
+_FULL_PATH_ONLY = {
+    "LogitScore",
+    "MLMTransformer",
+    "SpladePooling",
+    "SparseStaticEmbedding",
+    "SparseAutoEncoder",
+    "MultiVectorMask",
+    "HierarchicalTokenPooling",
+}
 
 
 def read_json(path: str, what: str) -> Any:

@@ -88,7 +88,11 @@ from sentence_transformers.util.tensor import (
 )
 
 # Names imported on first access: their modules pull in heavy dependencies (or are written separately).
-_LAZY = {"mine_hard_negatives": "sentence_transformers.util.hard_negatives"}
+_LAZY = {
+    "mine_hard_negatives": "sentence_transformers.util.hard_negatives",
+    "multi_vector_search": "sentence_transformers.util.multi_vector_retrieval",
+    "MultiVectorIndex": "sentence_transformers.util.multi_vector_index",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -103,6 +107,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ORIGINAL_TRANSFORMER_MODELS",
     "LoggingHandler",
+    "MultiVectorIndex",
     "SimilarityFunction",
     "_convert_to_batch",
     "_convert_to_batch_tensor",
@@ -147,6 +152,7 @@ __all__ = [
     "mean_maxsim",
     "mean_maxsim_pairwise",
     "mine_hard_negatives",
+    "multi_vector_search",
     "normalize_embeddings",
     "pairwise_angle_sim",
     "pairwise_cos_sim",

@@ -290,11 +290,12 @@ def _mask_tensor(mask: Any, name: str) -> Tensor | None:
     raise TypeError(f"`{name}` must be a tensor, an ndarray, or a list of per-item masks, not {type(mask).__name__}.")
 
 
-def _multi_vector_side(embeddings: Any, mask: Any, name: str) -> tuple[Tensor, Tensor]:
+def _multi_vector_side(embeddings: Any, mask: Any, name: str, weights: bool = False) -> tuple[Tensor, Tensor]:
     """One side of a MaxSim call as a padded ``(B, T, D)`` float tensor and a ``(B, T)`` boolean mask.
 
     Lists of ``(T_i, D)`` items are zero-padded and masked by their lengths; a pre-padded 3-D tensor without a mask
-    treats all-zero token rows as padding; a single 2-D input is one item.
+    treats all-zero token rows as padding; a single 2-D input is one item. With ``weights`` a floating mask is
+    kept as float32 values (the query side: each token's maximum is multiplied by its mask entry).
     """
     mask = _mask_tensor(mask, name)
     if isinstance(embeddings, (list, tuple)):
@@ -309,16 +310,20 @@ def _multi_vector_side(embeddings: Any, mask: Any, name: str) -> tuple[Tensor, T
             mask = mask.unsqueeze(0) if mask is not None and mask.dim() == 1 else mask
         if padded.dim() != 3:
             raise ValueError(f"Multi-vector embeddings must be (batch, tokens, dim), got shape {tuple(padded.shape)}.")
-        derived = padded.ne(0).any(dim=-1)
+        derived = None
     if padded.is_sparse:
         padded = padded.to_dense()
     if not padded.is_floating_point():
         padded = padded.float()  # e.g. int8-quantized token embeddings
     if mask is None:
+        # Computed only here: for a large corpus this (B, T) pass over the vectors is not free.
+        derived = padded.any(dim=-1) if derived is None else derived
         return padded, derived.to(padded.device)
     if mask.shape[-1] != padded.shape[1]:
         raise ValueError(f"`{name}` covers {mask.shape[-1]} tokens, but the padded embeddings have {padded.shape[1]}.")
-    return padded, mask.to(padded.device).bool().expand(padded.shape[0], -1)
+    mask = mask.to(padded.device)
+    mask = mask.to(torch.float32) if weights and mask.is_floating_point() else mask.bool()
+    return padded, mask.expand(padded.shape[0], -1)
 
 
 def _fill_empty_documents(scores: Tensor, empty: Tensor) -> Tensor:
@@ -361,7 +366,7 @@ def _maxsim_inputs(
     """Both sides padded and masked, plus the device to score on and the device the scores are returned on."""
     result_device = _origin_device(b) or _origin_device(a) or torch.device("cpu")
     scoring_device = torch.device(device) if device is not None else result_device
-    a, a_mask = _multi_vector_side(a, a_mask, "a_mask")
+    a, a_mask = _multi_vector_side(a, a_mask, "a_mask", weights=True)
     b, b_mask = _multi_vector_side(b, b_mask, "b_mask")
     if a.shape[-1] != b.shape[-1] and a.shape[1] and b.shape[1]:
         raise ValueError(f"Token embedding sizes differ: a has {a.shape[-1]} and b has {b.shape[-1]}.")
@@ -370,7 +375,7 @@ def _maxsim_inputs(
 
 def _normalize_by_query_length(scores: Tensor, a_mask: Tensor, pairwise: bool) -> Tensor:
     """Divide scores by each query's number of real tokens (MeanMaxSim)."""
-    counts = a_mask.sum(dim=-1).clamp(min=1).to(device=scores.device, dtype=scores.dtype)
+    counts = a_mask.ne(0).sum(dim=-1).clamp(min=1).to(device=scores.device, dtype=scores.dtype)
     return scores / (counts if pairwise else counts.unsqueeze(1))
 
 
@@ -391,7 +396,8 @@ def maxsim(
         a: Query token embeddings: a ``(A, S, D)`` tensor/array, a list of ``(S_i, D)`` items, or one ``(S, D)`` item.
         b: Document token embeddings, in the same forms.
         a_mask: ``(A, S)`` mask (bool or 0/1), or a list of per-item masks; 0 tokens are left out of the sum.
-            Default: list lengths, or non-zero token rows of a padded tensor.
+            Default: list lengths, or non-zero token rows of a padded tensor. A float mask weights each query
+            token's maximum by its value.
         b_mask: ``(B, T)`` mask; 0 tokens are left out of the max. A document without any token scores -1e9.
         chunk_elements: Cap on the elements of one chunk's token-similarity tensor (default 100 million).
         length_normalize: Divide each score by the query's real token count (MeanMaxSim).
@@ -403,6 +409,38 @@ def maxsim(
     if len(a) == 0 or len(b) == 0:
         result_device = _origin_device(b) or _origin_device(a)
         return torch.zeros(len(a), len(b), dtype=torch.float32, device=result_device)
+    if isinstance(b, (list, tuple)) and len(b) > 1:
+        scores, a_mask = _maxsim_ragged_documents(a, b, a_mask, b_mask, chunk_elements, device)
+    else:
+        scores, a_mask = _maxsim_padded(a, b, a_mask, b_mask, chunk_elements, device)
+    return _normalize_by_query_length(scores, a_mask, pairwise=False) if length_normalize else scores
+
+
+def _maxsim_ragged_documents(
+    a: Any, b: list | tuple, a_mask: Any, b_mask: Any, chunk_elements: int | None, device: Any
+) -> tuple[Tensor, Tensor]:
+    """:func:`maxsim` over a list of documents, padded one chunk at a time so that a long or large corpus never
+    exists as one padded copy; the chunk size bounds its padded vectors plus its token-similarity tensor."""
+    a, a_mask = _multi_vector_side(a, a_mask, "a_mask", weights=True)
+    widths = [len(item) for item in b]
+    b_mask = _mask_tensor(b_mask, "b_mask")
+    if b_mask is not None and b_mask.shape[-1] != max(widths):
+        raise ValueError(f"`b_mask` covers {b_mask.shape[-1]} tokens, but the padded embeddings have {max(widths)}.")
+    dim = a.shape[-1]
+    per_document = max(1, max(widths) * (a.shape[0] * a.shape[1] + dim))
+    step = max(1, (chunk_elements or _MAXSIM_CHUNK_ELEMENT_BUDGET) // per_document)
+    columns = []
+    for start in range(0, len(b), step):
+        chunk_mask = None if b_mask is None else b_mask[start : start + step, : max(widths[start : start + step])]
+        scores, _ = _maxsim_padded(a, list(b[start : start + step]), a_mask, chunk_mask, chunk_elements, device)
+        columns.append(scores)
+    return (columns[0] if len(columns) == 1 else torch.cat(columns, dim=1)), a_mask
+
+
+def _maxsim_padded(
+    a: Any, b: Any, a_mask: Any, b_mask: Any, chunk_elements: int | None, device: Any
+) -> tuple[Tensor, Tensor]:
+    """:func:`maxsim` without the length normalization, both sides padded up front; also the query mask."""
     a, a_mask, b, b_mask, scoring_device, result_device = _maxsim_inputs(a, b, a_mask, b_mask, device)
     budget = chunk_elements or _MAXSIM_CHUNK_ELEMENT_BUDGET
     per_pair = max(1, a.shape[1] * b.shape[1])
@@ -423,8 +461,7 @@ def maxsim(
             for d in range(0, len(b), document_step)
         ]
         rows.append(torch.cat(row, dim=1))
-    scores = torch.cat(rows, dim=0)
-    return _normalize_by_query_length(scores, a_mask, pairwise=False) if length_normalize else scores
+    return torch.cat(rows, dim=0), a_mask
 
 
 def maxsim_pairwise(
