@@ -97,8 +97,8 @@ class BaseDataCollator:
             )
         layout = []
         routes = column_routes(self.router_mapping, dataset_name)
-        for column in columns:
-            task = routes.get(column)
+        for position, column in enumerate(columns):
+            task = self._get_task_for_column(column, position, routes)
             prompt = column_prompt(self.prompts, dataset_name, column)
             inputs = [row[column] for row in rows]
             self._check_modalities(column, inputs)
@@ -141,6 +141,17 @@ class BaseDataCollator:
         if prompt and "input_ids" in features:
             features["prompt_length"] = self._prompt_length(prompt, task)
         return features
+
+    def _get_task_for_column(
+        self, column_name: str, column_position: int, router_mapping: dict[str, str]
+    ) -> str | None:
+        """The task (route) a column is preprocessed with: its ``router_mapping`` entry; model types may add
+        defaults by position (a multi-vector model's first column is the query)."""
+        return router_mapping.get(column_name)
+
+    def _get_max_length_for_task(self, task: str | None) -> int | None:
+        """Upstream's name of ``_max_length``."""
+        return self._max_length(task)
 
     def _max_length(self, task: str | None) -> int | None:
         """``max_length`` for a column: an int applies to every column, a dict is read by route."""
