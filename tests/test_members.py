@@ -38,6 +38,9 @@ LEFT_OUT: dict[str, str] = {
     ),
     "sentence_transformers.cross_encoder.CrossEncoder.merge(batch_options)": "as merge_models(batch_options)",
     "sentence_transformers.sparse_encoder.SparseEncoder.merge(batch_options)": "as merge_models(batch_options)",
+    "sentence_transformers.multi_vector_encoder.MultiVectorEncoder.merge(batch_options)": (
+        "as merge_models(batch_options)"
+    ),
     "sentence_transformers.cross_encoder.CrossEncoder.clear_placement_cache": (
         "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
     ),
@@ -48,6 +51,9 @@ LEFT_OUT: dict[str, str] = {
         "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
     ),
     "sentence_transformers.sentence_transformer.SentenceTransformer.clear_placement_cache": (
+        "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
+    ),
+    "sentence_transformers.multi_vector_encoder.MultiVectorEncoder.clear_placement_cache": (
         "belongs to accelerate device_map dispatch (offloading across devices), which sbert does not do yet"
     ),
 }

@@ -118,12 +118,13 @@ class CachedMultiVectorMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
         return [[mask for mask, *_ in column] for column in extras]
 
     def calculate_loss(
-        self, reps: list[list[Tensor]], masks: list[list[Tensor]] | None = None, with_backward: bool = False
+        self, reps: list[list[Tensor]], masks_chunks: list[list[Tensor]], *, with_backward: bool = False
     ) -> Tensor:
-        """The loss on the cached token embeddings, computed (and, with ``with_backward``, back-propagated) in query
-        chunks of ``score_mini_batch_size``."""
+        """The loss on the cached token embeddings (``masks_chunks``: each mini-batch's scoring mask), computed (and,
+        with ``with_backward``, back-propagated) in query chunks of ``score_mini_batch_size``."""
         columns = [
-            cat_padded_token_embeddings(chunks, column_masks) for chunks, column_masks in zip(reps, masks, strict=True)
+            cat_padded_token_embeddings(chunks, column_masks)
+            for chunks, column_masks in zip(reps, masks_chunks, strict=True)
         ]
         queries, queries_mask = columns[0]
         documents = [embedding for embedding, _ in columns[1:]]
@@ -148,6 +149,12 @@ class CachedMultiVectorMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
                 loss = loss.detach()
             losses.append(loss)
         return torch.stack(losses).sum()
+
+    def calculate_loss_and_cache_gradients(
+        self, reps: list[list[Tensor]], masks_chunks: list[list[Tensor]]
+    ) -> tuple[Tensor, list[list[Tensor]]]:
+        """The shared step (2) with the scoring masks of the mini-batches in place of labels."""
+        return super().calculate_loss_and_cache_gradients(reps, masks_chunks)
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         """The loss over the whole batch; its ``backward()`` re-embeds mini-batch by mini-batch."""
