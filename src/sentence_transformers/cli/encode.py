@@ -192,6 +192,9 @@ def model_type_of(args: argparse.Namespace) -> str:
     if model_type == CROSS_ENCODER:
         raise ValueError(f"{args.model!r} is a CrossEncoder (reranker): it scores pairs and does not embed texts "
                          "(use sbert rerank)")  # fmt: skip
+    if model_type == "MultiVectorEncoder":
+        raise ValueError(f"{args.model!r} is a MultiVectorEncoder: it gives a vector per token, not one embedding "
+                         "per text (use sbert index build / sbert search, or sbert serve's /embed_all)")  # fmt: skip
     return model_type
 
 

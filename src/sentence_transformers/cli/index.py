@@ -17,6 +17,11 @@ A dense index folder (format version 1) holds three files:
 A SparseEncoder's corpus makes a sparse index: the same manifest and texts, ``"index_type": "sparse"``, and the
 corpus matrix in CSR form (see ``cli.sparse``), searched exactly by sparse dot product.
 
+A MultiVectorEncoder's corpus makes a multi-vector index: the same manifest and texts, ``"index_type":
+"multi_vector"``, each document's token vectors (``encode_document``), searched by MaxSim, exactly (``--engine
+exact``, the default) or through int8 vectors and k-means centroid candidates (``--engine plaid``); see
+``cli.multi_vector``.
+
 The folder is built in a hidden sibling folder, then renamed into place: a failed build leaves no partial index.
 Embeddings are normalized when ``--normalize`` is given or the model's similarity is cosine, so an inner product
 (what faiss and usearch compute) is the model's similarity. ``texts_sha256`` (of ``texts.jsonl``) lets hybrid search
@@ -47,7 +52,17 @@ from sentence_transformers.base.persistence import atomic_folder
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.encode import CHUNK_SIZE, DEFAULT_MODEL, NpyRows
 from sentence_transformers.cli.inputs import chunked, image_paths, read_texts
-from sentence_transformers.cli.models import CROSS_ENCODER, SPARSE_ENCODER, model_type_name
+from sentence_transformers.cli.models import CROSS_ENCODER, MULTI_VECTOR_ENCODER, SPARSE_ENCODER, model_type_name
+from sentence_transformers.cli.multi_vector import ENGINES as MULTI_VECTOR_ENGINES
+from sentence_transformers.cli.multi_vector import INDEX_TYPE as MULTI_VECTOR
+from sentence_transformers.cli.multi_vector import PRECISIONS as MULTI_VECTOR_PRECISIONS
+from sentence_transformers.cli.multi_vector import SIMILARITIES as MULTI_VECTOR_SIMILARITIES
+from sentence_transformers.cli.multi_vector import (
+    MultiVectorCorpus,
+    MultiVectorIndexWriter,
+    encode_multi_vector,
+    read_multi_vector,
+)
 from sentence_transformers.cli.sparse import INDEX_TYPE as SPARSE
 from sentence_transformers.cli.sparse import SparseIndexWriter, SparseMatrix, encode_sparse, read_sparse_matrix
 
@@ -63,7 +78,7 @@ ENGINE_MODULES = {"faiss": "faiss", "usearch": "usearch"}
 DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
 DENSE = "dense"
 IMAGE = "image"  # the manifest's "modality" of an index of image paths
-INDEX_TYPES = (DENSE, SPARSE)
+INDEX_TYPES = (DENSE, SPARSE, MULTI_VECTOR)
 MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "model": str,
     "normalize": bool,
@@ -90,9 +105,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="embed a corpus into an index folder",
         description="Embed a corpus (one text per line, or a JSONL field) into an index folder: dense embeddings "
         "(searched with faiss, usearch or exactly), or with a SparseEncoder a sparse index (searched exactly by "
-        "sparse dot product; combine it with a dense index in `sbert search --hybrid`).",
+        "sparse dot product; combine it with a dense index in `sbert search --hybrid`), or with a "
+        "MultiVectorEncoder a multi-vector index (token vectors searched by MaxSim, exactly or with --engine plaid).",
         epilog="examples:\n  sbert index build corpus.jsonl --field body -o my-index/ --precision binary\n"
         "  sbert index build corpus.txt -m naver/splade-v3 -o sparse-index/ --max-active-dims 256\n"
+        "  sbert index build corpus.txt -m my-colbert/ -o colbert-index/ --engine plaid\n"
         "  sbert index build --images photos/ -m sentence-transformers/clip-ViT-B-32 -o photo-index/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -120,13 +137,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--model-type",
         type=model_type_name,
-        help="SentenceTransformer (dense index) or SparseEncoder (sparse index; also: sparse, splade); "
-        "default: detected from the model folder",
+        help="SentenceTransformer (dense index), SparseEncoder (sparse index; also: sparse, splade) or "
+        "MultiVectorEncoder (multi-vector index; also: multi-vector, late-interaction); default: detected from the "
+        "model folder",
     )
     build.add_argument("--normalize", action="store_true", help="scale embeddings to unit length (dense)")
     build.add_argument("--precision", choices=INDEX_PRECISIONS, default="float32", help="dense: stored precision")
     build.add_argument(
-        "--engine", choices=ENGINES, help="dense: default engine of `sbert search` (default: best installed)"
+        "--engine",
+        choices=(*ENGINES, *MULTI_VECTOR_ENGINES[1:]),
+        help="dense: default engine of `sbert search` (default: best installed); multi-vector: exact (float32 token "
+        "vectors, exact MaxSim; the default) or plaid (int8 token vectors and centroid candidates, approximate)",
     )
     build.add_argument(
         "--max-active-dims",
@@ -153,16 +174,16 @@ def run_build(args: argparse.Namespace) -> int:
     _check_replaceable(target, args.force)
     from sentence_transformers.cli.models import detect_model_type
 
-    model_type = args.model_type or detect_model_type(args.model)
+    model_type = args.model_type or detect_model_type(args.model, multi_vector=True)
     if model_type == CROSS_ENCODER:
         raise ValueError(f"{args.model!r} is a CrossEncoder (reranker): it scores pairs and cannot embed a corpus "
                          "for an index (rerank search results with `sbert rerank`)")  # fmt: skip
-    sparse = model_type == SPARSE_ENCODER
-    if sparse and images is not None:
-        raise ValueError(f"--images: {args.model!r} is a SparseEncoder, which embeds text only, not image inputs; "
+    index_type = {SPARSE_ENCODER: SPARSE, MULTI_VECTOR_ENCODER: MULTI_VECTOR}.get(model_type, DENSE)
+    if index_type != DENSE and images is not None:
+        raise ValueError(f"--images: {args.model!r} is a {model_type}, which embeds text only, not image inputs; "
                          "use a model that embeds images, e.g. a CLIP model")  # fmt: skip
-    _check_build_options(args, sparse)
-    engine = "exact" if sparse else resolve_engine(args.engine)
+    _check_build_options(args, index_type)
+    engine = {SPARSE: "exact", MULTI_VECTOR: args.engine or "exact"}.get(index_type) or resolve_engine(args.engine)
     items = "texts" if images is None else "images"
     with atomic_folder(target, carry_over=False) as stage:
         if images is None:
@@ -172,7 +193,12 @@ def run_build(args: argparse.Namespace) -> int:
         count, digest = _write_texts(corpus, os.path.join(stage, TEXTS))
         if count == 0:
             raise ValueError(f"{args.corpus}: no texts to index")
-        manifest = _embed_sparse(args, stage, count) if sparse else _embed(args, stage, count, images is not None)
+        if index_type == SPARSE:
+            manifest = _embed_sparse(args, stage, count)
+        elif index_type == MULTI_VECTOR:
+            manifest = _embed_multi_vector(args, stage, count, engine)
+        else:
+            manifest = _embed(args, stage, count, images is not None)
         manifest["engine"] = engine
         manifest["texts_sha256"] = digest
         if images is not None:
@@ -180,8 +206,10 @@ def run_build(args: argparse.Namespace) -> int:
         with open(os.path.join(stage, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-    if sparse:
+    if index_type == SPARSE:
         shape = f"{count} × {manifest['dimension']} sparse, {manifest['nnz'] / count:.1f} active dims per text"
+    elif index_type == MULTI_VECTOR:
+        shape = f"{manifest['tokens']} token vectors × {manifest['dimension']} {manifest['precision']}"
     else:
         shape = f"{count} × {manifest['dimension']} {manifest['precision']}"
     print(f"sbert: indexed {count} {items} → {args.output} ({shape}, engine {engine})", file=sys.stderr)  # noqa: T201
@@ -192,9 +220,23 @@ def _is_url(path: str) -> bool:
     return path.startswith(("http://", "https://"))
 
 
-def _check_build_options(args: argparse.Namespace, sparse: bool) -> None:
-    """Options of the other index type are usage errors, not silently ignored."""
-    if sparse:
+def _check_build_options(args: argparse.Namespace, index_type: str) -> None:
+    """Options of the other index types are usage errors, not silently ignored."""
+    if index_type == MULTI_VECTOR:
+        given = [flag for flag, on in (("--normalize", args.normalize), ("--precision", args.precision != "float32"),
+                                       ("--max-active-dims", args.max_active_dims is not None)) if on]  # fmt: skip
+        if given:
+            raise UsageError(f"{', '.join(given)}: a MultiVectorEncoder builds a multi-vector index (the model's "
+                             "token vectors; --engine plaid stores them as int8); these options are for dense or "
+                             "sparse indexes")  # fmt: skip
+        if args.engine not in (None, *MULTI_VECTOR_ENGINES):
+            raise UsageError(f"--engine {args.engine}: a multi-vector index is searched with "
+                             f"{' or '.join(MULTI_VECTOR_ENGINES)}")  # fmt: skip
+        return
+    if args.engine in MULTI_VECTOR_ENGINES[1:]:
+        raise UsageError(f"--engine {args.engine} is for a MultiVectorEncoder's multi-vector index; this model is "
+                         f"{'sparse' if index_type == SPARSE else 'dense'}")  # fmt: skip
+    if index_type == SPARSE:
         given = [flag for flag, on in (("--normalize", args.normalize), ("--precision", args.precision != "float32"),
                                        ("--engine", args.engine not in (None, "exact"))) if on]  # fmt: skip
         if given:
@@ -330,6 +372,41 @@ def _embed_sparse(args: argparse.Namespace, stage: str, count: int) -> dict[str,
     }
 
 
+def _embed_multi_vector(args: argparse.Namespace, stage: str, count: int, engine: str) -> dict[str, Any]:
+    """Encode the staged texts with the MultiVectorEncoder's ``encode_document`` into the index files of ``engine``;
+    returns the manifest (without the engine)."""
+    from sentence_transformers.cli.models import load_model
+
+    model = load_model(args.model, MULTI_VECTOR_ENCODER, device=args.device)
+    similarity = str(model.similarity_fn_name)
+    writer = MultiVectorIndexWriter(stage, engine)
+    try:
+        with _progress_bar(count, args.no_progress) as progress:
+            for chunk in _stored_chunks(os.path.join(stage, TEXTS), args.chunk_size):
+                writer.append(encode_multi_vector(model, chunk, "document", batch_size=args.batch_size,
+                                                  show_progress_bar=False))  # fmt: skip
+                progress.update(len(chunk))
+        tokens = writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "index_type": MULTI_VECTOR,
+        "model": _model_name(args.model),
+        "model_type": MULTI_VECTOR_ENCODER,
+        "normalize": False,
+        "precision": MULTI_VECTOR_PRECISIONS[engine],
+        "dimension": int(writer.dimension or model.get_embedding_dimension()),
+        "count": count,
+        "tokens": int(tokens),
+        "similarity": similarity,
+        "ranges": None,
+        "created_by": f"sbert {__sbert_version__}",
+    }
+
+
 def _quantize(block: np.ndarray, precision: str, ranges: np.ndarray | None = None) -> np.ndarray:
     from sentence_transformers.util.quantization import quantize_embeddings
 
@@ -375,6 +452,7 @@ class IndexFolder:
     embeddings: np.ndarray
 
     sparse = False
+    multi_vector = False
 
     @property
     def count(self) -> int:
@@ -417,6 +495,16 @@ class SparseIndexFolder(IndexFolder):
     sparse = True
 
 
+@dataclass
+class MultiVectorIndexFolder(IndexFolder):
+    """An opened multi-vector index folder: its manifest and its documents' token vectors (``cli.multi_vector``);
+    ``embeddings`` is unused (empty)."""
+
+    corpus: MultiVectorCorpus | None = None
+
+    multi_vector = True
+
+
 def _text_record(line: str, number: int) -> str:
     """The text of line ``number`` of ``texts.jsonl``; a ValueError when it is not ``{"id": number, "text": str}``."""
     try:
@@ -429,10 +517,14 @@ def _text_record(line: str, number: int) -> str:
 
 
 def open_index(folder: str) -> IndexFolder:
-    """Read and check an index folder, dense or sparse (a ``SparseIndexFolder``); any problem is a one-line
-    ValueError naming the folder."""
+    """Read and check an index folder, dense, sparse (a ``SparseIndexFolder``) or multi-vector (a
+    ``MultiVectorIndexFolder``); any problem is a one-line ValueError naming the folder."""
     try:
         manifest = _read_manifest(folder)
+        if manifest.get("index_type") == MULTI_VECTOR:
+            corpus = read_multi_vector(folder, manifest)
+            _check_texts(folder, manifest["count"])
+            return MultiVectorIndexFolder(folder, manifest, np.zeros((0, 0), np.float32), corpus)
         if manifest.get("index_type", DENSE) == SPARSE:
             matrix = read_sparse_matrix(folder, manifest["count"], manifest["dimension"])
             _check_texts(folder, manifest["count"])
@@ -491,11 +583,14 @@ def _check_manifest_values(manifest: dict[str, Any]) -> None:
         raise ValueError(f"{MANIFEST}: a sparse index is float32 with dot similarity")
     if manifest["precision"] not in INDEX_PRECISIONS:
         raise ValueError(f"{MANIFEST} has an unknown precision {manifest['precision']!r}")
-    if manifest["similarity"] not in SIMILARITIES:
+    if manifest.get("index_type") == MULTI_VECTOR:
+        if manifest["similarity"] not in MULTI_VECTOR_SIMILARITIES:
+            raise ValueError(f"{MANIFEST}: a multi-vector index's similarity is one of {MULTI_VECTOR_SIMILARITIES}")
+    elif manifest["similarity"] not in SIMILARITIES:
         raise ValueError(f"{MANIFEST} has an unsupported similarity {manifest['similarity']!r}")
     if manifest["count"] < 1 or manifest["dimension"] < 1:
         raise ValueError(f"{MANIFEST} has an invalid count or dimension")
-    if manifest["precision"] in SCALAR_PRECISIONS:
+    if manifest["precision"] in SCALAR_PRECISIONS and manifest.get("index_type") != MULTI_VECTOR:  # plaid: per vector
         try:
             shape = np.asarray(manifest.get("ranges"), dtype=np.float32).shape
         except (TypeError, ValueError):

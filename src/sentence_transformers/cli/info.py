@@ -63,8 +63,8 @@ def describe(model: Any, name: str) -> dict[str, Any]:
     sparse = is_sparse_encoder(model)
     if reranker:
         dimension = None
-    elif sparse:
-        dimension = model.get_embedding_dimension()
+    elif sparse or getattr(model, "model_type", None) == "MultiVectorEncoder":
+        dimension = model.get_embedding_dimension()  # sparse dimensions, or each token vector's size
     else:
         dimension = model.get_sentence_embedding_dimension()
     return {

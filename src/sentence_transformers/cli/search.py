@@ -12,6 +12,11 @@ The queries are encoded with the index's model (or ``--model``), normalized as t
 A sparse index (built with a SparseEncoder) is searched exactly by sparse dot product with the queries'
 ``encode_query`` embeddings (``cli.sparse.search_sparse``); texts sharing no active dimension with a query are no hits.
 
+A multi-vector index (built with a MultiVectorEncoder) is searched by MaxSim (the model's similarity) with the
+queries' ``encode_query`` token vectors, with the engine it was built with (``cli.multi_vector.search_multi_vector``):
+``exact`` (``util.multi_vector_search`` over the stored token vectors) or ``plaid`` (``util.MultiVectorIndex``:
+centroid candidates, then int8 vectors; approximate). ``--engine`` applies to dense indexes only.
+
 Hybrid search (``--hybrid INDEX``): a second index over the same corpus, typically a sparse one beside a dense one.
 Each index gives its ``--rrf-candidates`` best texts per query (default: ``max(100, k)``), and the two rankings are
 fused with reciprocal rank fusion: a text scores ``1 / (rrf_k + rank)`` in each ranking it is in (rank from 1,
@@ -36,6 +41,7 @@ import numpy as np
 from sentence_transformers.cli import UsageError
 from sentence_transformers.cli.index import BINARY_PRECISIONS, ENGINES, IndexFolder, open_index, resolve_engine
 from sentence_transformers.cli.inputs import chunked, read_texts
+from sentence_transformers.cli.multi_vector import PLAID, encode_multi_vector, search_multi_vector
 from sentence_transformers.cli.sparse import RRF_K, encode_sparse, reciprocal_rank_fusion, search_sparse
 
 QUERY_CHUNK = 1024  # queries encoded, searched and printed at a time
@@ -54,7 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         '  sbert search dense-index/ "reset password" --hybrid sparse-index/ --rrf-k 60 --rrf-candidates 100',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    search.add_argument("index", help="index folder (dense or sparse)")
+    search.add_argument("index", help="index folder (dense, sparse or multi-vector)")
     search.add_argument("query", nargs="?", help="the query text (or use --queries)")
     search.add_argument(
         "--queries", help="a file of queries: text (one per line), .jsonl, .csv, .tsv or .parquet; - for stdin"
@@ -72,7 +78,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--engine",
         choices=ENGINES,
         help="dense indexes: default the index's engine if installed, else faiss, usearch, exact (a sparse index is "
-        "always searched exactly)",
+        "always searched exactly; a multi-vector index with the engine it was built with)",
     )
     engines.add_argument("--exact", action="store_const", const="exact", dest="engine", help="same as --engine exact")
     search.add_argument(
@@ -118,7 +124,7 @@ def run_search(args: argparse.Namespace) -> int:
     indexes = [index] if other is None else [index, other]
     _check_index_args(args, indexes)
     queries = _read_queries(args)
-    dense = [folder for folder in indexes if not folder.sparse]
+    dense = [folder for folder in indexes if not folder.sparse and not folder.multi_vector]
     engine = resolve_engine(args.engine, dense[0].manifest["engine"]) if dense else "exact"
     searchers = [Searcher(index, args.model, engine, args)]
     if other is not None:
@@ -142,12 +148,17 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 class Searcher:
-    """One index and the model of its queries: dense (``engine``) or sparse (exact sparse dot product)."""
+    """One index and the model of its queries: dense (``engine``), sparse (exact sparse dot product) or multi-vector
+    (MaxSim, with the index's engine)."""
 
     def __init__(self, index: IndexFolder, model: str | None, engine: str, args: argparse.Namespace) -> None:
         self.index, self.engine, self.args = index, engine, args
         name = model or index.manifest["model"]
-        if index.sparse:
+        if index.multi_vector:
+            from sentence_transformers.cli.models import MULTI_VECTOR_ENCODER, load_model
+
+            self.model = load_model(name, MULTI_VECTOR_ENCODER, device=args.device)
+        elif index.sparse:
             from sentence_transformers.cli.models import SPARSE_ENCODER, load_model
 
             self.model = load_model(name, SPARSE_ENCODER, device=args.device)
@@ -158,11 +169,15 @@ class Searcher:
 
     @property
     def description(self) -> str:
+        if self.index.multi_vector:
+            return f"multi-vector {self.index.manifest['engine']} {self.index.manifest['similarity']} search"
         return "sparse exact search" if self.index.sparse else self.engine
 
     def search(self, queries: list[str], top_k: int) -> SearchResults:
         """The ``top_k`` rows of the index for each query."""
         options = {"batch_size": self.args.batch_size, "show_progress_bar": False}
+        if self.index.multi_vector:
+            return self._search_multi_vector(queries, top_k, options)
         if self.index.sparse:
             rows = encode_sparse(self.model, queries, "query", max_active_dims=self.args.max_active_dims, **options)
             return search_sparse(self.index.matrix, rows, top_k)
@@ -174,6 +189,13 @@ class Searcher:
                 f"{self.index.manifest['dimension']}"
             )
         return search_index(self.index, embeddings, top_k, self.engine, self.args.rescore_multiplier)
+
+    def _search_multi_vector(self, queries: list[str], top_k: int, options: dict[str, Any]) -> SearchResults:
+        rows = encode_multi_vector(self.model, queries, "query", **options)
+        dimension = self.index.manifest["dimension"]
+        if rows and rows[0].shape[1] != dimension:
+            raise ValueError(f"the model's token vectors have {rows[0].shape[1]} dimensions, the index's {dimension}")
+        return search_multi_vector(self.index.corpus, rows, top_k)
 
 
 def fuse(lists: list[SearchResults], rrf_k: float, top_k: int) -> SearchResults:
@@ -215,8 +237,14 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _check_index_args(args: argparse.Namespace, indexes: list[IndexFolder]) -> None:
     """Options that need a dense (or a sparse) index, and two indexes of one corpus for --hybrid."""
-    if args.engine not in (None, "exact") and all(index.sparse for index in indexes):
-        raise UsageError(f"--engine {args.engine} is for dense indexes; a sparse index is searched exactly")
+    if all(index.sparse or index.multi_vector for index in indexes):
+        if args.engine not in (None, "exact"):
+            raise UsageError(f"--engine {args.engine} is for dense indexes; a sparse index is searched exactly, a "
+                             "multi-vector index with the engine it was built with")  # fmt: skip
+        plaid = [index.folder for index in indexes if index.multi_vector and index.manifest["engine"] == PLAID]
+        if args.engine == "exact" and plaid:
+            raise UsageError(f"--engine exact: {plaid[0]} is a plaid multi-vector index (int8 vectors, searched "
+                             "through its centroids); build it with --engine exact for exact MaxSim")  # fmt: skip
     if args.max_active_dims is not None and not any(index.sparse for index in indexes):
         raise UsageError("--max-active-dims is for sparse indexes")
     if len(indexes) == 2:

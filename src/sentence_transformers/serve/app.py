@@ -3,12 +3,18 @@
 Routes: for an embedding model ``POST /v1/embeddings`` (OpenAI), ``POST /embed`` (text-embeddings-inference),
 ``POST /similarity``; for a sparse embedding model (SparseEncoder) ``POST /embed_sparse`` (text-embeddings-inference)
 and ``POST /similarity``; for a reranker (CrossEncoder) ``POST /rerank`` (text-embeddings-inference) and
-``POST /v1/rerank`` (Cohere/Jina); for all ``GET /health``, ``GET /v1/models``, ``GET /info``, ``GET /metrics``
-(Prometheus). A route for another model type answers 400 (``wrong_model_type``). For a model that takes images (e.g.
-CLIP), ``/v1/embeddings`` and ``/embed`` take images among the texts (``serve.images``: data URIs, http(s) URLs, and
-``{"type": "image_url", ...}`` objects); another model answers an image with 400 (``unsupported_modality``). Every
+``POST /v1/rerank`` (Cohere/Jina); for a late-interaction model (MultiVectorEncoder) ``POST /embed_all``
+(text-embeddings-inference: each token's vector, ``"task": "query" | "document"``), and ``POST /rerank``,
+``POST /v1/rerank`` and ``POST /similarity`` scored by MaxSim (``model.similarity``; the server's ``--prompt-name``
+does not apply: each role has its prompt); for all ``GET /health``, ``GET /v1/models``, ``GET /info``,
+``GET /metrics`` (Prometheus). A route for another model type answers 400 (``wrong_model_type``). For a model that
+takes images (e.g. CLIP), ``/v1/embeddings`` and ``/embed`` take images among the texts (``serve.images``: data URIs,
+http(s) URLs, and ``{"type": "image_url", ...}`` objects); another model answers an image with 400
+(``unsupported_modality``). Every
 text (or pair, or image) goes through the one ``Batcher``, which drives the same engine as
-``SentenceTransformer.encode``, ``SparseEncoder.encode`` and ``CrossEncoder.predict``.
+``SentenceTransformer.encode``, ``SparseEncoder.encode`` and ``CrossEncoder.predict``; a MultiVectorEncoder's
+texts go through ``serve.multi_vector.MultiVectorRunner``, which joins queued requests into ``encode_query`` /
+``encode_document`` calls.
 """
 
 from __future__ import annotations
@@ -49,8 +55,10 @@ from sentence_transformers.serve.batcher import (
     ScoreRequest,
 )
 from sentence_transformers.serve.metrics import Metrics
+from sentence_transformers.serve.multi_vector import DOCUMENT, QUERY, MultiVectorRunner, TokenEncoded, TokenRequest
 from sentence_transformers.serve.schemas import (
     CohereRerankRequest,
+    EmbedAllRequest,
     EmbeddingsRequest,
     EmbedRequest,
     EmbedSparseRequest,
@@ -63,9 +71,11 @@ from sentence_transformers.util.misc import fullname
 if TYPE_CHECKING:
     from sentence_transformers.base.model import BaseModel
 
-ROUTES = ("/v1/embeddings", "/embed", "/embed_sparse", "/similarity", "/rerank", "/v1/rerank", "/health", "/v1/models",
-          "/info", "/metrics")  # fmt: skip
+ROUTES = ("/v1/embeddings", "/embed", "/embed_sparse", "/embed_all", "/similarity", "/rerank", "/v1/rerank", "/health",
+          "/v1/models", "/info", "/metrics")  # fmt: skip
 EMBEDDING, SPARSE, RERANKER = "embedding", "sparse", "reranker"  # what a route needs the model to be
+MULTI_VECTOR = "multi_vector"
+MULTI_VECTOR_ENCODER = "MultiVectorEncoder"
 RETRY_AFTER_S = 1
 LARGE_RESPONSE = 100_000  # floats: serialized on a thread, so that other requests go on meanwhile
 
@@ -84,12 +94,13 @@ class ApiError(Exception):
 
 @dataclass
 class ServeState:
-    """What the routes share: the model (a SentenceTransformer, SparseEncoder or CrossEncoder), its batcher, the
-    settings and the metrics; for images, the URL policy and the threads that decode them (while the app runs)."""
+    """What the routes share: the model (a SentenceTransformer, SparseEncoder, CrossEncoder or MultiVectorEncoder),
+    its batcher (a ``MultiVectorRunner`` for a MultiVectorEncoder), the settings and the metrics; for images, the
+    URL policy and the threads that decode them (while the app runs)."""
 
     model: BaseModel
     settings: ServeSettings
-    batcher: Batcher
+    batcher: Batcher | MultiVectorRunner
     metrics: Metrics
     created: int
     url_policy: images.UrlPolicy = images.UrlPolicy()
@@ -109,12 +120,14 @@ class ServeState:
 
     @property
     def kind(self) -> str:
-        """``embedding``, ``sparse`` or ``reranker``."""
+        """``embedding``, ``sparse``, ``reranker`` or ``multi_vector``."""
+        if isinstance(self.batcher, MultiVectorRunner):
+            return MULTI_VECTOR
         return RERANKER if self.batcher.scores else SPARSE if self.batcher.sparse else EMBEDDING
 
     @property
     def dimension(self) -> int | None:
-        name = "get_embedding_dimension" if self.kind == SPARSE else "get_sentence_embedding_dimension"
+        name = "get_embedding_dimension" if self.kind in (SPARSE, MULTI_VECTOR) else "get_sentence_embedding_dimension"
         dimension = getattr(self.model, name, None)
         return dimension() if callable(dimension) else None
 
@@ -171,7 +184,10 @@ class ServeState:
         self, query: str, documents: list[str], field: str, raw: bool = False, truncate: bool = True
     ) -> Encoded:
         """Check the query and ``documents`` (the request's ``field``) against the limits, then score each
-        (query, document) pair through the batcher: [documents] scores, with the model's activation unless ``raw``."""
+        (query, document) pair through the batcher: [documents] scores, with the model's activation unless ``raw``.
+        A MultiVectorEncoder scores by MaxSim (``raw`` changes nothing: MaxSim has no activation)."""
+        if self.kind == MULTI_VECTOR:
+            return await self.late_interaction(query, documents, field, truncate)
         self.require(RERANKER)
         if self.model.num_labels != 1:
             message = (
@@ -184,12 +200,44 @@ class ServeState:
         encoded = await self._run(request, field)
         return Encoded(encoded.scores[:, 0], encoded.tokens)
 
+    async def encode_tokens(
+        self, texts: list[str], field: str, task: str = DOCUMENT, prompt_name: str | None = None, truncate: bool = True
+    ) -> TokenEncoded:
+        """Check ``texts`` against the limits, then give each text's token vectors from the MultiVectorEncoder's
+        ``encode_query`` (``task="query"``) or ``encode_document``: the role's prompt, unless ``prompt_name``."""
+        self.require(MULTI_VECTOR)
+        self._check_limits(texts, field)
+        if prompt_name is not None:
+            self._prompt(prompt_name)  # an unknown name is a 422 before anything is queued
+        return await self._run(TokenRequest(texts, task, prompt_name, truncate), field)
+
+    async def late_interaction(self, query: str, documents: list[str], field: str, truncate: bool = True) -> Encoded:
+        """MaxSim of ``query`` (encoded as a query) against each of ``documents`` (as documents): [documents]
+        scores (``Encoded.scores``), and the token vectors compared as the token count."""
+        self.require(MULTI_VECTOR)
+        self._check_limits(documents, field)
+        self._check_limits([query], "query")
+        queried, encoded = await asyncio.gather(
+            self._run(TokenRequest([query], QUERY, truncate=truncate), "query"),
+            self._run(TokenRequest(documents, DOCUMENT, truncate=truncate), field),
+        )
+        runner = self.batcher
+        assert isinstance(runner, MultiVectorRunner)
+        try:
+            scores = await runner.score(queried.rows, encoded.rows)
+        except EncodeFailed as exc:
+            raise ApiError(500, str(exc), "server_error", "encode_failed") from exc
+        return Encoded(scores[0], queried.tokens + encoded.tokens)
+
     def require(self, kind: str) -> None:
         """Refuse (400) a route for another model type: embeddings from a reranker, dense embeddings from a sparse
         model (or sparse ones from a dense model), reranking with an embedding model."""
         if kind == self.kind:
             return
         served = f"this server serves {self.name!r}, a {self.model_type}"
+        if MULTI_VECTOR in (kind, self.kind):
+            raise ApiError(400, _multi_vector_refusal(served, kind, self.kind), "invalid_request_error",
+                           "wrong_model_type")  # fmt: skip
         if self.kind == RERANKER:
             message = f"{served} (reranker): it answers POST /rerank and POST /v1/rerank, not embedding routes"
         elif kind == RERANKER:
@@ -203,7 +251,9 @@ class ServeState:
                        "/embed or /v1/embeddings")  # fmt: skip
         raise ApiError(400, message, "invalid_request_error", "wrong_model_type")
 
-    async def _run(self, request: EncodeRequest | ScoreRequest, field: str) -> Encoded:
+    async def _run(self, request: Any, field: str) -> Any:
+        """``request`` through the batcher (an ``EncodeRequest`` or ``ScoreRequest``; a ``TokenRequest`` for a
+        MultiVectorEncoder), its errors as API errors."""
         try:
             return await self.batcher.encode(request)
         except QueueFull as exc:
@@ -297,11 +347,25 @@ class ServeState:
             raise ApiError(422, f"prompt_name: {exc}", "invalid_request_error", "invalid_value") from exc
 
 
+def _multi_vector_refusal(served: str, wanted: str, kind: str) -> str:
+    """Why a route for ``wanted`` does not fit the served model of ``kind`` when one of them is multi-vector."""
+    if kind == MULTI_VECTOR:
+        return (f"{served} (multi-vector, late-interaction model): it answers POST /embed_all (token vectors), "
+                "/rerank, /v1/rerank and /similarity (MaxSim), not the single-vector embedding routes /embed, "
+                "/v1/embeddings and /embed_sparse")  # fmt: skip
+    what = {RERANKER: "reranker", SPARSE: "sparse embedding model"}.get(kind, "dense embedding model")
+    return f"{served} ({what}): POST /embed_all needs a MultiVectorEncoder (late interaction, one vector per token)"
+
+
 def create_app(model: BaseModel, settings: ServeSettings, metrics: Metrics | None = None) -> FastAPI:
     """The application for ``model``; its lifespan starts the batcher (and warms the model up) and drains it."""
     metrics = metrics or Metrics()
     limits = BatchLimits(settings.max_batch_tokens, settings.max_batch_size, settings.max_wait_ms, settings.max_queue)
-    state = ServeState(model, settings, Batcher(model, limits, metrics), metrics, int(time.time()))
+    if getattr(model, "model_type", None) == MULTI_VECTOR_ENCODER:
+        batcher: Batcher | MultiVectorRunner = MultiVectorRunner(model, limits, metrics)
+    else:
+        batcher = Batcher(model, limits, metrics)
+    state = ServeState(model, settings, batcher, metrics, int(time.time()))
     state.url_policy = images.UrlPolicy.from_settings(settings)
 
     @asynccontextmanager
@@ -378,13 +442,26 @@ async def embed_sparse(body: EmbedSparseRequest, request: Request) -> Response:
     return await _json(payload, 2 * rows.nnz)
 
 
+@router.post("/embed_all")
+async def embed_all(body: EmbedAllRequest, request: Request) -> Response:
+    """text-embeddings-inference's /embed_all for a MultiVectorEncoder: for each input, its token vectors
+    ``[[float, ...] per token]``, encoded as a document (``encode_document``, the default) or as a query
+    (``"task": "query"``: ``encode_query``, with the query prompt, length and expansion)."""
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    encoded = await _state(request).encode_tokens(texts, "inputs", body.task, body.prompt_name, body.truncate)
+    return await _json([row.tolist() for row in encoded.rows], encoded.floats)
+
+
 @router.post("/similarity")
 async def similarity(body: SimilarityRequest, request: Request) -> Response:
     """Scores of ``source`` against each target under the model's similarity function, on ``encode()``'s
     embeddings (normalized only when the model normalizes; a sparse model's sparse embeddings)."""
     state = _state(request)
     texts = [body.source, *body.targets]
-    if state.kind == SPARSE:
+    if state.kind == MULTI_VECTOR:  # the source as a query, the targets as documents
+        encoded = await state.late_interaction(body.source, body.targets, "targets")
+        scores = torch.from_numpy(encoded.scores)
+    elif state.kind == SPARSE:
         encoded = await state.encode_sparse(texts, "targets", body.prompt_name)
         assert encoded.sparse is not None
         source, targets = encoded.sparse.select(0, 1).to_torch(), encoded.sparse.select(1, len(texts)).to_torch()
@@ -489,7 +566,21 @@ def _model_info(state: ServeState) -> dict[str, Any]:
         return _reranker_info(state.model)
     if state.kind == SPARSE:
         return _sparse_info(state.model)
+    if state.kind == MULTI_VECTOR:
+        return _multi_vector_info(state.model)
     return _embedding_info(state)
+
+
+def _multi_vector_info(model: Any) -> dict[str, Any]:
+    from sentence_transformers.serve.multi_vector import role_length
+
+    return {
+        "similarity_fn_name": model.similarity_fn_name,
+        "multi_vector": True,
+        "tasks": [QUERY, DOCUMENT],
+        "query_length": role_length(model, QUERY),
+        "document_length": role_length(model, DOCUMENT),
+    }
 
 
 def _sparse_info(model: Any) -> dict[str, Any]:

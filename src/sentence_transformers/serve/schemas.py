@@ -1,5 +1,5 @@
-"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed, /embed_sparse and /rerank,
-/similarity, and Cohere's (and Jina's) /v1/rerank."""
+"""Request bodies: OpenAI's embeddings request, text-embeddings-inference's /embed, /embed_sparse, /embed_all and
+/rerank, /similarity, and Cohere's (and Jina's) /v1/rerank."""
 
 from __future__ import annotations
 
@@ -91,6 +91,19 @@ class EmbedSparseRequest(_Body):
     truncate: bool = True
     truncation_direction: Annotated[str, BeforeValidator(_right)] = "Right"
     prompt_name: str | None = None
+
+
+class EmbedAllRequest(_Body):
+    """``POST /embed_all`` (text-embeddings-inference) for a MultiVectorEncoder: each text's token vectors.
+
+    TEI has no roles; ``task`` takes upstream's name (``encode(..., task=...)``): ``"document"`` (default, as
+    ``encode_document``) or ``"query"`` (as ``encode_query``: the query prompt, length and expansion)."""
+
+    inputs: Texts
+    task: Literal["query", "document"] = "document"
+    truncate: bool = True
+    truncation_direction: Annotated[str, BeforeValidator(_right)] = "Right"
+    prompt_name: str | None = None  # None: the role's prompt
 
 
 class SimilarityRequest(_Body):

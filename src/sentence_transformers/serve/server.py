@@ -69,6 +69,8 @@ def _shape(model: BaseModel) -> str:
     ``CrossEncoder, 1 label`` for a reranker."""
     if model.model_type == "SparseEncoder":
         return f"{model.model_type}, {model.get_embedding_dimension()} sparse dimensions"
+    if model.model_type == "MultiVectorEncoder":
+        return f"{model.model_type}, {model.get_embedding_dimension()} dimensions per token"
     dimension = getattr(model, "get_sentence_embedding_dimension", None)
     if callable(dimension):
         return f"{dimension()} dimensions"

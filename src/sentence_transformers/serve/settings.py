@@ -182,7 +182,8 @@ def _parse_env(variable: str, value: str, parse: Callable[[str], Any]) -> Any:
 _HELP = {
     "model": "model folder or hub name",
     "model_type": "SentenceTransformer (embeddings), SparseEncoder (sparse embeddings: /embed_sparse; also: sparse, "
-    "splade) or CrossEncoder (reranker; also: reranker, cross-encoder); default: detected from the folder",
+    "splade), CrossEncoder (reranker; also: reranker, cross-encoder) or MultiVectorEncoder (ColBERT-style token "
+    "vectors: /embed_all, MaxSim /rerank; also: multi-vector, late-interaction); default: detected from the folder",
     "host": "address to listen on; keep the loopback default unless a proxy or an --api-key guards the port",
     "port": "port to listen on",
     "served_model_name": "model name in requests and responses (default: the model's folder or hub name)",
