@@ -425,3 +425,17 @@ def test_version_names_sbert_and_the_upstream_api(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"sbert {version('sbert')} (sentence-transformers API 6.2.0)"
+
+
+def test_compile_flag_compiles_the_model_first(saved_model, tmp_path, capsys, monkeypatch):
+    from sentence_transformers.base.model import BaseModel
+
+    compiled = []
+    monkeypatch.setattr(BaseModel, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    out = _encode_file(saved_model, tmp_path, "--compile", "--no-progress")
+    assert compiled == ["SentenceTransformer"]
+    np.testing.assert_allclose(np.load(out), _expected(saved_model), atol=1e-5)
+    capsys.readouterr()
+    args = ["encode", str(tmp_path / "in.txt"), "-m", saved_model, "--compile", "--backend", "onnx"]
+    assert main(args) == 2
+    assert "--compile applies to the torch backend" in capsys.readouterr().err

@@ -287,6 +287,22 @@ class BaseModel(PeftAdapterMixin, nn.Sequential):
             input = module(input, **{key: value for key, value in kwargs.items() if key in accepted})
         return input
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile the Hugging Face model of each Transformer module in place with ``torch.compile`` (arguments as
+        ``nn.Module.compile``; ``dynamic=True`` by default, as batches differ in length), so that ``encode``,
+        ``predict`` and training run the compiled graphs. The first batches pay the compilation (tens of seconds);
+        on a CPU in fp32, ~150-word passages then encode ~1.1–1.2× faster with outputs within 1e-5 (bench/encode.py's
+        "torch fp32 compiled"). Without a Transformer module, the whole model is compiled as ``nn.Module`` does."""
+        from sentence_transformers.base.modules.transformer import Transformer
+
+        kwargs.setdefault("dynamic", True)
+        models = [module.auto_model for module in self.modules() if isinstance(module, Transformer)]
+        models = [model for model in models if isinstance(model, nn.Module)]  # not the ONNX / OpenVINO runtimes
+        if not models:
+            super().compile(*args, **kwargs)
+        for model in models:
+            model.compile(*args, **kwargs)
+
     def is_singular_input(self, inputs: Any) -> bool:
         """Whether ``inputs`` is one example (a string, a dict of routed texts) rather than a batch (a list, tuple,
         ``datasets`` Column or numpy array of strings)."""

@@ -121,6 +121,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
     encode.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
     encode.add_argument("--dtype", choices=DTYPES, help="torch weights' dtype (default: as the model loads)")
+    encode.add_argument("--compile", action="store_true", help="torch.compile the model first (model.compile(); "
+                        "pays off on long runs: the first batches wait for the compilation)")  # fmt: skip
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     encode.add_argument("-q", "--quiet", action="store_true", help="no progress bar, logs or messages on stderr")
     encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
@@ -159,6 +161,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--output must end in {', '.join(OUTPUT_FORMATS)}, got {args.output!r}")
     if args.dtype is not None and args.backend != "torch":
         raise UsageError(f"--dtype applies to the torch backend, not --backend {args.backend}")
+    if getattr(args, "compile", False) and args.backend != "torch":
+        raise UsageError(f"--compile applies to the torch backend, not --backend {args.backend}")
     if args.prompt is not None and args.prompt_name is not None:
         raise UsageError("pass --prompt or --prompt-name, not both")
     if args.max_active_dims is not None and args.max_active_dims < 1:
@@ -256,6 +260,8 @@ def run_encode_sparse(args: argparse.Namespace) -> int:
         model = load_model(
             args.model, SPARSE_ENCODER, device=args.device, backend=args.backend, model_kwargs=model_kwargs
         )
+        if args.compile:
+            model.compile()
         options = {"batch_size": args.batch_size, "show_progress_bar": False, "prompt": args.prompt,
                    "prompt_name": args.prompt_name, "max_active_dims": args.max_active_dims}  # fmt: skip
         with _progress_bar(None, disable=args.no_progress or args.quiet) as progress:
@@ -279,6 +285,8 @@ def load_encoder(args: argparse.Namespace, images: bool = False) -> Callable[[li
 
     model_kwargs = {"torch_dtype": args.dtype} if args.dtype else None
     model = SentenceTransformer(args.model, device=args.device, backend=args.backend, model_kwargs=model_kwargs)
+    if args.compile:
+        model.compile()
     if images:
         check_image_model(model, args.model)
 
@@ -322,6 +330,8 @@ def check_ray_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--{option} must be at least 1, got {value}")
     if args.dtype is not None and args.backend != "torch":
         raise UsageError(f"--dtype applies to the torch backend, not --backend {args.backend}")
+    if getattr(args, "compile", False):
+        raise UsageError("--compile compiles the model of this process; Ray workers load their own, uncompiled")
     if args.prompt is not None and args.prompt_name is not None:
         raise UsageError("pass --prompt or --prompt-name, not both")
 
