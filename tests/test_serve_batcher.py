@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from importlib.util import find_spec
 
 import numpy as np
@@ -186,3 +187,106 @@ def test_batched_requests_with_different_prompts_and_options_equal_encode(tiny_m
         assert result.tokens == sum(
             len(ids) for ids in tiny_model.tokenizer([(request.prompt or "") + t for t in request.texts])["input_ids"]
         )
+
+
+# ------------------------------------------------------------------------------- the engine's run, planned
+def test_run_on_prepared_inputs_with_a_plan_equals_encode(tiny_model):
+    """The server's way into the engine: its own prepared ids and forward passes, the same embeddings."""
+    from sentence_transformers.base import encoding
+
+    texts = ["a cat", "The quick brown fox jumps over the lazy dog.", "", "two women", "a man plays a guitar"]
+    prepared = tiny_model._first_module().pretokenize(texts)
+    plan = [np.array([1, 4]), np.array([3]), np.array([0, 2])]
+    seen = []
+
+    class Recording(encoding.EmbeddingSink):
+        def add(self, features, positions):
+            seen.append(positions.tolist())
+            super().add(features, positions)
+
+    sink = Recording(len(texts), encoding.EncodeOptions(), tiny_model.device)
+    result = encoding.run(tiny_model, texts, {}, encoding.EncodeOptions(), sink=sink, prepared=prepared, plan=plan)
+    np.testing.assert_allclose(result, tiny_model.encode(texts), atol=1e-6)
+    assert seen == [[1, 4], [3], [0, 2]]  # the plan's passes, in its order
+    unplanned = encoding.run(tiny_model, texts, {}, encoding.EncodeOptions(batch_size=2), prepared=prepared)
+    np.testing.assert_allclose(unplanned, tiny_model.encode(texts), atol=1e-6)
+
+
+@pytest.mark.parametrize("plan", [[np.array([0, 1])], [np.array([0, 1, 2]), np.array([2])], [np.array([0, 1, 5])]])
+def test_run_refuses_a_plan_that_is_not_a_partition_of_the_prepared_inputs(tiny_model, plan):
+    from sentence_transformers.base import encoding
+
+    texts = ["a cat", "two women", "paris"]
+    prepared = tiny_model._first_module().pretokenize(texts)
+    with pytest.raises(ValueError, match="exactly once"):
+        encoding.run(tiny_model, texts, {}, encoding.EncodeOptions(), prepared=prepared, plan=plan)
+    with pytest.raises(ValueError, match="only with the prepared inputs"):
+        encoding.run(tiny_model, texts, {}, encoding.EncodeOptions(), plan=[np.arange(3)])
+
+
+@needs_extra
+def test_joined_token_ids_without_type_ids_and_with_left_padding():
+    from sentence_transformers.base.token_ids import TokenIds
+    from sentence_transformers.serve.batcher import concat_token_ids
+
+    rows = [[5, 6, 7], [8], [], [9, 10]]
+    parts = [TokenIds(rows[:2], None, 0, padding_side="left"), TokenIds(rows[2:], None, 0, padding_side="left")]
+    joined, whole = concat_token_ids(parts), TokenIds(rows, None, 0, padding_side="left")
+    assert joined.type_ids is None and joined.lengths.tolist() == [3, 1, 0, 2]
+    for name, tensor in whole.features(np.array([0, 3, 1, 2])).items():
+        torch.testing.assert_close(joined.features(np.array([0, 3, 1, 2]))[name], tensor)
+    assert joined.features(np.array([0]))["input_ids"].tolist() == [[5, 6, 7]]
+
+
+class Gate(torch.nn.Module):
+    """Holds every forward pass while closed: the engine is busy for as long as the test wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened, self.entered = threading.Event(), threading.Event()
+        self.opened.set()
+
+    def forward(self, features: dict) -> dict:
+        self.entered.set()
+        assert self.opened.wait(30), "the gate was never opened"
+        return features
+
+
+@needs_extra
+def test_a_call_waits_for_the_requests_the_last_call_answered(tiny_bert_dir):
+    """Requests queued while the engine was busy wait for the clients it answered to come back, so that one
+    engine call encodes them all; without it they would be encoded first, and the returning client alone."""
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from sentence_transformers.serve.batcher import Batcher, BatchLimits, EncodeRequest
+
+    gate = Gate()
+    model = SentenceTransformer(modules=[Transformer(str(tiny_bert_dir)), Pooling(32), gate], device="cpu")
+    batcher = Batcher(model, BatchLimits(max_batch_size=1, max_wait_ms=5_000))  # each request fills a forward pass
+
+    async def queued(count: int) -> None:
+        while batcher.metrics.registry.get_sample_value("sbert_queue_depth") < count:
+            await asyncio.sleep(0.005)
+
+    async def scenario() -> list:
+        await batcher.start()
+        try:
+            gate.opened.clear()
+            gate.entered.clear()
+            first = asyncio.create_task(batcher.encode(EncodeRequest(["a cat"])))
+            await asyncio.to_thread(gate.entered.wait, 30)  # the engine holds the first request
+            waiting = [asyncio.create_task(batcher.encode(EncodeRequest([text]))) for text in ("two", "women")]
+            await queued(2)
+            gate.opened.set()
+            await first
+            back = asyncio.create_task(batcher.encode(EncodeRequest(["paris"])))  # its client comes back
+            return await asyncio.gather(*waiting, back)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    np.testing.assert_allclose(np.concatenate([r.embeddings for r in results]), model.encode(["two", "women", "paris"]),
+                               atol=1e-6)  # fmt: skip
+    calls = batcher.metrics.registry.get_sample_value
+    assert calls("sbert_batch_requests_count") == 3  # the warm-up, the first request, then the three together
+    assert calls("sbert_batch_requests_sum") == 5
+    assert calls("sbert_batch_size_count") == 5  # a forward pass per text (max_batch_size 1)

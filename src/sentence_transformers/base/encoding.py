@@ -7,7 +7,9 @@ Stages (each a plain function or small class below):
 3. sort: the window is ordered by true token count, longest first, so batches carry almost no padding;
 4. batches: padded batches are built from those ids, with the input position of each row (``plan_batches``);
    stages 2–4 run on a background thread (``prefetched``), a few batches ahead of the model: the fast tokenizers
-   release the GIL, and on a GPU the batches are pinned so that host→device copies overlap with compute;
+   release the GIL, and on a GPU the batches are pinned so that host→device copies overlap with compute; a caller
+   that has prepared its inputs and planned its batches itself (the server's batcher: a token budget per forward
+   pass) hands them to ``run`` (``prepared``, ``plan``), which then only pads and runs them;
 5. forward: features to the device (non-blocking) and the modules, without gradients (``forward_batch``); the one
    call where a backend plugs in: the Transformer module runs torch, ONNX Runtime or OpenVINO behind it;
 6. post-process and write: truncate and normalize on the device, then copy into one preallocated output at the
@@ -441,17 +443,41 @@ def plan_batches(
     pin_memory: bool = False,
     prompt: str | None = None,
     media: list[bool] | None = None,
+    prepared: PreparedInputs | None = None,
+    plan: Sequence[np.ndarray] | None = None,
 ) -> Iterator[Batch]:
     """Window by window: tokenize once, sort longest first (stable; ``media`` inputs after the texts), and yield
-    padded batches. Media inputs are loaded and processed by the input module's ``preprocess``, batch by batch."""
+    padded batches. Media inputs are loaded and processed by the input module's ``preprocess``, batch by batch.
+
+    ``prepared``: the inputs already prepared (``prepare``), taken as one window; ``plan``: the positions in it of
+    each batch, in order (e.g. the server's token-budget plan), instead of ``batch_size`` a batch longest first.
+    """
+    if prepared is not None:
+        for indices in sorted_batches(prepared.lengths, batch_size) if plan is None else plan:
+            yield _batch(prepared, indices, 0, extra, pin_memory)
+        return
+    if plan is not None:
+        raise ValueError("plan_batches() takes a plan only with the prepared inputs it indexes (prepared=...)")
     window = window_size(batch_size)
     for start in range(0, len(inputs), window):
         window_media = None if media is None else media[start : start + window]
-        prepared = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
-        order = np.argsort(-prepared.lengths, kind="stable")
-        for first in range(0, len(order), batch_size):
+        window_inputs = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
+        for indices in sorted_batches(window_inputs.lengths, batch_size):
             # built in a helper: this frame keeps no reference to a batch once the consumer has it
-            yield _batch(prepared, order[first : first + batch_size], start, extra, pin_memory)
+            yield _batch(window_inputs, indices, start, extra, pin_memory)
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Positions of each batch: longest first (stable), ``batch_size`` a batch."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
+
+
+def check_plan(plan: Sequence[np.ndarray], count: int) -> None:
+    """Raise a ValueError unless ``plan`` holds each of the ``count`` positions exactly once."""
+    flat = np.concatenate([np.asarray(indices, dtype=np.int64) for indices in plan]) if plan else np.zeros(0, np.int64)
+    if len(flat) != count or not np.array_equal(np.sort(flat), np.arange(count)):
+        raise ValueError(f"a plan must hold each of the {count} prepared inputs' positions exactly once")
 
 
 def _batch(prepared: PreparedInputs, indices: np.ndarray, start: int, extra: dict[str, Any], pin: bool) -> Batch:
@@ -600,28 +626,24 @@ def run(
     options: EncodeOptions,
     prompt: str | None = None,
     sink: Sink | None = None,
+    *,
+    prepared: PreparedInputs | None = None,
+    plan: Sequence[np.ndarray] | None = None,
     **kwargs,
 ) -> Any:
     """Encode ``inputs`` in eval mode, and return them as ``options`` ask.
 
     ``apply_prompt`` has applied the prompt, except for models that take it in ``preprocess`` (``uses_preprocess``):
-    those get ``prompt`` here.
+    those get ``prompt`` here. ``prepared``: ``inputs`` already prepared (``prepare``, modalities checked), as the
+    server's batcher has them; ``plan``: the positions of each forward pass in it (a partition of the inputs), e.g.
+    a token budget's, instead of ``options.batch_size`` a pass.
     """
-    media = check_modalities(model, inputs)
+    count = len(inputs) if prepared is None else len(prepared.lengths)
     device = model.device
-    count = len(inputs)
     if sink is None and options.output_value == "sentence_embedding":
         sink = EmbeddingSink(count, options, device)
     sink = sink or RowSink(count, options)
-    total = batch_count(count, options.batch_size)
-    pin_memory = device.type == "cuda"
-    batches = plan_batches(
-        model, inputs, extra, options.batch_size, kwargs, pin_memory=pin_memory, prompt=prompt, media=media
-    )
-    if total > 1:
-        # Decoded images are large (a batch of 32 224×224 pixel values is ~19 MB): one batch is made while the model
-        # runs the one before, so two are alive at most.
-        batches = prefetched(batches, depth=1 if media is not None else PREFETCH_BATCHES)
+    batches, total = _batches(model, inputs, extra, options, prompt, prepared, plan, kwargs)
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     # No tqdm object at all without a bar: creating one, even disabled, takes tqdm's lock, shared across fork.
@@ -642,6 +664,39 @@ def run(
         model, "get_sentence_embedding_dimension", None
     )
     return sink.result(dimension() if callable(dimension) else None)
+
+
+def _batches(
+    model: BaseModel,
+    inputs: list[Any],
+    extra: dict[str, Any],
+    options: EncodeOptions,
+    prompt: str | None,
+    prepared: PreparedInputs | None,
+    plan: Sequence[np.ndarray] | None,
+    kwargs: dict[str, Any],
+) -> tuple[Iterator[Batch], int]:
+    """The batches of ``run`` (made on a background thread when there are several) and how many there are."""
+    if prepared is None:
+        media = check_modalities(model, inputs)
+        if plan is not None:
+            raise ValueError("run() takes a plan only with the prepared inputs it indexes (prepared=...)")
+        total = batch_count(len(inputs), options.batch_size)
+    else:
+        media = None
+        if plan is not None:
+            check_plan(plan, len(prepared.lengths))
+        total = -(-len(prepared.lengths) // options.batch_size) if plan is None else len(plan)
+    has_media = media is not None or (prepared is not None and bool((prepared.lengths < 0).any()))
+    pin_memory = model.device.type == "cuda"
+    batches = plan_batches(
+        model, inputs, extra, options.batch_size, kwargs, pin_memory, prompt, media, prepared=prepared, plan=plan
+    )
+    if total > 1:
+        # Decoded images are large (a batch of 32 224×224 pixel values is ~19 MB): one batch is made while the model
+        # runs the one before, so two are alive at most.
+        batches = prefetched(batches, depth=1 if has_media else PREFETCH_BATCHES)
+    return batches, total
 
 
 def _to_numpy(embeddings: torch.Tensor) -> np.ndarray:
