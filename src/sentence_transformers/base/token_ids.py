@@ -9,6 +9,7 @@ Also what every tokenizing path shares: ``tokenizer_lock`` (one shared tokenizer
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -53,6 +54,24 @@ class TokenIds:
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenIds]) -> TokenIds:
+        """The texts of ``parts`` in one TokenIds, in order (from one tokenizer: the first part's padding rules),
+        joined as arrays without a Python loop over the tokens."""
+        joined = copy.copy(parts[0])
+        joined.lengths = np.concatenate([part.lengths for part in parts])
+        joined.offsets = np.zeros(len(joined.lengths) + 1, dtype=np.int64)
+        np.cumsum(joined.lengths, out=joined.offsets[1:])
+
+        def flat(arrays: list[np.ndarray]) -> np.ndarray:  # each part's ids, then the one spare element
+            pieces = [array[: int(part.offsets[-1])] for array, part in zip(arrays, parts, strict=True)]
+            return np.concatenate([*pieces, np.zeros(1, dtype=np.int64)])
+
+        joined.ids = flat([part.ids for part in parts])
+        types = [part.type_ids for part in parts]
+        joined.type_ids = flat(types) if all(ids is not None for ids in types) else None
+        return joined
 
     def features(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """The padded batch of the texts at ``indices``: input_ids, (token_type_ids,) attention_mask, as int64.

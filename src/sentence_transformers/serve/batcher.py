@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import threading
 from collections import deque
@@ -493,24 +492,8 @@ def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int) -> list[n
 
 
 def concat_token_ids(parts: list[TokenIds]) -> TokenIds:
-    """The texts of ``parts`` in one TokenIds, in order (they come from one tokenizer, so share its padding).
-
-    Joined as arrays, without a Python loop over the tokens (``TokenIds`` takes lists of ids).
-    """
-    joined = copy.copy(parts[0])
-    joined.lengths = np.concatenate([part.lengths for part in parts])
-    joined.offsets = np.zeros(len(joined.lengths) + 1, dtype=np.int64)
-    np.cumsum(joined.lengths, out=joined.offsets[1:])
-    joined.ids = _joined([part.ids for part in parts], parts)
-    types = [part.type_ids for part in parts]
-    joined.type_ids = _joined(types, parts) if all(ids is not None for ids in types) else None
-    return joined
-
-
-def _joined(flats: list[np.ndarray], parts: list[TokenIds]) -> np.ndarray:
-    """Flat ids of ``parts`` one after the other, and TokenIds' spare element (gathered by padding) at the end."""
-    pieces = [flat[: int(part.offsets[-1])] for flat, part in zip(flats, parts, strict=True)]
-    return np.concatenate([*pieces, np.zeros(1, dtype=np.int64)])
+    """The texts of ``parts`` in one TokenIds, in order (``TokenIds.concat``)."""
+    return TokenIds.concat(parts)
 
 
 def finish_scores(logits: torch.Tensor, activation_fn: Any) -> np.ndarray:
