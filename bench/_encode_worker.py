@@ -8,6 +8,7 @@ reports belongs to this variant alone. Not meant to be run by hand: python _enco
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import platform
 import shutil
@@ -21,51 +22,103 @@ import torch
 import sentence_transformers
 from sentence_transformers import SentenceTransformer
 
+OPENVINO_INT8_SUFFIX = "qint8_quantized"
+TORCH_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+OV_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
 
 def int8_file_name(preset: str) -> str:
     """The file export_dynamic_quantized_onnx_model writes for a quantization preset."""
     return "model_quint8_avx2.onnx" if preset == "avx2" else f"model_qint8_{preset}.onnx"
 
 
-def prepare_onnx(spec: dict) -> dict:
-    """Copy the model folder to spec["onnx_dir"], export ONNX there and, if asked, the int8 file.
+def prepare(spec: dict) -> dict:
+    """Copy the model folder to spec["runtime_dir"] and write there the ONNX and OpenVINO files the variants need.
 
     A separate process from the measurements, so that export and quantization count in no variant's peak memory,
-    and nothing is ever written into the installed model folder.
+    and nothing is ever written into the installed model folder. Returns an error text by variant that failed.
     """
-    errors = {}
-    shutil.copytree(spec["model"], spec["onnx_dir"])
-    try:
-        model = SentenceTransformer(spec["onnx_dir"], device="cpu", backend="onnx")
-        model.save_pretrained(spec["onnx_dir"])  # loading exports in memory only; this writes onnx/model.onnx
-    except Exception as exc:
-        traceback.print_exc()
-        return {"onnx fp32": error_text(exc), "onnx int8": error_text(exc)}
-    if "onnx int8" in spec["variants"]:
-        try:
-            from sentence_transformers.backend import export_dynamic_quantized_onnx_model
-
-            export_dynamic_quantized_onnx_model(model, spec["int8_config"], spec["onnx_dir"])
-        except Exception as exc:
-            traceback.print_exc()
-            errors["onnx int8"] = error_text(exc)
+    shutil.copytree(spec["model"], spec["runtime_dir"])
+    errors: dict[str, str] = {}
+    for kind, steps in (("onnx", prepare_onnx), ("openvino", prepare_openvino)):
+        wanted = [v for v in spec["variants"] if v.split()[0] == kind]
+        if wanted:
+            errors.update(steps(spec, wanted))
     return errors
 
 
-def load(spec: dict) -> SentenceTransformer:
-    """The model for spec["variant"]: 'torch fp32|fp16|bf16', 'onnx fp32' or 'onnx int8' (from prepare_onnx)."""
+def prepare_onnx(spec: dict, variants: list[str]) -> dict:
+    """onnx/model.onnx and, for "onnx int8", the dynamically quantized file of spec["int8_config"]."""
+    try:
+        model = SentenceTransformer(spec["runtime_dir"], device="cpu", backend="onnx")
+        model.save_pretrained(spec["runtime_dir"])  # loading exports in memory only; this writes onnx/model.onnx
+    except Exception as exc:
+        traceback.print_exc()
+        return dict.fromkeys(variants, error_text(exc))
+    if "onnx int8" not in variants:
+        return {}
+    try:
+        from sentence_transformers.backend import export_dynamic_quantized_onnx_model
+
+        export_dynamic_quantized_onnx_model(model, spec["int8_config"], spec["runtime_dir"])
+    except Exception as exc:
+        traceback.print_exc()
+        return {"onnx int8": error_text(exc)}
+    return {}
+
+
+def prepare_openvino(spec: dict, variants: list[str]) -> dict:
+    """openvino/openvino_model.xml and, for "openvino int8", its static int8 file calibrated (NNCF) on the texts
+    in spec["calibration"] (local STSb sentences; nothing is fetched)."""
+    try:
+        model = SentenceTransformer(spec["runtime_dir"], device="cpu", backend="openvino")
+        model.save_pretrained(spec["runtime_dir"])
+    except Exception as exc:
+        traceback.print_exc()
+        return dict.fromkeys(variants, error_text(exc))
+    if "openvino int8" not in variants:
+        return {}
+    try:
+        from sentence_transformers.backend import export_static_quantized_openvino_model
+
+        with open(spec["calibration"], encoding="utf-8") as f:
+            texts = json.load(f)
+        config = {"num_samples": len(texts)}
+        export_static_quantized_openvino_model(
+            model, config, spec["runtime_dir"], file_suffix=OPENVINO_INT8_SUFFIX, calibration_dataset=texts
+        )
+    except Exception as exc:
+        traceback.print_exc()
+        return {"openvino int8": error_text(exc)}
+    return {}
+
+
+def load_arguments(spec: dict) -> tuple[str, dict]:
+    """Model path and SentenceTransformer keyword arguments of spec["variant"] ("<kind> <precision>", kind torch,
+    onnx or openvino); the onnx and openvino variants open the files prepare() wrote into spec["runtime_dir"]."""
     kind, precision = spec["variant"].split()
     if kind == "torch":
-        model = SentenceTransformer(spec["model"], device=spec["device"])
-        if precision == "fp16":
-            model.half()
-        elif precision == "bf16":
-            model.bfloat16()
-        return model
-    if precision == "fp32":
-        return SentenceTransformer(spec["onnx_dir"], device="cpu", backend="onnx")
-    file_name = int8_file_name(spec["int8_config"])
-    return SentenceTransformer(spec["onnx_dir"], device="cpu", backend="onnx", model_kwargs={"file_name": file_name})
+        kwargs: dict = {"device": spec["device"]}
+        if precision in TORCH_DTYPES:
+            kwargs["model_kwargs"] = {"torch_dtype": TORCH_DTYPES[precision]}
+        return spec["model"], kwargs
+    if kind == "onnx":  # file names always given: the folder holds several files of each backend
+        file_name = int8_file_name(spec["int8_config"]) if precision == "int8" else "model.onnx"
+        return spec["runtime_dir"], {"device": "cpu", "backend": "onnx", "model_kwargs": {"file_name": file_name}}
+    if kind != "openvino" or precision not in OV_PRECISIONS:
+        raise ValueError(f"unknown variant {spec['variant']!r}")
+    ov_config = {"INFERENCE_PRECISION_HINT": OV_PRECISIONS[precision]}
+    if spec.get("threads"):
+        ov_config["INFERENCE_NUM_THREADS"] = int(spec["threads"])  # torch.set_num_threads does not reach OpenVINO
+    suffix = f"_{OPENVINO_INT8_SUFFIX}" if precision == "int8" else ""
+    model_kwargs = {"ov_config": ov_config, "file_name": f"openvino/openvino_model{suffix}.xml"}
+    return spec["runtime_dir"], {"device": "cpu", "backend": "openvino", "model_kwargs": model_kwargs}
+
+
+def load(spec: dict) -> SentenceTransformer:
+    """The model for spec["variant"] (see load_arguments)."""
+    path, kwargs = load_arguments(spec)
+    return SentenceTransformer(path, **kwargs)
 
 
 def count_tokens(model: SentenceTransformer, texts: list[str], chunk: int = 512) -> int:
@@ -103,7 +156,7 @@ def as_float32(embeddings: object) -> np.ndarray:
 
 def timed_run(model: SentenceTransformer, texts: list[str], batch: int, spec: dict) -> dict:
     """Warm up on a slice, then time full encode() calls (the fastest of ``repeat``); save the output as float32."""
-    device = "cpu" if spec["variant"].startswith("onnx") else spec["device"]
+    device = spec["device"] if spec["variant"].startswith("torch") else "cpu"
     cuda = device.startswith("cuda")
     model.encode(texts[: 2 * batch], batch_size=batch, show_progress_bar=False)
     gc.collect()
@@ -136,13 +189,12 @@ def environment(spec: dict) -> dict:
     }
     if spec["device"].startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
-    if spec["variant"].startswith("onnx"):
-        try:
-            import onnxruntime
-
-            env["onnxruntime"] = onnxruntime.__version__
-        except ImportError:
-            env["onnxruntime"] = None
+    for kind, package in (("onnx", "onnxruntime"), ("openvino", "openvino")):
+        if spec["variant"].startswith(kind) or (spec.get("prepare") and kind in " ".join(spec["variants"])):
+            try:
+                env[package] = importlib.import_module(package).__version__
+            except ImportError:
+                env[package] = None
     return env
 
 
@@ -175,7 +227,7 @@ def main() -> None:
     result = {"env": environment(spec), "runs": []}
     try:
         if spec.get("prepare"):
-            result["errors"] = prepare_onnx(spec)
+            result["errors"] = prepare(spec)
         else:
             measure(spec, result)
     except Exception as exc:

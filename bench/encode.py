@@ -2,16 +2,23 @@
 
 Workloads: "sentences" = the 2,758 STSb test sentences (both columns), repeated --multiplier times; "passages" =
 --passages texts of ~150 words made by concatenating STSb train sentences (reused from one sentence later each
-round once they run out). Variants: on CPU torch fp32, onnx fp32 and onnx int8; on CUDA torch fp32, fp16 and bf16.
+round once they run out). Variants: on CPU torch fp32 and bf16 (model_kwargs={"torch_dtype": torch.bfloat16}),
+onnx fp32 and int8 (dynamic, --int8-config preset), openvino fp32 and bf16 (INFERENCE_PRECISION_HINT) and int8
+(static, NNCF, calibrated on --calibration-size local STSb train sentences); on CUDA torch fp32, fp16 and bf16.
 Each (implementation, variant, workload) runs in a fresh worker process (bench/_encode_worker.py) of the right
 Python, so peak memory is its own; batch sizes run in ascending order inside it, so a larger batch's peak RSS is
 the peak up to and including that run. With --against PYTHON, upstream runs the torch variants in that interpreter,
-alternating with sbert; its fp32 output is the reference for "max abs diff", and "x upstream" divides sbert's
-texts/s by upstream's at the same precision and batch size (onnx rows: by upstream torch fp32).
+alternating with sbert (its onnx/openvino rows read "n/a": they need optimum); its fp32 output is the reference for
+"max abs diff" and "ΔSpearman". "× up fp32" divides texts/s by upstream torch fp32's at the same batch size,
+"× up same" by upstream's at the same variant. "STSb Spearman" is the rank correlation of the cosine similarity of
+each STSb test pair with the gold score (sentences workload). Below the table: the fastest reduced-precision sbert
+variant whose Spearman is within --max-spearman-drop of upstream fp32's, against the issue's targets.
+On a machine shared with other work, run with OMP_WAIT_POLICY=PASSIVE (the workers inherit it, both sides alike):
+torch's spinning OpenMP threads otherwise lose their cores and the torch rows read several times slower.
 
 Run: python bench/encode.py [--against /tmp/upvenv/bin/python] [--device cpu|cuda] [--variants "torch fp32,..."]
      [--batch-sizes 32,256] [--multiplier 1] [--passages 400] [--workloads sentences,passages] [--threads N]
-     [--int8-config avx512_vnni] [--model PATH] [--json OUT]
+     [--int8-config avx512_vnni] [--calibration-size 300] [--model PATH] [--json OUT]
 """
 
 from __future__ import annotations
@@ -33,9 +40,21 @@ HERE = Path(__file__).resolve().parent
 REPO_SRC = HERE.parent / "src"
 WORKER = HERE / "_encode_worker.py"
 DATA_DIRS = [HERE.parent.parent / "shared" / "data", HERE.parent / "tests" / "data"]
-CPU_VARIANTS = ["torch fp32", "onnx fp32", "onnx int8"]
+CPU_VARIANTS = [
+    "torch fp32",
+    "torch bf16",
+    "onnx fp32",
+    "onnx int8",
+    "openvino fp32",
+    "openvino bf16",
+    "openvino int8",
+]
 CUDA_VARIANTS = ["torch fp32", "torch fp16", "torch bf16"]
-ALL_VARIANTS = CUDA_VARIANTS + CPU_VARIANTS[1:]
+ALL_VARIANTS = CUDA_VARIANTS + [v for v in CPU_VARIANTS if v not in CUDA_VARIANTS]
+RUNTIMES = ("onnx", "openvino")
+UPSTREAM_NA = "n/a (needs optimum)"
+TARGET_X_UPSTREAM_FP32 = 4.0  # issue 22: the best reduced-precision path vs upstream's fp32 …
+TARGET_X_UPSTREAM_SAME = 1.8  # … and vs upstream's own bf16
 INT8_CONFIGS = ["arm64", "avx2", "avx512", "avx512_vnni"]
 WORKLOADS = ["sentences", "passages"]
 
@@ -55,6 +74,19 @@ def stsb_rows(name: str) -> list[list[str]]:
 def stsb_sentences(name: str) -> list[str]:
     rows = stsb_rows(name)
     return [row[0] for row in rows] + [row[1] for row in rows]
+
+
+def calibration_sentences(count: int) -> list[str]:
+    """``count`` distinct STSb sentences spread over the train split (dev, then test, if it is missing) for
+    OpenVINO's static int8 calibration: local data only, and not the test pairs the Spearman column scores."""
+    for name in ("stsb-en-train.csv", "stsb-en-dev.csv", "stsb-en-test.csv"):
+        try:
+            sentences = list(dict.fromkeys(stsb_sentences(name)))
+        except FileNotFoundError:
+            continue
+        step = max(1, len(sentences) // max(count, 1))
+        return sentences[::step][:count]
+    raise FileNotFoundError(f"no stsb-en-*.csv in {', '.join(map(str, DATA_DIRS))}")
 
 
 def passages(count: int, words: int = 150) -> list[str]:
@@ -124,57 +156,67 @@ def check_package(impl: str, env: dict) -> None:
         print(f"warning: sbert worker imported sentence_transformers from {where}, not {REPO_SRC}", file=sys.stderr)
 
 
+def is_runtime(variant: str) -> bool:
+    """An ONNX Runtime or OpenVINO variant (upstream runs these only through optimum)."""
+    return variant.split()[0] in RUNTIMES
+
+
 def plan(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """(workload, variant, impl) in run order: upstream then sbert for each variant, for fairness."""
+    """(workload, variant, impl) in run order: upstream then sbert for each variant, for fairness. Upstream's
+    onnx/openvino entries are listed too; run_all marks them n/a without running them."""
     runs = []
     for workload in args.workloads:
         if args.against and "torch fp32" not in args.variants:
             runs.append((workload, "torch fp32", "upstream"))  # the reference for diffs and ratios
         for variant in args.variants:
-            if args.against and variant.startswith("torch"):
+            if args.against:
                 runs.append((workload, variant, "upstream"))
             runs.append((workload, variant, "sbert"))
     return runs
 
 
-def prepare_onnx(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
+def prepare_runtimes(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
     """Export (and quantize) once, in a process of its own, into a copy of the model; returns errors by variant."""
-    onnx = [v for v in args.variants if v.startswith("onnx")]
-    if not onnx:
+    wanted = [v for v in args.variants if is_runtime(v)]
+    if not wanted:
         return {}
+    calibration = tmp / "calibration.json"
+    if "openvino int8" in wanted:
+        calibration.write_text(json.dumps(calibration_sentences(args.calibration_size)), encoding="utf-8")
     spec = {
         "impl": "sbert",
         "prepare": True,
-        "variant": "onnx export",
-        "variants": onnx,
+        "variant": "runtime export",
+        "variants": wanted,
         "model": args.model,
         "device": "cpu",
         "threads": args.threads,
         "int8_config": args.int8_config,
-        "onnx_dir": args.onnx_dir,
+        "runtime_dir": args.runtime_dir,
+        "calibration": str(calibration),
     }
     start = time.perf_counter()
-    result = run_worker([sys.executable], spec, tmp, "sbert_onnx-export")
+    result = run_worker([sys.executable], spec, tmp, "sbert_runtime-export")
     errors = result.get("errors", {})
     if result.get("error"):
-        errors = dict.fromkeys(onnx, result["error"])
+        errors = dict.fromkeys(wanted, result["error"])
     status = "; ".join(f"{v}: {e}" for v, e in errors.items()) or "ok"
-    print(f"[0] sbert onnx export: {status} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    print(f"[0] sbert onnx/openvino export: {status} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return errors
 
 
 def run_all(args: argparse.Namespace, texts: dict[str, list[str]], tmp: Path) -> tuple[list[dict], dict]:
     """Every planned run; returns rows (one per batch size) and the environment each implementation reported."""
     pythons = {"sbert": [sys.executable], "upstream": shlex.split(args.against or "")}
-    args.onnx_dir = str(tmp / "onnx_model")
-    failed = prepare_onnx(args, tmp)
+    args.runtime_dir = str(tmp / "runtime_model")
+    failed = prepare_runtimes(args, tmp)
     rows, envs, runs = [], {}, plan(args)
     for i, (workload, variant, impl) in enumerate(runs, 1):
         name = f"{impl}_{variant.replace(' ', '-')}_{workload}"
         spec = {
             "impl": impl,
             "model": args.model,
-            "onnx_dir": args.onnx_dir,
+            "runtime_dir": args.runtime_dir,
             "device": args.device,
             "threads": args.threads,
             "repeat": args.repeat,
@@ -185,13 +227,15 @@ def run_all(args: argparse.Namespace, texts: dict[str, list[str]], tmp: Path) ->
             "count_tokens": True,
         }
         start = time.perf_counter()
-        if variant in failed:
+        if impl == "upstream" and is_runtime(variant):
+            result = {"env": {}, "runs": [], "na": UPSTREAM_NA}
+        elif impl == "sbert" and variant in failed:
             result = {"env": {}, "runs": [], "error": failed[variant]}
         else:
             result = run_worker(pythons[impl], spec, tmp, name)
         check_package(impl, result["env"])
         envs.setdefault(impl, {}).update(result["env"])
-        status = result.get("error") or "ok"
+        status = result.get("error") or result.get("na") or "ok"
         print(
             f"[{i}/{len(runs)}] {impl} {variant} {workload}: {status} ({time.perf_counter() - start:.1f} s)",
             file=sys.stderr,
@@ -202,6 +246,8 @@ def run_all(args: argparse.Namespace, texts: dict[str, list[str]], tmp: Path) ->
 
 def rows_of(result: dict, workload: str, variant: str, impl: str, n: int, batch_sizes: list[int]) -> list[dict]:
     base = {"workload": workload, "variant": variant, "impl": impl, "texts": n, "tokens_counted": result.get("tokens")}
+    if result.get("na"):
+        return [{**base, "batch": b, "error": result["na"], "na": True} for b in sorted(batch_sizes)]
     if result.get("error"):
         return [{**base, "batch": b, "error": result["error"]} for b in sorted(batch_sizes)]
     return [{**base, **run} for run in result["runs"]]
@@ -218,13 +264,14 @@ def find(rows: list[dict], **key: object) -> dict | None:
 
 
 def spearman(embeddings: np.ndarray, gold: np.ndarray) -> float:
-    """STSb Spearman (x100) of the cosine similarity of each pair; the first copy holds the pairs in order."""
+    """STSb Spearman (a fraction, 1.0 = perfect) of the cosine similarity of each pair; the first copy of the
+    sentences workload holds column 1 then column 2 of the pairs, in order."""
     from scipy.stats import spearmanr
 
     n = len(gold)
     a, b = embeddings[:n].astype(np.float64), embeddings[n : 2 * n].astype(np.float64)
     cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-    return 100 * float(spearmanr(cos, gold).statistic)
+    return float(spearmanr(cos, gold).statistic)
 
 
 def reference_of(rows: list[dict], row: dict) -> dict | None:
@@ -269,16 +316,62 @@ def add_figures(rows: list[dict], gold: np.ndarray | None) -> None:
             other = np.load(ref["embeddings"], mmap_mode="r")
             if other.shape == embeddings.shape:
                 row["max_abs_diff"] = float(np.abs(np.asarray(embeddings) - np.asarray(other)).max())
-        add_ratio(rows, row)
+    for row in rows:  # once every row has its Spearman
+        if "error" not in row:
+            add_ratios(rows, row)
 
 
-def add_ratio(rows: list[dict], row: dict) -> None:
-    if row["impl"] != "sbert":
-        return
-    variant = "torch fp32" if row["variant"].startswith("onnx") else row["variant"]
-    up = find(rows, impl="upstream", variant=variant, workload=row["workload"], batch=row["batch"])
-    if up is not None:
-        row["ratio"] = row["texts_per_s"] / (up["texts"] / up["seconds"])
+def add_ratios(rows: list[dict], row: dict) -> None:
+    """× upstream torch fp32 and × upstream's same variant (same workload and batch), and the Spearman change
+    from upstream fp32's."""
+    key = {"impl": "upstream", "workload": row["workload"], "batch": row["batch"]}
+    for name, variant in (("ratio_fp32", "torch fp32"), ("ratio_same", row["variant"])):
+        up = find(rows, variant=variant, **key)
+        if up is not None and up is not row:
+            row[name] = row["texts_per_s"] / (up["texts"] / up["seconds"])
+    ref = reference_of(rows, row)
+    if ref is not None and ref is not row and "stsb_spearman" in row and "stsb_spearman" in ref:
+        row["spearman_delta"] = row["stsb_spearman"] - ref["stsb_spearman"]
+
+
+def is_reduced(variant: str) -> bool:
+    return variant.split()[1] != "fp32"
+
+
+def target_lines(rows: list[dict], max_drop: float) -> list[str]:
+    """Per workload and batch: sbert's fastest reduced-precision variant whose STSb Spearman is within ``max_drop``
+    of upstream fp32's (passages: a variant that qualifies on sentences at the same batch), against the targets
+    (× upstream torch fp32 and × upstream torch bf16)."""
+    lines = []
+    done = dict.fromkeys((r["workload"], r["batch"]) for r in rows if r["impl"] == "sbert" and "ratio_fp32" in r)
+    for workload, batch in done:
+        ok = [r for r in rows if r["impl"] == "sbert" and r["workload"] == workload and r["batch"] == batch]
+        ok = [r for r in ok if "ratio_fp32" in r and is_reduced(r["variant"]) and qualifies(rows, r, max_drop)]
+        if not ok:
+            lines.append(f"{workload} b{batch}: no reduced-precision variant within {max_drop} Spearman of fp32")
+            continue
+        best = max(ok, key=lambda r: r["ratio_fp32"])
+        line = f"{workload} b{batch}: best reduced precision = {best['variant']}, " + verdict(
+            best["ratio_fp32"], TARGET_X_UPSTREAM_FP32, "upstream fp32"
+        )
+        up_bf16 = find(rows, impl="upstream", variant="torch bf16", workload=workload, batch=batch)
+        if up_bf16 is not None:
+            ratio = best["texts_per_s"] / (up_bf16["texts"] / up_bf16["seconds"])
+            line += "; " + verdict(ratio, TARGET_X_UPSTREAM_SAME, "upstream bf16")
+        lines.append(line)
+    return lines
+
+
+def verdict(ratio: float, target: float, against: str) -> str:
+    return f"{ratio:.2f}× {against} (target ≥ {target}×: {'met' if ratio >= target else 'not met'})"
+
+
+def qualifies(rows: list[dict], row: dict, max_drop: float) -> bool:
+    """Whether the variant keeps STSb Spearman within ``max_drop`` of upstream fp32's (measured on sentences)."""
+    scored = row if "spearman_delta" in row else None
+    if scored is None:
+        scored = find(rows, impl="sbert", variant=row["variant"], workload="sentences", batch=row["batch"])
+    return scored is not None and scored.get("spearman_delta", -np.inf) >= -max_drop
 
 
 # --- report --------------------------------------------------------------------------------------------------------
@@ -305,7 +398,7 @@ def header(args: argparse.Namespace, envs: dict) -> str:
     for impl, env in envs.items():
         if not env:
             continue
-        extra = f"  onnxruntime {env['onnxruntime']}" if env.get("onnxruntime") else ""
+        extra = "".join(f"  {k} {env[k]}" for k in ("onnxruntime", "openvino") if env.get(k))
         lines.append(
             f"{impl}: sentence_transformers {env['sentence_transformers']} ({env['package_file']})  "
             f"python {env['python']}  torch {env['torch']}  threads {env['threads']}{extra}"
@@ -331,24 +424,30 @@ def table(rows: list[dict], cuda: bool) -> str:
         "impl",
         "texts/s",
         "tokens/s",
-        "× upstream",
+        "× up fp32",
+        "× up same",
         "max abs diff",
         "STSb Spearman",
+        "ΔSpearman",
         "peak RSS MB",
     ] + (["GPU MB"] if cuda else [])
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in rows:
         cells = [row["workload"], row["variant"], str(row["batch"]), row["impl"]]
-        if "error" in row:
+        if row.get("na"):
+            cells += [row["error"]] + [""] * (len(cols) - 5)
+        elif "error" in row:
             cells += [f"error: {row['error']}"] + [""] * (len(cols) - 5)
         else:
             diff = "ref" if row["impl"] == "upstream" and row["variant"] == "torch fp32" else None
             cells += [
                 fmt(row["texts_per_s"], ".1f"),
                 fmt(row.get("tokens_per_s"), ".0f"),
-                fmt(row.get("ratio"), ".2f"),
+                fmt(row.get("ratio_fp32"), ".2f"),
+                fmt(row.get("ratio_same"), ".2f"),
                 diff or fmt(row.get("max_abs_diff"), ".1e"),
-                fmt(row.get("stsb_spearman"), ".3f"),
+                fmt(row.get("stsb_spearman"), ".4f"),
+                fmt(row.get("spearman_delta"), "+.4f"),
                 fmt(row["rss_mb"], ".0f"),
             ] + ([fmt(row.get("gpu_mb"), ".0f")] if cuda else [])
         lines.append("| " + " | ".join(cells) + " |")
@@ -371,6 +470,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="time N full encodes per run and keep the fastest")
     parser.add_argument("--threads", type=int, help="torch threads in the workers (default: torch's choice)")
     parser.add_argument("--int8-config", default="avx512_vnni", choices=INT8_CONFIGS, help="onnx int8 preset")
+    parser.add_argument(
+        "--calibration-size", type=int, default=300, help="STSb train sentences calibrating openvino int8"
+    )
+    parser.add_argument(
+        "--max-spearman-drop", type=float, default=0.005, help="quality bar of the target lines (default 0.005)"
+    )
     parser.add_argument("--json", help="also write every row (and the environments) to this JSON file")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
@@ -412,6 +517,10 @@ def main() -> None:
     print(header(args, envs))
     print()
     print(table(rows, args.device.startswith("cuda")))
+    targets = target_lines(rows, args.max_spearman_drop)
+    if targets:
+        print()
+        print("\n".join(targets))
     if args.json:
         clean = [{k: v for k, v in row.items() if k != "embeddings"} for row in rows]
         Path(args.json).write_text(json.dumps({"args": vars(args), "environments": envs, "rows": clean}, indent=1))
