@@ -179,3 +179,21 @@ def test_worker_torch_bf16_keeps_the_model_in_bf16_and_returns_float32(tiny_bert
     reference = SentenceTransformer(str(tiny_bert_dir), device="cpu").encode(["A cat.", "Two dogs run in the park."])
     assert embeddings.dtype == np.float32
     assert np.abs(embeddings - reference).max() < 0.05
+
+
+def test_compiled_variant_is_fp32_compiled_and_not_reduced(monkeypatch):
+    assert "torch compiled" in encode.CPU_VARIANTS and not encode.is_reduced("torch compiled")
+    path, kwargs = worker.load_arguments({"variant": "torch compiled", "model": "m", "device": "cpu"})
+    assert path == "m" and "model_kwargs" not in kwargs  # fp32 weights
+    compiled = []
+
+    class Model:
+        def __init__(self, path, **kwargs):
+            pass
+
+        def compile(self):
+            compiled.append(True)
+
+    monkeypatch.setattr(worker, "SentenceTransformer", Model)
+    worker.load({"variant": "torch compiled", "model": "m", "device": "cpu"})
+    assert compiled == [True]
