@@ -20,9 +20,9 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPToke
 from transformers import CLIPModel as HFCLIPModel  # noqa: E402
 
 from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers.base import images as images_module  # noqa: E402
 from sentence_transformers.base import persistence  # noqa: E402
 from sentence_transformers.sentence_transformer.modules import CLIPModel  # noqa: E402
-from sentence_transformers.base import images as images_module  # noqa: E402
 
 WORDS = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
 TEXTS = ["a photo of a cat", "a red square", "the dog is on the table", "blue", "a picture of a green dog on a table"]
