@@ -1,5 +1,5 @@
 """``sbert serve`` with a late-interaction model (MultiVectorEncoder built from all-MiniLM-L6-v2): /embed_all and
-/rerank (MaxSim) through a real server subprocess, the runner in-process, and the wrong-model-type answers."""
+/rerank (MaxSim) through a real server subprocess, the batcher in-process, and the wrong-model-type answers."""
 
 from __future__ import annotations
 
@@ -245,11 +245,11 @@ def test_api_key_is_enforced_on_embed_all(server):
 
 
 # ------------------------------------------------------------------------------------------------- in-process
-def test_runner_joins_requests_and_answers_each_with_its_own_rows(model):
+def test_batcher_joins_token_requests_and_answers_each_with_its_own_rows(model):
     """Several requests in one round, of both roles and two prompts, one of them refused alone (too long)."""
-    from sentence_transformers.serve.batcher import BatchLimits, InputTooLong
+    from sentence_transformers.serve.batcher import Batcher, BatchLimits, EncodeRequest, InputTooLong
     from sentence_transformers.serve.metrics import Metrics
-    from sentence_transformers.serve.multi_vector import MultiVectorRunner, TokenRequest
+    from sentence_transformers.serve.multi_vector import TokenRequest
 
     requests = [
         TokenRequest(DOCUMENTS[:2]),
@@ -261,12 +261,16 @@ def test_runner_joins_requests_and_answers_each_with_its_own_rows(model):
     metrics = Metrics()
 
     async def scenario() -> list:
-        runner = MultiVectorRunner(model, BatchLimits(max_wait_ms=300, max_batch_size=2), metrics)
-        await runner.start()
+        batcher = Batcher(model, BatchLimits(max_wait_ms=300, max_batch_size=2), metrics)
+        await batcher.start()
         try:
-            return await asyncio.gather(*(runner.encode(request) for request in requests), return_exceptions=True)
+            with pytest.raises(TypeError, match="takes a TokenRequest"):
+                await batcher.encode(EncodeRequest(["a"]))  # single-vector requests do not fit the model
+            with pytest.raises(ValueError, match="task must be one of"):
+                await batcher.encode(TokenRequest(["a"], "passage"))
+            return await asyncio.gather(*(batcher.encode(request) for request in requests), return_exceptions=True)
         finally:
-            await runner.stop()
+            await batcher.stop()
 
     results = asyncio.run(scenario())
     assert isinstance(results[2], InputTooLong) and "this model reads at most 24 for a document" in str(results[2])

@@ -12,9 +12,8 @@ takes images (e.g. CLIP), ``/v1/embeddings`` and ``/embed`` take images among th
 http(s) URLs, and ``{"type": "image_url", ...}`` objects); another model answers an image with 400
 (``unsupported_modality``). Every
 text (or pair, or image) goes through the one ``Batcher``, which drives the same engine as
-``SentenceTransformer.encode``, ``SparseEncoder.encode`` and ``CrossEncoder.predict``; a MultiVectorEncoder's
-texts go through ``serve.multi_vector.MultiVectorRunner``, which joins queued requests into ``encode_query`` /
-``encode_document`` calls.
+``SentenceTransformer.encode``, ``SparseEncoder.encode`` and ``CrossEncoder.predict``, a MultiVectorEncoder's
+texts too (``TokenRequest``: joined per role into the engine calls of ``encode_query`` / ``encode_document``).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from sentence_transformers.serve.batcher import (
     ScoreRequest,
 )
 from sentence_transformers.serve.metrics import Metrics
-from sentence_transformers.serve.multi_vector import DOCUMENT, QUERY, MultiVectorRunner, TokenEncoded, TokenRequest
+from sentence_transformers.serve.multi_vector import DOCUMENT, QUERY, TokenEncoded, TokenRequest, score
 from sentence_transformers.serve.schemas import (
     CohereRerankRequest,
     EmbedAllRequest,
@@ -75,7 +74,6 @@ ROUTES = ("/v1/embeddings", "/embed", "/embed_sparse", "/embed_all", "/similarit
           "/v1/models", "/info", "/metrics")  # fmt: skip
 EMBEDDING, SPARSE, RERANKER = "embedding", "sparse", "reranker"  # what a route needs the model to be
 MULTI_VECTOR = "multi_vector"
-MULTI_VECTOR_ENCODER = "MultiVectorEncoder"
 RETRY_AFTER_S = 1
 LARGE_RESPONSE = 100_000  # floats: serialized on a thread, so that other requests go on meanwhile
 
@@ -95,12 +93,12 @@ class ApiError(Exception):
 @dataclass
 class ServeState:
     """What the routes share: the model (a SentenceTransformer, SparseEncoder, CrossEncoder or MultiVectorEncoder),
-    its batcher (a ``MultiVectorRunner`` for a MultiVectorEncoder), the settings and the metrics; for images, the
-    URL policy and the threads that decode them (while the app runs)."""
+    its batcher, the settings and the metrics; for images, the URL policy and the threads that decode them (while
+    the app runs)."""
 
     model: BaseModel
     settings: ServeSettings
-    batcher: Batcher | MultiVectorRunner
+    batcher: Batcher
     metrics: Metrics
     created: int
     url_policy: images.UrlPolicy = images.UrlPolicy()
@@ -121,7 +119,7 @@ class ServeState:
     @property
     def kind(self) -> str:
         """``embedding``, ``sparse``, ``reranker`` or ``multi_vector``."""
-        if isinstance(self.batcher, MultiVectorRunner):
+        if self.batcher.multi_vector:
             return MULTI_VECTOR
         return RERANKER if self.batcher.scores else SPARSE if self.batcher.sparse else EMBEDDING
 
@@ -221,10 +219,8 @@ class ServeState:
             self._run(TokenRequest([query], QUERY, truncate=truncate), "query"),
             self._run(TokenRequest(documents, DOCUMENT, truncate=truncate), field),
         )
-        runner = self.batcher
-        assert isinstance(runner, MultiVectorRunner)
         try:
-            scores = await runner.score(queried.rows, encoded.rows)
+            scores = await score(self.batcher, queried.rows, encoded.rows)
         except EncodeFailed as exc:
             raise ApiError(500, str(exc), "server_error", "encode_failed") from exc
         return Encoded(scores[0], queried.tokens + encoded.tokens)
@@ -361,11 +357,7 @@ def create_app(model: BaseModel, settings: ServeSettings, metrics: Metrics | Non
     """The application for ``model``; its lifespan starts the batcher (and warms the model up) and drains it."""
     metrics = metrics or Metrics()
     limits = BatchLimits(settings.max_batch_tokens, settings.max_batch_size, settings.max_wait_ms, settings.max_queue)
-    if getattr(model, "model_type", None) == MULTI_VECTOR_ENCODER:
-        batcher: Batcher | MultiVectorRunner = MultiVectorRunner(model, limits, metrics)
-    else:
-        batcher = Batcher(model, limits, metrics)
-    state = ServeState(model, settings, batcher, metrics, int(time.time()))
+    state = ServeState(model, settings, Batcher(model, limits, metrics), metrics, int(time.time()))
     state.url_policy = images.UrlPolicy.from_settings(settings)
 
     @asynccontextmanager

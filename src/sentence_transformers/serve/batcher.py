@@ -22,6 +22,9 @@ The way of a request:
    ``preprocess`` with the texts of their forward pass, after them (length -1, 0 tokens), as in ``encode()``;
    a SparseEncoder's jobs go into a ``SparseSink``, which keeps each text's non-zero dimensions (after the model's
    ``max_active_dims``) as ``encode()`` does, so that no [texts, vocabulary] output is kept;
+   a MultiVectorEncoder's jobs (``TokenRequest``) are joined per role (``task``: query or document) and prompt, and
+   go, with that ``task`` (its length, query expansion and skiplist), into the model's ``TokenSink``, as
+   ``encode_query`` / ``encode_document`` go: each job gets a float32 [tokens_i, dim] array per text;
 6. answer (event loop): each request gets its own rows, or the error of its batch.
 
 Tokenizing and encoding have a thread each, so the event loop never waits on the model, and tokenizing the next
@@ -36,15 +39,17 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from sentence_transformers.base import encoding
+from sentence_transformers.base.model import ROLE_PROMPT_NAMES
 from sentence_transformers.base.token_ids import TokenIds, tokenizer_lock
 from sentence_transformers.cli.sparse import SparseRows, sparse_rows
 from sentence_transformers.serve.metrics import Metrics
@@ -102,6 +107,34 @@ class ScoreRequest:
 
 
 @dataclass(frozen=True)
+class TokenRequest:
+    """The texts of one request for a MultiVectorEncoder, the role they are encoded for (``query`` or ``document``:
+    its prompt, length and query expansion or skiplist), a prompt name that replaces the role's prompt, and whether
+    long texts are cut."""
+
+    texts: list[str]
+    task: str = "document"
+    prompt_name: str | None = None
+    truncate: bool = True
+
+
+@dataclass(frozen=True)
+class TokenEncoded:
+    """One ``TokenRequest``'s token vectors: a float32 [tokens_i, dim] array per text, in input order."""
+
+    rows: list[np.ndarray]
+
+    @property
+    def tokens(self) -> int:
+        """Token vectors returned (after the model's mask: expansion kept, skiplist dropped)."""
+        return sum(len(row) for row in self.rows)
+
+    @property
+    def floats(self) -> int:
+        return sum(row.size for row in self.rows)
+
+
+@dataclass(frozen=True)
 class Encoded:
     """One request's embeddings, or for a ``ScoreRequest`` its scores ([pairs, num_labels]); float32, in input
     order, and its token count. A SparseEncoder's embeddings are ``sparse`` (``embeddings`` is then empty)."""
@@ -116,13 +149,20 @@ class Encoded:
         return self.embeddings
 
 
+Request = EncodeRequest | ScoreRequest | TokenRequest
+Outcome = Encoded | TokenEncoded | Exception  # of one job, from the engine thread
+T = TypeVar("T")
+
+
 @dataclass(eq=False)
 class _Job:
-    request: EncodeRequest | ScoreRequest
+    request: Request
     inputs: list[Any]  # the texts with the prompt applied
     extra: dict[str, Any]  # per-batch features of the prompt (prompt_length)
     prepared: encoding.PreparedInputs
-    future: asyncio.Future[Encoded] | None = None
+    prompt: str | None = None  # the prompt text applied
+    task: str | None = None  # a TokenRequest's role: the engine's ``task``
+    future: asyncio.Future[Encoded | TokenEncoded] | None = None
     queued: float = 0.0
     tokens: int = field(init=False)
 
@@ -137,6 +177,7 @@ class Batcher:
         self.model, self.limits = model.eval(), limits
         self.scores = getattr(model, "model_type", None) == "CrossEncoder"  # pairs in, a ScoreSink out
         self.sparse = getattr(model, "model_type", None) == "SparseEncoder"  # texts in, a SparseSink out
+        self.multi_vector = getattr(model, "model_type", None) == "MultiVectorEncoder"  # TokenRequests, a TokenSink
         self.metrics = metrics or Metrics()
         self.ready = False
         self._waiting: deque[_Job] = deque()
@@ -161,7 +202,10 @@ class Batcher:
         self._arrived, self._idle = asyncio.Event(), asyncio.Event()
         self._idle.set()
         self._worker = asyncio.create_task(self._work(), name="sbert-batcher")
-        await self.encode(ScoreRequest([("warm up", "warm up")]) if self.scores else EncodeRequest(["warm up"]))
+        if self.scores:
+            await self.encode(ScoreRequest([("warm up", "warm up")]))
+        else:
+            await self.encode(TokenRequest(["warm up"], "query") if self.multi_vector else EncodeRequest(["warm up"]))
         self.ready = True
 
     async def stop(self) -> None:
@@ -176,17 +220,22 @@ class Batcher:
         self._tokenizer.shutdown(wait=False)
         self._engine.shutdown(wait=False)
 
-    async def encode(self, request: EncodeRequest | ScoreRequest) -> Encoded:
-        """Queue ``request`` and wait for its embeddings (or scores).
+    async def encode(self, request: Request) -> Encoded | TokenEncoded:
+        """Queue ``request`` and wait for its embeddings (or scores, or a ``TokenRequest``'s token vectors).
 
         Raises QueueFull, InputTooLong (with truncate=False), or EncodeFailed; TypeError for a request that does
-        not fit the model (pairs for an embedding model, texts for a reranker).
+        not fit the model (pairs for an embedding model, texts for a reranker); ValueError for a ``TokenRequest``
+        whose task is not query or document.
         """
-        if isinstance(request, ScoreRequest) != self.scores:
-            wanted = "ScoreRequest (pairs)" if self.scores else "EncodeRequest (texts)"
+        wanted = ScoreRequest if self.scores else TokenRequest if self.multi_vector else EncodeRequest
+        if not isinstance(request, wanted):
+            what = {ScoreRequest: "pairs", TokenRequest: "texts and a role", EncodeRequest: "texts"}[wanted]
             raise TypeError(
-                f"this batcher's {type(self.model).__name__} takes a {wanted}, got {type(request).__name__}"
+                f"this batcher's {type(self.model).__name__} takes a {wanted.__name__} ({what}), "
+                f"got {type(request).__name__}"
             )
+        if isinstance(request, TokenRequest) and request.task not in ROLE_PROMPT_NAMES:
+            raise ValueError(f"task must be one of {tuple(ROLE_PROMPT_NAMES)}, got {request.task!r}")
         if self._in_flight >= self.limits.max_queue:
             raise QueueFull(f"{self._in_flight} requests are in flight; this server queues at most "
                             f"{self.limits.max_queue} (--max-queue)")  # fmt: skip
@@ -208,6 +257,10 @@ class Batcher:
         finally:
             self._count_in_flight(-1)
 
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on the engine thread, between engine calls (e.g. a MultiVectorEncoder's MaxSim)."""
+        return await asyncio.get_running_loop().run_in_executor(self._engine, function, *args)
+
     def _count_in_flight(self, change: int) -> None:
         self._in_flight += change
         self.metrics.in_flight.set(self._in_flight)
@@ -215,18 +268,29 @@ class Batcher:
             self._idle.set() if self._in_flight == 0 else self._idle.clear()
 
     # ------------------------------------------------------------------ tokenizer thread
-    def _prepare(self, request: EncodeRequest | ScoreRequest) -> _Job:
-        """Apply the prompt and tokenize once, as ``encode()`` does."""
+    def _prepare(self, request: Request) -> _Job:
+        """Apply the prompt and tokenize once, as ``encode()`` does (a ``TokenRequest`` as ``encode_query`` /
+        ``encode_document`` do: the role's prompt, unless named, and its ``task``)."""
+        task, limit, role = None, self.model.max_seq_length, ""
+        if isinstance(request, TokenRequest):
+            from sentence_transformers.serve.multi_vector import role_length, role_prompt
+
+            task, prompt = request.task, role_prompt(self.model, request)
+            limit, role = role_length(self.model, task), f" for a {task}"
+        else:
+            prompt = request.prompt
         with self._tokenizer_lock:
-            inputs, extra = encoding.apply_prompt(self.model, request.texts, request.prompt)
+            inputs, extra = encoding.apply_prompt(self.model, list(request.texts), prompt)
             media = None if self.scores else encoding.check_modalities(self.model, inputs)
             if not request.truncate:
-                self._check_lengths(inputs, media)
-            prepared = encoding.prepare(self.model, inputs, {}, request.prompt, media)
-        return _Job(request, inputs, extra, prepared)
+                self._check_lengths(inputs, media, limit, role)
+            prepared = encoding.prepare(self.model, inputs, _task_kwargs(task), prompt, media)
+        return _Job(request, inputs, extra, prepared, prompt, task)
 
-    def _check_lengths(self, inputs: list[Any], media: list[bool] | None = None) -> None:
-        limit, tokenizer = self.model.max_seq_length, getattr(self.model, "tokenizer", None)
+    def _check_lengths(self, inputs: list[Any], media: list[bool] | None, limit: int | None, role: str = "") -> None:
+        """InputTooLong when a text (with its prompt) has more tokens than ``limit`` (the role's, for a
+        ``TokenRequest``)."""
+        tokenizer = getattr(self.model, "tokenizer", None)
         if limit is None or not callable(tokenizer):
             return
         positions = [position for position in range(len(inputs)) if media is None or not media[position]]
@@ -238,7 +302,7 @@ class Batcher:
             if len(ids) > limit:
                 what = "pair" if self.scores else "text"
                 raise InputTooLong(
-                    f"{what} {position} has {len(ids)} tokens; this model reads at most {limit} "
+                    f"{what} {position} has {len(ids)} tokens; this model reads at most {limit}{role} "
                     "(send truncate: true to cut it)"
                 )
 
@@ -313,27 +377,27 @@ class Batcher:
         for job, outcome in zip(jobs, outcomes, strict=True):
             if job.future.done():
                 continue
-            if isinstance(outcome, Encoded):
+            if not isinstance(outcome, Exception):
                 job.future.set_result(outcome)
                 self.metrics.texts.inc(len(job.inputs))
-                self.metrics.tokens.inc(job.tokens)
+                self.metrics.tokens.inc(outcome.tokens)
             else:
                 job.future.set_exception(outcome)
                 self.metrics.failures.inc()
 
     # ------------------------------------------------------------------ engine thread
-    def _encode_all(self, jobs: list[_Job]) -> list[Encoded | Exception]:
-        """Each prompt's jobs in one engine call; their outcomes in the order of ``jobs``."""
-        groups: dict[str | None, list[_Job]] = {}
+    def _encode_all(self, jobs: list[_Job]) -> list[Outcome]:
+        """Each (prompt, task)'s jobs in one engine call; their outcomes in the order of ``jobs``."""
+        groups: dict[tuple[str | None, str | None], list[_Job]] = {}
         for job in jobs:
-            groups.setdefault(job.request.prompt, []).append(job)
-        outcomes: dict[int, Encoded | Exception] = {}
+            groups.setdefault((job.prompt, job.task), []).append(job)
+        outcomes: dict[int, Outcome] = {}
         for group in groups.values():
             for job, outcome in zip(group, self._encode_isolated(group), strict=True):
                 outcomes[id(job)] = outcome
         return [outcomes[id(job)] for job in jobs]
 
-    def _encode_isolated(self, jobs: list[_Job]) -> list[Encoded | Exception]:
+    def _encode_isolated(self, jobs: list[_Job]) -> list[Outcome]:
         """Encode ``jobs`` together; when that fails, each on its own, so that one bad request fails alone."""
         try:
             return self._encode_group(jobs)
@@ -343,22 +407,25 @@ class Batcher:
             logger.exception("Encoding a request of %d texts failed", len(jobs[0].inputs))
             return [EncodeFailed(f"encoding failed: {type(exc).__name__}: {exc}")]
 
-    def _encode_group(self, jobs: list[_Job]) -> list[Encoded]:
-        """The joined texts of ``jobs`` (one prompt) through the engine's ``run`` with a token-budget plan, then
-        each job's rows."""
+    def _encode_group(self, jobs: list[_Job]) -> list[Encoded] | list[TokenEncoded]:
+        """The joined texts of ``jobs`` (one prompt and task) through the engine's ``run`` with a token-budget
+        plan, then each job's rows."""
+        task = jobs[0].task
         prepared = self._join(jobs)
         plan = plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size)
         if not isinstance(prepared, TokenIds):  # tokenized per batch, on the engine's thread: not under _prepare
             prepared = _Locked(prepared, self._tokenizer_lock)
-        sink = self._sink(len(prepared.lengths), self.model.device)
+        sink = self._sink(len(prepared.lengths), self.model.device, task)
         inputs = [text for job in jobs for text in job.inputs]
         with self._encoding():
             encoding.run(self.model, inputs, jobs[0].extra, _OPTIONS, sink=sink, prepared=prepared, plan=plan,
-                         **self._forward_kwargs())  # fmt: skip
+                         **self._forward_kwargs(), **_task_kwargs(task))  # fmt: skip
         for indices in plan:
             self.metrics.observe_forward(len(indices), len(indices) * max(int(prepared.lengths[indices].max()), 0))
         if isinstance(sink, SparseSink):
             return [Encoded(_NO_ROWS, job.tokens, part) for job, part in zip(jobs, sink.split(jobs), strict=True)]
+        if self.multi_vector:
+            return split_token_rows(sink.result(None), jobs)
         rows = torch.split(sink.output, [len(job.inputs) for job in jobs])
         return [Encoded(self._finish(part, job.request), job.tokens) for job, part in zip(jobs, rows, strict=True)]
 
@@ -374,18 +441,22 @@ class Batcher:
         accepts = getattr(self.model, "_accepts_max_active_dims", None)
         return {"max_active_dims": limit} if limit is not None and callable(accepts) and accepts() else {}
 
-    def _sink(self, count: int, device: torch.device) -> encoding.Sink:
-        """Embeddings, a reranker's logits ([pairs, num_labels]: the activation is each request's own choice), or a
-        sparse model's rows."""
+    def _sink(self, count: int, device: torch.device, task: str | None = None) -> encoding.Sink:
+        """Embeddings, a reranker's logits ([pairs, num_labels]: the activation is each request's own choice), a
+        sparse model's rows, or a MultiVectorEncoder's token vectors (its ``TokenSink``, as ``encode`` makes it)."""
         if self.sparse:
             return SparseSink(count, self.model)
+        if self.multi_vector:
+            from sentence_transformers.multi_vector_encoder.model import TokenSink
+
+            return TokenSink(count, "token_embeddings", False, None, task, self.model)
         if not self.scores:
             return encoding.EmbeddingSink(count, encoding.EncodeOptions(), device)
         from sentence_transformers.cross_encoder.model import ScoreSink
 
         return ScoreSink(count, None, squeeze=False, softmax=False)
 
-    def _finish(self, rows: torch.Tensor, request: EncodeRequest | ScoreRequest) -> np.ndarray:
+    def _finish(self, rows: torch.Tensor, request: Request) -> np.ndarray:
         if isinstance(request, ScoreRequest):
             return finish_scores(rows, None if request.raw else self.model.activation_fn)
         return finish(rows, request)
@@ -400,7 +471,7 @@ class Batcher:
         inputs = [text for job in jobs for text in job.inputs]
         with self._tokenizer_lock:  # input modules that tokenize per batch: let the engine prepare them together
             media = None if self.scores else encoding.check_modalities(self.model, inputs)
-            return encoding.prepare(self.model, inputs, {}, jobs[0].request.prompt, media)
+            return encoding.prepare(self.model, inputs, _task_kwargs(jobs[0].task), jobs[0].prompt, media)
 
 
 _NO_ROWS = np.zeros((0, 0), dtype=np.float32)
@@ -489,6 +560,23 @@ def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int) -> list[n
         bounds.append(int(cut[bounds[-1]]))
     bounds.reverse()
     return [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _task_kwargs(task: str | None) -> dict[str, Any]:
+    """The engine's keyword arguments for a ``TokenRequest``'s role (none for other requests)."""
+    return {} if task is None else {"task": task}
+
+
+def split_token_rows(rows: list[torch.Tensor], jobs: list[Any]) -> list[TokenEncoded]:
+    """Each job's token vectors (a ``TokenSink``'s rows, in order) as float32 arrays on the CPU."""
+    if any(row is None for row in rows):
+        raise RuntimeError("a text was not encoded")
+    arrays = [row.detach().to("cpu", torch.float32).numpy() for row in rows]
+    parts, start = [], 0
+    for job in jobs:
+        parts.append(TokenEncoded(arrays[start : start + len(job.inputs)]))
+        start += len(job.inputs)
+    return parts
 
 
 def concat_token_ids(parts: list[TokenIds]) -> TokenIds:
