@@ -12,6 +12,7 @@ from sentence_transformers.multi_vector_encoder.evaluation._common import (
     refuse_truncate_dim,
 )
 from sentence_transformers.sentence_transformer.evaluation.triplet import TripletEvaluator
+from sentence_transformers.sentence_transformer.evaluation.triplet import _margins as margins_by_name
 from sentence_transformers.util.similarity import SimilarityFunction
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class MultiVectorTripletEvaluator(TripletEvaluator):
             self.similarity_fn_names = _check_names(list(similarity_fn_names))
         else:
             _check_names(self.similarity_fn_names)
-        self.margin = _margins(margin)
+        self.margin = margins_by_name(margin, MULTI_VECTOR_SIMILARITIES)
 
     def embed_inputs(
         self, model: MultiVectorEncoder, sentences: Sequence[Any], encode_fn_name: str | None = None, **kwargs: Any
@@ -92,20 +93,6 @@ def _check_names(names: list[str]) -> list[str]:
             f"Unknown similarity_fn_names {unknown}; accepted names are {list(MULTI_VECTOR_SIMILARITIES)}."
         )
     return names
-
-
-def _margins(margin: float | dict[str, float] | None) -> dict[str, float]:
-    """A margin per late-interaction similarity (0 where not given)."""
-    if margin is None:
-        return dict.fromkeys(MULTI_VECTOR_SIMILARITIES, 0)
-    if isinstance(margin, (int, float)) and not isinstance(margin, bool):
-        return dict.fromkeys(MULTI_VECTOR_SIMILARITIES, margin)
-    if isinstance(margin, dict):
-        unknown = sorted(set(margin) - set(MULTI_VECTOR_SIMILARITIES))
-        if unknown:
-            raise ValueError(f"margin has unknown keys {unknown}; accepted keys are {list(MULTI_VECTOR_SIMILARITIES)}.")
-        return {**dict.fromkeys(MULTI_VECTOR_SIMILARITIES, 0), **margin}
-    raise ValueError(f"margin must be a float or a dict keyed by {list(MULTI_VECTOR_SIMILARITIES)}, got {margin!r}.")
 
 
 __all__ = ["MultiVectorTripletEvaluator"]

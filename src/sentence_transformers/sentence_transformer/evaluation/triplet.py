@@ -135,15 +135,16 @@ class TripletEvaluator(SentenceEvaluator):
         return config
 
 
-def _margins(margin: float | dict[str, float] | None) -> dict[str, float]:
-    """A margin per similarity function name (0 where not given)."""
+def _margins(margin: float | dict[str, float] | None, names: Sequence[str] = SIMILARITY_NAMES) -> dict[str, float]:
+    """A margin per similarity function name of ``names`` (0 where not given)."""
+    names = list(names)
     if margin is None:
-        return dict.fromkeys(SIMILARITY_NAMES, 0)
+        return dict.fromkeys(names, 0)
     if isinstance(margin, (int, float)) and not isinstance(margin, bool):
-        return dict.fromkeys(SIMILARITY_NAMES, margin)
+        return dict.fromkeys(names, margin)
     if isinstance(margin, dict):
-        unknown = sorted(set(margin) - set(SIMILARITY_NAMES))
+        unknown = sorted(set(margin) - set(names))
         if unknown:
-            raise ValueError(f"margin has unknown keys {unknown}; accepted keys are {list(SIMILARITY_NAMES)}.")
-        return {**dict.fromkeys(SIMILARITY_NAMES, 0), **margin}
-    raise ValueError(f"margin must be a float or a dict keyed by {list(SIMILARITY_NAMES)}, got {margin!r}.")
+            raise ValueError(f"margin has unknown keys {unknown}; accepted keys are {names}.")
+        return {**dict.fromkeys(names, 0), **margin}
+    raise ValueError(f"margin must be a float or a dict keyed by {names}, got {margin!r}.")
