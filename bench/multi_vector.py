@@ -10,7 +10,8 @@ Workloads:
 - "scoring": ``model.similarity`` of 1 query (its 32 token vectors) against --docs documents of --doc-tokens seeded
   random unit token vectors (128 dims), given as a list of [tokens, 128] tensors (how ``encode_document`` returns
   them). The documents are built before the memory mark, so "peak growth" is what scoring needed on top of them.
-torch fp32 on the CPU, ``batch_size`` --batch-size.
+torch fp32 on the CPU (--precision compiled: after ``model.compile()``, sbert only; bf16: bf16 weights, both),
+``batch_size`` --batch-size.
 
 Each (workload, implementation) runs in a fresh worker process (this file with --worker), upstream first: the
 first call measures memory (VmHWM after resetting the kernel's peak mark, minus VmRSS before), then --repeat calls
@@ -76,7 +77,11 @@ def measure(spec: dict) -> dict:
 
     from sentence_transformers.multi_vector_encoder import MultiVectorEncoder
 
-    model = MultiVectorEncoder(spec["model"], device="cpu")
+    dtype = {"fp32": None, "compiled": None, "bf16": torch.bfloat16}[spec["precision"]]
+    model_kwargs = {"torch_dtype": dtype} if dtype is not None else None
+    model = MultiVectorEncoder(spec["model"], device="cpu", model_kwargs=model_kwargs)
+    if spec["precision"] == "compiled":
+        model.compile()  # the first (memory) call pays the compilation; the timed calls run the compiled graph
     data = json.loads(Path(spec["data"]).read_text(encoding="utf-8"))
     if spec["workload"] == "scoring":
         query = model.encode_query(data["query"][:1])
@@ -128,9 +133,9 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     if prepared.get("error"):
         sys.exit(f"preparing the model failed: {prepared['error']}")
     pythons = {"sbert": [sys.executable], "upstream": shlex.split(args.against or "")}
-    impls = ["upstream", "sbert"] if args.against else ["sbert"]
+    impls = ["upstream", "sbert"] if args.against and args.precision != "compiled" else ["sbert"]
     spec = {"model": model, "data": str(tmp / "data.json"), "batch_size": args.batch_size, "repeat": args.repeat}
-    spec.update(threads=args.threads, docs=args.docs, doc_tokens=args.doc_tokens)
+    spec.update(threads=args.threads, docs=args.docs, doc_tokens=args.doc_tokens, precision=args.precision)
     rows, envs = [], {}
     for workload in args.workloads:
         for impl in impls:
@@ -200,6 +205,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per workload (the median is reported)")
     parser.add_argument("--threads", type=int, help="torch threads in the workers (default: torch's choice)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated: {list(WORKLOADS)}")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "compiled", "bf16"],
+        default="fp32",
+        help="torch fp32, fp32 after model.compile() (sbert only: upstream's encode bypasses nn.Module.compile), or "
+        "bf16 weights (model_kwargs torch_dtype, both)",
+    )
     parser.add_argument("--json", help="also write every row (and the environments) to this JSON file")
     args = parser.parse_args(argv)
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -228,7 +240,7 @@ def main() -> None:
     print(
         f"MultiVectorEncoder: {args.model} + Dense 384→{DIM}, [Q]/[D], query expansion 32  document: "
         f"{len(data['document'])} passages (~{words:.0f} words)  query: {len(data['query'])} STSb sentences  "
-        f"scoring: 1 query × {args.docs} docs × {args.doc_tokens} tokens  batch {args.batch_size}  "
+        f"scoring: 1 query × {args.docs} docs × {args.doc_tokens} tokens  {args.precision}  batch {args.batch_size}  "
         f"repeat {args.repeat}  CPU {cpu_name()}"
     )
     for impl, env in envs.items():
