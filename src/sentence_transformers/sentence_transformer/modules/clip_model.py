@@ -14,12 +14,10 @@ of an image file, or a ``data:image/...`` URI) through the image processor and `
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-from sentence_transformers.base.hub import resolve_folder
 from sentence_transformers.base.images import PILLOW_HINT, load_image, require_pillow
-from sentence_transformers.base.modules.transformer import CONFIG_FILE_NAMES, Transformer, _read_config
+from sentence_transformers.base.modules.transformer import Transformer
 
 logger = logging.getLogger(__name__)
 
@@ -126,43 +124,6 @@ class CLIPModel(Transformer):
 
     def __repr__(self) -> str:
         return f"CLIPModel({dict(self.get_config_dict(), architecture=type(self.model).__name__)})"
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        trust_remote_code: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
-        config_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
-        backend: str = "torch",
-        init_defaults: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> CLIPModel:
-        """Rebuild from a saved folder: the Hugging Face files, and sentence_bert_config.json when there is one
-        (2.x–5.x saved none)."""
-        folder = os.path.join(
-            resolve_folder(model_name_or_path, token, cache_folder, revision, local_files_only), subfolder
-        )
-        config = _read_config(folder) if any(os.path.isfile(os.path.join(folder, n)) for n in CONFIG_FILE_NAMES) else {}
-        hub = {"token": token, "revision": revision, "local_files_only": local_files_only}
-        for old, new in (("model_args", "model_kwargs"), ("tokenizer_args", "processor_kwargs")):
-            if old in config:
-                config[new] = {**config.pop(old), **config.get(new, {})}
-        config.pop("config_args", None)
-        config["model_kwargs"] = {**config.get("model_kwargs", {}), **hub, **(model_kwargs or {})}
-        config["model_kwargs"].update(config_kwargs or {})
-        given = {**(tokenizer_kwargs or {}), **(processor_kwargs or {})}
-        config["processor_kwargs"] = {**config.get("processor_kwargs", {}), **hub, **given}
-        config.setdefault("cache_dir", cache_folder)
-        config = {**(init_defaults or {}), **config}
-        return cls(model_name_or_path=folder, backend=backend, **config)
 
 
 def _check_clip_config(task: str, modality_config: dict[str, Any] | None, module_output_name: str | None) -> None:
