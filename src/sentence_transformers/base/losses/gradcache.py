@@ -154,6 +154,15 @@ def _slice_flat_static(features: dict[str, Any], begin: int, end: int) -> dict[s
     return result
 
 
+def check_mini_batching(mini_batch_size: int, mini_batch_num_tokens: int | None) -> None:
+    """Raise a ValueError unless ``mini_batch_size`` is a positive integer and ``mini_batch_num_tokens`` is None or
+    positive: the two knobs of every cached (GradCache) loss."""
+    if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+        raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
+    if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
+        raise ValueError(f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}.")
+
+
 class CachedLossMixin:
     """Adds ``forward_cached`` to a loss; the loss implements ``calculate_loss`` on the cached embeddings.
 

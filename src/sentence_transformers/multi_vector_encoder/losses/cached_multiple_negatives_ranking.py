@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import trange
 
-from sentence_transformers.base.losses.gradcache import CachedLossMixin, RandContext, slice_features
+from sentence_transformers.base.losses.gradcache import (
+    CachedLossMixin,
+    RandContext,
+    check_mini_batching,
+    slice_features,
+)
 from sentence_transformers.multi_vector_encoder.losses.multiple_negatives_ranking import (
     check_scale,
     default_scorer,
@@ -70,12 +75,7 @@ class CachedMultiVectorMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
         show_progress_bar: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(
-                f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}."
-            )
+        check_mini_batching(mini_batch_size, mini_batch_num_tokens)
         self.model = model
         self.scale = check_scale(scale)
         self.similarity_fct = similarity_fct if similarity_fct is not None else default_scorer("colbert_scores")

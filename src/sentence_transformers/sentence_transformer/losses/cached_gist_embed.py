@@ -8,7 +8,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sentence_transformers.base.losses.gradcache import CachedLossMixin, RandContext, slice_features
+from sentence_transformers.base.losses.gradcache import (
+    CachedLossMixin,
+    RandContext,
+    check_mini_batching,
+    slice_features,
+)
 from sentence_transformers.sentence_transformer.losses.gist_embed import GISTEmbedLoss, MarginStrategy
 
 
@@ -52,10 +57,9 @@ class CachedGISTEmbedLoss(CachedLossMixin, GISTEmbedLoss):
             contrast_positives=contrast_positives,
             gather_across_devices=gather_across_devices,
         )
-        if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}")
+        if isinstance(mini_batch_size, bool):
+            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
+        check_mini_batching(mini_batch_size, mini_batch_num_tokens)
         self.mini_batch_size = mini_batch_size
         self.mini_batch_num_tokens = mini_batch_num_tokens
         self.show_progress_bar = show_progress_bar

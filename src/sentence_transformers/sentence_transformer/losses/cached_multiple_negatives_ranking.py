@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import trange
 
-from sentence_transformers.base.losses.gradcache import CachedLossMixin
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, check_mini_batching
 from sentence_transformers.util.similarity import cos_sim
 
 from ._loss_utils import backward_from_cut, cut_graph
@@ -70,12 +70,7 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, InBatchRankingScorer, 
         hardness_strength: float = 0.0,
     ) -> None:
         super().__init__()
-        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(
-                f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}."
-            )
+        check_mini_batching(mini_batch_size, mini_batch_num_tokens)
         self.model = model
         self.mini_batch_size = mini_batch_size
         self.mini_batch_num_tokens = mini_batch_num_tokens

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sentence_transformers.base.losses.gradcache import CachedLossMixin
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, check_mini_batching
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from sentence_transformers.util.similarity import cos_sim
 
@@ -57,10 +57,7 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
         show_progress_bar: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens}.")
+        check_mini_batching(mini_batch_size, mini_batch_num_tokens)
         self.model = model
         self.positive_margin = positive_margin
         self.negative_margin = negative_margin

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from sentence_transformers.base.losses.gradcache import CachedLossMixin
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, check_mini_batching
 from sentence_transformers.sparse_encoder.losses.splade import SPLADE_CITATION, SpladeLoss
 
 if TYPE_CHECKING:
@@ -84,12 +84,7 @@ class CachedSpladeLoss(CachedLossMixin, SpladeLoss):
             query_regularizer_threshold=query_regularizer_threshold,
             use_document_regularizer_only=use_document_regularizer_only,
         )
-        if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}.")
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(
-                f"mini_batch_num_tokens must be a positive integer or None, got {mini_batch_num_tokens!r}."
-            )
+        check_mini_batching(mini_batch_size, mini_batch_num_tokens)
         self.mini_batch_size = mini_batch_size
         self.mini_batch_num_tokens = mini_batch_num_tokens
         self.show_progress_bar = show_progress_bar
