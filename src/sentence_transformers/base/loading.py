@@ -126,17 +126,28 @@ def folder_transformer(folder: str, options: LoadOptions, **kwargs: Any) -> Tran
     )
 
 
-def load_saved_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
-    """The modules listed in a folder's modules.json, and the forward kwargs each one declares."""
+def load_saved_modules(
+    folder: str,
+    options: LoadOptions,
+    type_names: dict[str, str] | None = None,
+    init_defaults: Callable[[type], dict[str, Any]] | None = None,
+) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
+    """The modules listed in a folder's modules.json, and the forward kwargs each one declares.
+
+    For folders written by other libraries: ``type_names`` maps a listed type name to the one to load (e.g. PyLate's
+    Dense to sbert's), and ``init_defaults(module_class)`` gives constructor values for what the saved config leaves
+    out (saved values win)."""
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     module_kwargs: dict[str, list[str]] = {}
     for entry in persistence.read_modules(folder):
+        type_name = (type_names or {}).get(entry["type"], entry["type"])
         module_class = persistence.resolve_type(
-            entry["type"], folder, options.trust_remote_code, token=options.token, revision=options.revision
+            type_name, folder, options.trust_remote_code, token=options.token, revision=options.revision
         )
         name = str(entry.get("name", len(modules)))
+        defaults = init_defaults(module_class) if init_defaults is not None else None
         try:
-            modules[name] = _load_module(module_class, folder, entry.get("path", ""), options)
+            modules[name] = _load_module(module_class, folder, entry.get("path", ""), options, defaults)
         except Exception as exc:
             _raise_if_folder_missing(folder, entry, exc)
             raise
@@ -145,7 +156,9 @@ def load_saved_modules(folder: str, options: LoadOptions) -> tuple[OrderedDict[s
     return modules, module_kwargs
 
 
-def _load_module(module_class: type, folder: str, subfolder: str, options: LoadOptions) -> nn.Module:
+def _load_module(
+    module_class: type, folder: str, subfolder: str, options: LoadOptions, init_defaults: dict[str, Any] | None = None
+) -> nn.Module:
     offered = {
         **options.hub(),
         "trust_remote_code": options.trust_remote_code,
@@ -154,6 +167,8 @@ def _load_module(module_class: type, folder: str, subfolder: str, options: LoadO
         "config_kwargs": options.config_kwargs,
         "backend": options.backend,
     }
+    if init_defaults:
+        offered["init_defaults"] = init_defaults
     return persistence.load_module(module_class, folder, subfolder, offered)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from sentence_transformers.base import persistence, weights_io
-from sentence_transformers.base.loading import LoadOptions
+from sentence_transformers.base.loading import LoadOptions, load_saved_modules
 from sentence_transformers.base.modules.dense import Dense
 from sentence_transformers.base.modules.transformer import Transformer
 
@@ -145,33 +145,15 @@ def load_listed_modules(
 ) -> tuple[OrderedDict[str, nn.Module], dict[str, list[str]]]:
     """The modules of a folder's modules.json, PyLate's type names mapped to sbert's, with load-time defaults
     (saved values win): ``transformer_defaults`` for a Transformer, token-level input for a Dense."""
-    modules: OrderedDict[str, nn.Module] = OrderedDict()
-    module_kwargs: dict[str, list[str]] = {}
-    offered = {
-        **options.hub(),
-        "trust_remote_code": options.trust_remote_code,
-        "model_kwargs": options.model_kwargs,
-        "tokenizer_kwargs": options.tokenizer_kwargs,
-        "config_kwargs": options.config_kwargs,
-        "backend": options.backend,
-    }
-    for entry in persistence.read_modules(folder):
-        type_name = CLASS_ALIASES.get(entry["type"], entry["type"])
-        module_class = persistence.resolve_type(
-            type_name, folder, options.trust_remote_code, token=options.token, revision=options.revision
-        )
-        defaults: dict[str, Any] = {}
+
+    def defaults(module_class: type) -> dict[str, Any]:
         if issubclass(module_class, Transformer):
-            defaults = dict(transformer_defaults)
-        elif issubclass(module_class, Dense):
-            defaults = {"module_input_name": "token_embeddings"}
-        name = str(entry.get("name", len(modules)))
-        modules[name] = persistence.load_module(
-            module_class, folder, entry.get("path", ""), {**offered, "init_defaults": defaults}
-        )
-        if entry.get("kwargs"):
-            module_kwargs[name] = list(entry["kwargs"])
-    return modules, module_kwargs
+            return dict(transformer_defaults)
+        if issubclass(module_class, Dense):
+            return {"module_input_name": "token_embeddings"}
+        return {}
+
+    return load_saved_modules(folder, options, type_names=CLASS_ALIASES, init_defaults=defaults)
 
 
 def register_prefix_tokens(tokenizer: Any, prefixes: dict[str, str]) -> None:
