@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import run_python  # noqa: E402
 
 TOLERANCE = 1e-6
 COLOURS = {"red": (220, 30, 40), "blue": (30, 60, 220), "green": (30, 180, 60), "yellow": (240, 220, 30)}
@@ -96,16 +97,8 @@ def worker(model_folder: str, data_path: str) -> None:
 
 
 def run(python: str, args: list[str], root: Path | None) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TOKENIZERS_PARALLELISM="false")
-    env.pop("PYTHONPATH", None)
-    if root is not None:
-        env["PYTHONPATH"] = str(root / "src")
-    command = [python, str(Path(__file__).resolve()), "--worker", *args]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"{python} worker failed")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """This file's worker under ``python`` (sbert's checkout when ``root`` is given): its JSON result."""
+    return json.loads(run_python(python, [str(Path(__file__).resolve()), "--worker", *args], root))
 
 
 def main() -> int:

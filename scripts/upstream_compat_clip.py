@@ -21,12 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import run_python  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from media_models import build_tiny_clip  # noqa: E402
 
 TOLERANCE = 1e-5
 KINDS = ["texts", "pil", "arrays", "tensors", "files", "mixed"]
@@ -82,45 +87,6 @@ print(json.dumps(results))
 """
 
 
-def build_tiny_clip(folder: Path) -> None:
-    """A seeded tiny Hugging Face CLIPModel with its CLIPProcessor (as tests/test_clip_model.py builds it)."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    words = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
-    folder.mkdir(parents=True)
-    chars = sorted({char for word in words for char in word})
-    vocab = {token: index for index, token in enumerate(chars + [f"{char}</w>" for char in chars])}
-    merges: list[str] = []
-    for word in words:
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            merges.append(f"{parts[0]} {parts[1]}")
-            parts = [parts[0] + parts[1], *parts[2:]]
-            vocab.setdefault(parts[0], len(vocab))
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
-    torch.manual_seed(0)
-    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
-    text_config = {
-        **tower,
-        "vocab_size": len(tokenizer),
-        "max_position_embeddings": 16,
-        "eos_token_id": tokenizer.eos_token_id,
-        "bos_token_id": tokenizer.bos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    config = CLIPConfig(
-        text_config=text_config, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16
-    )
-    CLIPModel(config).save_pretrained(folder)
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
-
-
 def build_legacy_folder(hf: Path, folder: Path) -> None:
     """The 2.x–5.x layout: the Hugging Face files with preprocessor_config.json, and modules.json only."""
     from transformers import CLIPImageProcessor
@@ -153,18 +119,8 @@ def write_image_files(folder: Path) -> None:
 
 
 def run(python: str, args: list[str], root: Path | None) -> str:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    if root is not None:
-        env["PYTHONPATH"] = str(root / "src")
-    else:
-        env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        [python, "-c", SCRIPT, *args], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"{python} {args[:3]} failed")
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    """SCRIPT under ``python`` (sbert's checkout when ``root`` is given); its last output line."""
+    return run_python(python, ["-c", SCRIPT, *args], root)
 
 
 def main() -> int:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runner import run_python  # noqa: E402
 
 TOLERANCE = 1e-5
 MODELS = ["llava", "vit", "ast"]
@@ -69,18 +70,8 @@ print(json.dumps(results))
 
 
 def run(python: str, args: list[str], root: Path | None) -> str:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    if root is not None:
-        env["PYTHONPATH"] = str(root / "src")
-    else:
-        env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        [python, "-c", SCRIPT, *args], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"{python} {args[:4]} failed")
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    """SCRIPT under ``python`` (sbert's checkout when ``root`` is given); its last output line."""
+    return run_python(python, ["-c", SCRIPT, *args], root)
 
 
 def main() -> int:

@@ -1,12 +1,15 @@
-"""Tiny seeded models with Hugging Face processors, built offline: image-only (ViT), audio (AST) and a
-vision-language model with a chat template (LLaVA). Shared by the tests and scripts/upstream_compat_multimodal.py."""
+"""Tiny seeded models with Hugging Face processors, built offline: CLIP (text and image towers), image-only (ViT),
+audio (AST) and a vision-language model with a chat template (LLaVA). Shared by the tests, the compatibility
+scripts and bench/images.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+CLIP_WORDS = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
 LLAVA_WORDS = "a photo of cat dog red blue green square the is on table picture what this hello query".split()
 # Renders text items as text and image items as the <image> placeholder, each message as "role: content".
 LLAVA_TEMPLATE = (
@@ -14,6 +17,45 @@ LLAVA_TEMPLATE = (
     "{% for c in m['content'] %}{% if c['type'] == 'image' %} <image>{% else %} {{ c['text'] }}{% endif %}"
     "{% endfor %}{% endif %}\n{% endfor %}"
 )
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A seeded tiny Hugging Face CLIPModel with a CLIPProcessor (BPE tokenizer over CLIP_WORDS, 32×32 images)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizer
+    from transformers import CLIPModel as HFCLIPModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = sorted({char for word in CLIP_WORDS for char in word})
+    vocab = {token: index for index, token in enumerate(chars + [f"{char}</w>" for char in chars])}
+    merges: list[str] = []
+    for word in CLIP_WORDS:  # merge each word left to right
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            merges.append(f"{parts[0]} {parts[1]}")
+            parts = [parts[0] + parts[1], *parts[2:]]
+            vocab.setdefault(parts[0], len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    torch.manual_seed(seed)
+    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
+    text_config = {
+        **tower,
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": 16,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    config = CLIPConfig(
+        text_config=text_config, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16
+    )
+    HFCLIPModel(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
 
 
 def build_tiny_vit(folder: Path) -> Path:

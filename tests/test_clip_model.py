@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
-from transformers import CLIPConfig, CLIPImageProcessor, CLIPProcessor, CLIPTokenizer  # noqa: E402
+from transformers import CLIPImageProcessor, CLIPProcessor  # noqa: E402
 from transformers import CLIPModel as HFCLIPModel  # noqa: E402
 
 from sentence_transformers import SentenceTransformer  # noqa: E402
@@ -24,44 +25,10 @@ from sentence_transformers.base import images as images_module  # noqa: E402
 from sentence_transformers.base import persistence  # noqa: E402
 from sentence_transformers.sentence_transformer.modules import CLIPModel  # noqa: E402
 
-WORDS = ["a", "photo", "of", "cat", "dog", "red", "blue", "green", "square", "the", "is", "on", "table", "picture"]
+sys.path.insert(0, str(Path(__file__).parent))
+from media_models import build_tiny_clip  # noqa: E402
+
 TEXTS = ["a photo of a cat", "a red square", "the dog is on the table", "blue", "a picture of a green dog on a table"]
-
-
-def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
-    """A seeded tiny Hugging Face CLIPModel with a CLIPProcessor (BPE tokenizer over WORDS, 32×32 images)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = sorted({char for word in WORDS for char in word})
-    vocab = {token: index for index, token in enumerate(chars + [f"{char}</w>" for char in chars])}
-    merges: list[str] = []
-    for word in WORDS:  # merge each word left to right
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            merges.append(f"{parts[0]} {parts[1]}")
-            parts = [parts[0] + parts[1], *parts[2:]]
-            vocab.setdefault(parts[0], len(vocab))
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
-    torch.manual_seed(seed)
-    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
-    text_config = {
-        **tower,
-        "vocab_size": len(tokenizer),
-        "max_position_embeddings": 16,
-        "eos_token_id": tokenizer.eos_token_id,
-        "bos_token_id": tokenizer.bos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    config = CLIPConfig(
-        text_config=text_config, vision_config={**tower, "image_size": 32, "patch_size": 8}, projection_dim=16
-    )
-    HFCLIPModel(config).save_pretrained(folder)
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
 
 
 def images() -> list[Image.Image]:
