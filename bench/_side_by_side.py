@@ -37,6 +37,20 @@ def reset_peak_rss() -> bool:
     return True
 
 
+def environment_lines(envs: dict[str, dict], rows: list[dict] | None = None) -> list[str]:
+    """One line per implementation (its sentence_transformers, torch and threads), and, given the rows, a warning when
+    a worker could not reset the kernel's peak-RSS mark (its "peak growth" is then an upper bound)."""
+    lines = [
+        f"{impl}: sentence_transformers {env['sentence_transformers']} ({env['package_file']})  "
+        f"torch {env['torch']}  threads {env['threads']}"
+        for impl, env in envs.items()
+        if env
+    ]
+    if rows is not None and any(not row.get("peak_reset", True) for row in rows):
+        lines.append("peak RSS mark could not be reset: 'peak growth' is an upper bound (includes model loading)")
+    return lines
+
+
 def fmt(value: float | None, spec: str) -> str:
     """``value`` formatted by ``spec``, or a dash when there is none."""
     return "—" if value is None else format(value, spec)

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _side_by_side import fmt, proc_status_mb, reset_peak_rss, run_worker, worker_main  # noqa: E402
+from _side_by_side import environment_lines, fmt, proc_status_mb, reset_peak_rss, run_worker, worker_main  # noqa: E402
 from encode import check_package, cpu_name  # noqa: E402
 
 # --- the worker (runs under sbert's or upstream's Python) ---------------------------------------------------------
@@ -230,14 +230,7 @@ def header(args: argparse.Namespace, envs: dict, rows: list[dict]) -> str:
         f"{args.images} PNG files {args.size}×{args.size} as paths  batch {args.batch_size}  repeat {args.repeat}  "
         f"CPU {cpu_name()}"
     ]
-    for impl, env in envs.items():
-        if env:
-            lines.append(
-                f"{impl}: sentence_transformers {env['sentence_transformers']} ({env['package_file']})  "
-                f"torch {env['torch']}  threads {env['threads']}"
-            )
-    if any(not row.get("peak_reset", True) for row in rows):
-        lines.append("peak RSS mark could not be reset: 'peak growth' is an upper bound (includes model loading)")
+    lines += environment_lines(envs, rows)
     return "\n".join(lines)
 
 

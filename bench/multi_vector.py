@@ -38,7 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _side_by_side import fmt, proc_status_mb, reset_peak_rss, run_worker, worker_main  # noqa: E402
+from _side_by_side import environment_lines, fmt, proc_status_mb, reset_peak_rss, run_worker, worker_main  # noqa: E402
 from encode import check_package, cpu_name, passages, stsb_sentences  # noqa: E402
 
 WORKLOADS = {"document": "encode_document", "query": "encode_query", "scoring": "similarity"}
@@ -243,10 +243,8 @@ def main() -> None:
         f"scoring: 1 query × {args.docs} docs × {args.doc_tokens} tokens  {args.precision}  batch {args.batch_size}  "
         f"repeat {args.repeat}  CPU {cpu_name()}"
     )
-    for impl, env in envs.items():
-        if env:
-            print(f"{impl}: sentence_transformers {env['sentence_transformers']} ({env['package_file']})  "
-                  f"torch {env['torch']}  threads {env['threads']}")  # fmt: skip
+    for line in environment_lines(envs, rows):
+        print(line)
     print()
     print(table(rows))
     if args.json:

@@ -29,7 +29,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _side_by_side import fmt, run_worker, worker_main  # noqa: E402
+from _side_by_side import environment_lines, fmt, run_worker, worker_main  # noqa: E402
 from encode import check_package, cpu_name, passages, stsb_sentences  # noqa: E402
 
 VARIANTS = ["torch fp32", "onnx fp32", "onnx int8"]
@@ -188,12 +188,7 @@ def header(args: argparse.Namespace, envs: dict) -> str:
         f"model {args.model} + seeded 1-label head  predict: {args.pairs} pairs  rank: 1 query × {args.documents} "
         f"documents  batch {args.batch_size}  CPU {cpu_name()}"
     ]
-    for impl, env in envs.items():
-        if env:
-            lines.append(
-                f"{impl}: sentence_transformers {env['sentence_transformers']} ({env['package_file']})  "
-                f"torch {env['torch']}  threads {env['threads']}"
-            )
+    lines += environment_lines(envs)
     return "\n".join(lines)
 
 
