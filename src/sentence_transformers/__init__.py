@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
-from typing import Any
+
+from sentence_transformers._lazy import lazy_attributes
 
 # The upstream API that sbert implements: libraries on top of sentence-transformers test this to pick code paths.
 __version__ = "6.2.0"
@@ -59,13 +59,7 @@ _LAZY = {
 _PACKAGES = {"losses", "evaluation", "models", "readers", "datasets"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sentence_transformers' has no attribute {name!r}")
-    module = importlib.import_module(_LAZY[name])
-    value = module if name in _PACKAGES else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals(), modules=frozenset(_PACKAGES))
 
 
 __all__ = [

@@ -5,8 +5,7 @@ The names below import on first use: most pull in transformers' Trainer.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sentence_transformers._lazy import lazy_attributes
 
 _LAZY = {
     "BaseDataCollator": "sentence_transformers.base.data_collator",
@@ -25,10 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sentence_transformers.base' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = sorted(_LAZY)

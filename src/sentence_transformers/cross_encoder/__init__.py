@@ -5,9 +5,7 @@ Training pulls in transformers' Trainer: those names import on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from sentence_transformers._lazy import lazy_attributes
 from sentence_transformers.cross_encoder.model import CrossEncoder
 from sentence_transformers.cross_encoder.model_card import CrossEncoderModelCardData
 
@@ -19,12 +17,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

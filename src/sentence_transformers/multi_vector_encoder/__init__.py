@@ -6,9 +6,7 @@ Training pulls in transformers' Trainer: those names import on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from sentence_transformers._lazy import lazy_attributes
 from sentence_transformers.multi_vector_encoder.model import MultiVectorEncoder
 from sentence_transformers.multi_vector_encoder.model_card import MultiVectorEncoderModelCardData
 from sentence_transformers.util.similarity import maxsim, maxsim_pairwise
@@ -21,12 +19,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -6,9 +6,7 @@ name the same function. Nothing here imports datasets, accelerate or scipy up fr
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from sentence_transformers._lazy import lazy_attributes
 from sentence_transformers.util.dataset import resolve_ids
 from sentence_transformers.util.decorators import save_to_hub_args_decorator
 from sentence_transformers.util.distributed import (
@@ -95,13 +93,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the lazily exported names (e.g. ``mine_hard_negatives``) on first access."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sentence_transformers.util' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [
