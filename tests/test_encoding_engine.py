@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import numpy as np
@@ -107,21 +108,67 @@ def test_windows_keep_the_callers_order(tiny_model, monkeypatch):
     whole = tiny_model.encode(texts, batch_size=4)
     monkeypatch.setattr(encoding, "MIN_WINDOW", 7)
     monkeypatch.setattr(encoding, "WINDOW_BATCHES", 1)
+    monkeypatch.setattr(encoding, "PASS_TOKENS", 0)
     assert encoding.window_size(4) == 7
     planned = list(encoding.plan_batches(tiny_model, texts, {}, 4, {}))
     # 7 windows of 7 texts (batches of 4 and 3), then one window of one text
-    assert len(planned) == encoding.batch_count(len(texts), 4) == 7 * 2 + 1
+    assert [len(batch.positions) for batch in planned] == [4, 3] * 7 + [1]
     positions = torch.cat([batch.positions for batch in planned]).tolist()
     assert sorted(positions) == list(range(50))
     windowed = tiny_model.encode(texts, batch_size=4)
     np.testing.assert_allclose(windowed, whole, atol=1e-6, rtol=0)
 
 
-def test_batches_are_sorted_longest_first_within_a_window(tiny_model):
+def test_batches_are_sorted_longest_first_within_a_window(tiny_model, monkeypatch):
+    monkeypatch.setattr(encoding, "PASS_TOKENS", 0)
     batches = list(encoding.plan_batches(tiny_model, TEXTS, {}, 2, {}))
     widths = [batch.features["attention_mask"].sum(dim=1).max().item() for batch in batches]
     assert widths == sorted(widths, reverse=True)
     assert batches[0].positions.tolist()[0] == 3  # the longest text
+
+
+def test_short_texts_fill_a_pass_up_to_pass_tokens():
+    lengths = np.array([3, 10, 4, 2, 3, -1, -1, -1])
+    # longest first: 10 and 4 (12 // 10 < batch_size), then the three texts left (12 // 3 = 4 would reach the media
+    # inputs), then the media inputs batch_size a batch
+    planned = [batch.tolist() for batch in encoding.sorted_batches(lengths, 2, 12)]
+    assert planned == [[1, 2], [0, 4, 3], [5, 6], [7]]
+    assert [b.tolist() for b in encoding.sorted_batches(lengths, 2)] == [[1, 2], [0, 4], [3, 5], [6, 7]]
+
+
+def test_encode_runs_short_texts_in_fewer_passes_with_the_same_output(tiny_model, monkeypatch):
+    texts = [f"{TEXTS[i % len(TEXTS)]} {i}" for i in range(40)]
+    passes = []  # (texts, padded width) of each forward pass
+    forward = tiny_model.forward
+    monkeypatch.setattr(
+        tiny_model,
+        "forward",
+        lambda features, **kw: passes.append(tuple(features["input_ids"].shape)) or forward(features, **kw),
+    )
+    merged = tiny_model.encode(texts, batch_size=4)
+    assert sum(rows for rows, _ in passes) == 40 and len(passes) < 10
+    assert all(rows * width <= max(4 * width, encoding.PASS_TOKENS) for rows, width in passes)
+    passes.clear()
+    monkeypatch.setattr(encoding, "PASS_TOKENS", 0)
+    alone = tiny_model.encode(texts, batch_size=4)
+    assert [rows for rows, _ in passes] == [4] * 10
+    np.testing.assert_allclose(merged, alone, atol=1e-6, rtol=0)
+
+
+def test_progress_bar_counts_batch_size_batches(tiny_model, monkeypatch):
+    totals = []
+    original = encoding.tqdm
+
+    def recording(*args, **kwargs):
+        bar = original(*args, **kwargs, file=io.StringIO())
+        close = bar.close
+        bar.close = lambda: totals.append((bar.total, bar.n)) or close()
+        return bar
+
+    monkeypatch.setattr(encoding, "tqdm", recording)
+    tiny_model.encode(TEXTS * 5, batch_size=3, show_progress_bar=True)
+    expected = -(-len(TEXTS) * 5 // 3)
+    assert totals == [(expected, expected)]
 
 
 def test_tokenized_once(tiny_model, monkeypatch):

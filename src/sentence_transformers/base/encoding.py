@@ -5,7 +5,8 @@ Stages (each a plain function or small class below):
 1. prompts: the prompt is prepended and its token length noted (``apply_prompt``);
 2. tokenize once: the input module tokenizes a window of texts in one batched call, unpadded (``prepare``);
 3. sort: the window is ordered by true token count, longest first, so batches carry almost no padding;
-4. batches: padded batches are built from those ids, with the input position of each row (``plan_batches``);
+4. batches: padded batches are built from those ids, with the input position of each row (``plan_batches``):
+   ``batch_size`` texts a batch, or more short ones, up to ``PASS_TOKENS`` padded tokens;
    stages 2–4 run on a background thread (``prefetched``), a few batches ahead of the model: the fast tokenizers
    release the GIL, and on a GPU the batches are pinned so that host→device copies overlap with compute; a caller
    that has prepared its inputs and planned its batches itself (the server's batcher: a token budget per forward
@@ -315,6 +316,11 @@ def text_length(item: Any) -> int:
 MIN_WINDOW = 2048
 WINDOW_BATCHES = 16
 PREFETCH_BATCHES = 4
+# Padded tokens a forward pass holds at least: when ``batch_size`` texts are shorter, the pass takes more of them
+# (``sorted_batches``). 32 STSb sentences are ~450 tokens: too few to keep bf16 matrix units (AMX) or a GPU busy,
+# while 2,048 still fit the processor's caches; longer texts keep ``batch_size`` a pass, as upstream does. Only the
+# grouping changes: each text's output is the same up to float rounding (its padding differs).
+PASS_TOKENS = 2048
 
 
 class PreparedInputs(Protocol):
@@ -427,13 +433,6 @@ def window_size(batch_size: int) -> int:
     return max(MIN_WINDOW, WINDOW_BATCHES * batch_size)
 
 
-def batch_count(count: int, batch_size: int) -> int:
-    """How many batches ``plan_batches`` yields for ``count`` inputs."""
-    window = window_size(batch_size)
-    full, rest = divmod(count, window)
-    return full * -(-window // batch_size) + -(-rest // batch_size)
-
-
 def plan_batches(
     model: BaseModel,
     inputs: list[Any],
@@ -453,7 +452,7 @@ def plan_batches(
     each batch, in order (e.g. the server's token-budget plan), instead of ``batch_size`` a batch longest first.
     """
     if prepared is not None:
-        for indices in sorted_batches(prepared.lengths, batch_size) if plan is None else plan:
+        for indices in sorted_batches(prepared.lengths, batch_size, pass_tokens(model)) if plan is None else plan:
             yield _batch(prepared, indices, 0, extra, pin_memory)
         return
     if plan is not None:
@@ -462,15 +461,30 @@ def plan_batches(
     for start in range(0, len(inputs), window):
         window_media = None if media is None else media[start : start + window]
         window_inputs = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
-        for indices in sorted_batches(window_inputs.lengths, batch_size):
+        for indices in sorted_batches(window_inputs.lengths, batch_size, pass_tokens(model)):
             # built in a helper: this frame keeps no reference to a batch once the consumer has it
             yield _batch(window_inputs, indices, start, extra, pin_memory)
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Positions of each batch: longest first (stable), ``batch_size`` a batch."""
+def pass_tokens(model: BaseModel) -> int:
+    """The padded tokens a forward pass of ``model`` may fill with short texts: ``PASS_TOKENS``, or the model type's
+    own ``_encode_pass_tokens`` (0: ``batch_size`` texts a pass)."""
+    own = getattr(model, "_encode_pass_tokens", None)
+    return PASS_TOKENS if own is None else own
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int, pass_tokens: int = 0) -> list[np.ndarray]:
+    """Positions of each batch: longest first (stable), ``batch_size`` a batch, or as many more texts as fill
+    ``pass_tokens`` padded tokens when they are short. Media inputs (length -1) keep ``batch_size`` a batch."""
     order = np.argsort(-lengths, kind="stable")
-    return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
+    texts = int((lengths >= 0).sum())  # sorted first
+    batches, first = [], 0
+    while first < len(order):
+        longest = int(lengths[order[first]])
+        size = batch_size if longest < 0 else max(batch_size, min(pass_tokens // max(longest, 1), texts - first))
+        batches.append(order[first : first + size])
+        first += size
+    return batches
 
 
 def check_plan(plan: Sequence[np.ndarray], count: int) -> None:
@@ -644,6 +658,9 @@ def run(
         sink = EmbeddingSink(count, options, device)
     sink = sink or RowSink(count, options)
     batches, total = _batches(model, inputs, extra, options, prompt, prepared, plan, kwargs)
+    # The bar counts batch_size batches, as upstream's: a forward pass of short texts may hold several (PASS_TOKENS).
+    unit = options.batch_size if plan is None else None
+    done = 0
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     # No tqdm object at all without a bar: creating one, even disabled, takes tqdm's lock, shared across fork.
@@ -651,9 +668,10 @@ def run(
     try:
         for batch in batches:
             sink.add(forward_batch(model, batch.features, device, **kwargs), batch.positions)
+            done += 1 if unit is None else len(batch.positions)
             del batch  # before the next is asked for: with images, at most two pixel batches are alive (prefetched)
             if progress is not None:
-                progress.update()
+                progress.update((done if unit is None else min(total, -(-done // unit))) - progress.n)
     finally:
         batches.close()
         if progress is not None:
@@ -676,12 +694,13 @@ def _batches(
     plan: Sequence[np.ndarray] | None,
     kwargs: dict[str, Any],
 ) -> tuple[Iterator[Batch], int]:
-    """The batches of ``run`` (made on a background thread when there are several) and how many there are."""
+    """The batches of ``run`` (made on a background thread when there are several), and the progress bar's total:
+    ``batch_size`` batches, or the plan's passes."""
     if prepared is None:
         media = check_modalities(model, inputs)
         if plan is not None:
             raise ValueError("run() takes a plan only with the prepared inputs it indexes (prepared=...)")
-        total = batch_count(len(inputs), options.batch_size)
+        total = -(-len(inputs) // options.batch_size)
     else:
         media = None
         if plan is not None:

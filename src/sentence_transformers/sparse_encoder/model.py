@@ -55,6 +55,9 @@ class SparseEncoder(BaseModel):
     model_type = "SparseEncoder"
     model_card_data_class = SparseEncoderModelCardData
     default_huggingface_organization: str | None = "sparse-encoder"
+    # Each token's output is vocabulary-wide (SPLADE's logits, ~30k floats): passes keep batch_size texts, as
+    # upstream's, so that short texts do not multiply that memory.
+    _encode_pass_tokens: int | None = 0
     SUPPORTED_SIMILARITY_FN_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
 
     def __init__(
