@@ -431,9 +431,9 @@ def test_compile_flag_compiles_the_model_first(saved_model, tmp_path, capsys, mo
     from sentence_transformers.base.model import BaseModel
 
     compiled = []
-    monkeypatch.setattr(BaseModel, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    monkeypatch.setattr(BaseModel, "compile", lambda self, *a, **k: compiled.append((type(self).__name__, k)))
     out = _encode_file(saved_model, tmp_path, "--compile", "--no-progress")
-    assert compiled == ["SentenceTransformer"]
+    assert compiled == [("SentenceTransformer", {"freeze": True})]
     np.testing.assert_allclose(np.load(out), _expected(saved_model), atol=1e-5)
     capsys.readouterr()
     args = ["encode", str(tmp_path / "in.txt"), "-m", saved_model, "--compile", "--backend", "onnx"]

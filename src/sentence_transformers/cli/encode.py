@@ -121,8 +121,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     encode.add_argument("--device", help="cpu, cuda, cuda:1, mps, … (default: the best available)")
     encode.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
     encode.add_argument("--dtype", choices=DTYPES, help="torch weights' dtype (default: as the model loads)")
-    encode.add_argument("--compile", action="store_true", help="torch.compile the model first (model.compile(); "
-                        "pays off on long runs: the first batches wait for the compilation)")  # fmt: skip
+    encode.add_argument("--compile", action="store_true", help="torch.compile the model first, its weights frozen "
+                        "into the graphs (model.compile(freeze=True)); pays off on long runs: the first batches wait "
+                        "for the compilation")  # fmt: skip
     encode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     encode.add_argument("-q", "--quiet", action="store_true", help="no progress bar, logs or messages on stderr")
     encode.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
@@ -261,7 +262,7 @@ def run_encode_sparse(args: argparse.Namespace) -> int:
             args.model, SPARSE_ENCODER, device=args.device, backend=args.backend, model_kwargs=model_kwargs
         )
         if args.compile:
-            model.compile()
+            model.compile(freeze=True)
         options = {"batch_size": args.batch_size, "show_progress_bar": False, "prompt": args.prompt,
                    "prompt_name": args.prompt_name, "max_active_dims": args.max_active_dims}  # fmt: skip
         with _progress_bar(None, disable=args.no_progress or args.quiet) as progress:
@@ -286,7 +287,7 @@ def load_encoder(args: argparse.Namespace, images: bool = False) -> Callable[[li
     model_kwargs = {"torch_dtype": args.dtype} if args.dtype else None
     model = SentenceTransformer(args.model, device=args.device, backend=args.backend, model_kwargs=model_kwargs)
     if args.compile:
-        model.compile()
+        model.compile(freeze=True)
     if images:
         check_image_model(model, args.model)
 
