@@ -94,9 +94,9 @@ def prepare_openvino(spec: dict, variants: list[str]) -> dict:
 
 
 def load_arguments(spec: dict) -> tuple[str, dict]:
-    """Model path and SentenceTransformer keyword arguments of spec["variant"] ("<kind> <precision>", kind torch,
-    onnx or openvino); the onnx and openvino variants open the files prepare() wrote into spec["runtime_dir"]."""
-    kind, precision = spec["variant"].split()
+    """Model path and SentenceTransformer keyword arguments of spec["variant"] ("<kind> <precision>[ compiled]", kind
+    torch, onnx or openvino); the onnx and openvino variants open the files prepare() wrote into spec["runtime_dir"]."""
+    kind, precision = spec["variant"].split()[:2]
     if kind == "torch":
         kwargs: dict = {"device": spec["device"]}
         if precision in TORCH_DTYPES:
@@ -119,8 +119,10 @@ def load(spec: dict) -> SentenceTransformer:
     """The model for spec["variant"] (see load_arguments)."""
     path, kwargs = load_arguments(spec)
     model = SentenceTransformer(path, **kwargs)
-    if spec["variant"] == "torch compiled":
-        model.compile()  # fp32, torch.compile'd; the first (discarded) encode pays the compilation
+    if spec["variant"].endswith("compiled"):
+        # torch.compile'd with frozen weights (constants to oneDNN's prepacked kernels); the first (discarded) encode
+        # pays the compilation
+        model.compile(freeze=True)
     return model
 
 

@@ -2,9 +2,10 @@
 
 Workloads: "sentences" = the 2,758 STSb test sentences (both columns), repeated --multiplier times; "passages" =
 --passages texts of ~150 words made by concatenating STSb train sentences (reused from one sentence later each
-round once they run out). Variants: on CPU torch fp32, fp32 compiled (``model.compile()``: torch.compile of the
-Hugging Face model; the first, discarded encode pays the compilation; upstream's row is n/a, its encode bypasses
-nn.Module.compile) and bf16 (model_kwargs={"torch_dtype": torch.bfloat16}),
+round once they run out). Variants: on CPU torch fp32 and bf16 (model_kwargs={"torch_dtype": torch.bfloat16}), each
+also compiled (``model.compile(freeze=True)``: torch.compile of the Hugging Face model with its weights
+frozen into the graph; the first, discarded encode pays the compilation; upstream's row is n/a, its encode bypasses
+nn.Module.compile, and its "× up same" is against upstream's uncompiled row),
 onnx fp32 and int8 (dynamic, --int8-config preset), openvino fp32 and bf16 (INFERENCE_PRECISION_HINT) and int8
 (static, NNCF, calibrated on --calibration-size local STSb train sentences); on CUDA torch fp32, fp16 and bf16.
 Each (implementation, variant, workload) runs in a fresh worker process (bench/_encode_worker.py) of the right
@@ -44,8 +45,9 @@ WORKER = HERE / "_encode_worker.py"
 DATA_DIRS = [HERE.parent.parent / "shared" / "data", HERE.parent / "tests" / "data"]
 CPU_VARIANTS = [
     "torch fp32",
-    "torch compiled",
+    "torch fp32 compiled",
     "torch bf16",
+    "torch bf16 compiled",
     "onnx fp32",
     "onnx int8",
     "openvino fp32",
@@ -235,7 +237,7 @@ def run_all(args: argparse.Namespace, texts: dict[str, list[str]], tmp: Path) ->
         start = time.perf_counter()
         if impl == "upstream" and is_runtime(variant):
             result = {"env": {}, "runs": [], "na": UPSTREAM_NA}
-        elif impl == "upstream" and variant == "torch compiled":
+        elif impl == "upstream" and variant.endswith("compiled"):
             result = {"env": {}, "runs": [], "na": UPSTREAM_NA_COMPILED}
         elif impl == "sbert" and variant in failed:
             result = {"env": {}, "runs": [], "error": failed[variant]}
@@ -333,7 +335,8 @@ def add_ratios(rows: list[dict], row: dict) -> None:
     """× upstream torch fp32 and × upstream's same variant (same workload and batch), and the Spearman change
     from upstream fp32's."""
     key = {"impl": "upstream", "workload": row["workload"], "batch": row["batch"]}
-    for name, variant in (("ratio_fp32", "torch fp32"), ("ratio_same", row["variant"])):
+    # a compiled variant's "same" is upstream's uncompiled one at that precision (upstream's encode cannot compile)
+    for name, variant in (("ratio_fp32", "torch fp32"), ("ratio_same", row["variant"].removesuffix(" compiled"))):
         up = find(rows, variant=variant, **key)
         if up is not None and up is not row:
             row[name] = row["texts_per_s"] / (up["texts"] / up["seconds"])
@@ -343,7 +346,7 @@ def add_ratios(rows: list[dict], row: dict) -> None:
 
 
 def is_reduced(variant: str) -> bool:
-    return variant.split()[1] not in ("fp32", "compiled")  # "torch compiled" is fp32 too
+    return variant.split()[1] != "fp32"
 
 
 def target_lines(rows: list[dict], max_drop: float) -> list[str]:

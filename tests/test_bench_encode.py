@@ -181,19 +181,47 @@ def test_worker_torch_bf16_keeps_the_model_in_bf16_and_returns_float32(tiny_bert
     assert np.abs(embeddings - reference).max() < 0.05
 
 
-def test_compiled_variant_is_fp32_compiled_and_not_reduced(monkeypatch):
-    assert "torch compiled" in encode.CPU_VARIANTS and not encode.is_reduced("torch compiled")
-    path, kwargs = worker.load_arguments({"variant": "torch compiled", "model": "m", "device": "cpu"})
+def test_compiled_variants_compile_with_frozen_weights_at_their_precision(monkeypatch):
+    assert {"torch fp32 compiled", "torch bf16 compiled"} <= set(encode.CPU_VARIANTS)
+    assert not encode.is_reduced("torch fp32 compiled") and encode.is_reduced("torch bf16 compiled")
+    path, kwargs = worker.load_arguments({"variant": "torch fp32 compiled", "model": "m", "device": "cpu"})
     assert path == "m" and "model_kwargs" not in kwargs  # fp32 weights
+    _, kwargs = worker.load_arguments({"variant": "torch bf16 compiled", "model": "m", "device": "cpu"})
+    assert kwargs["model_kwargs"] == {"torch_dtype": torch.bfloat16}
     compiled = []
 
     class Model:
         def __init__(self, path, **kwargs):
             pass
 
-        def compile(self):
-            compiled.append(True)
+        def compile(self, **kwargs):
+            compiled.append(kwargs)
 
     monkeypatch.setattr(worker, "SentenceTransformer", Model)
-    worker.load({"variant": "torch compiled", "model": "m", "device": "cpu"})
-    assert compiled == [True]
+    worker.load({"variant": "torch bf16 compiled", "model": "m", "device": "cpu"})
+    worker.load({"variant": "torch bf16", "model": "m", "device": "cpu"})
+    assert compiled == [{"freeze": True}]
+
+
+def test_compiled_rows_compare_with_upstreams_uncompiled_row_at_their_precision():
+    rows = [
+        {
+            "impl": "upstream",
+            "variant": "torch fp32",
+            "workload": "sentences",
+            "batch": 32,
+            "texts": 100,
+            "seconds": 1.0,
+        },
+        {
+            "impl": "upstream",
+            "variant": "torch bf16",
+            "workload": "sentences",
+            "batch": 32,
+            "texts": 100,
+            "seconds": 0.5,
+        },
+        {"impl": "sbert", "variant": "torch bf16 compiled", "workload": "sentences", "batch": 32, "texts_per_s": 400.0},
+    ]
+    encode.add_ratios(rows, rows[2])
+    assert rows[2]["ratio_fp32"] == pytest.approx(4.0) and rows[2]["ratio_same"] == pytest.approx(2.0)
