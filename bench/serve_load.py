@@ -14,7 +14,8 @@ error count, the mean forward batch (from the server's /metrics) and the server 
 server runs, the throughput and CPU seconds per 1,000 texts of ``model.encode()`` (batch_size 32, normalized, as the
 server answers) on texts the clients send (their requests taken in turn), in this process. The last lines compare
 the two: texts/s (the load generator shares the cores with the server) and CPU per text.
-``--unbatched`` repeats the load with ``--max-batch-size 1``.
+``--unbatched`` repeats the load with ``--max-batch-size 1 --max-batch-tokens 1`` (one text a forward pass: short
+texts otherwise fill a pass beyond ``--max-batch-size``, as ``encode()``'s do).
 
     .venv/bin/python bench/serve_load.py --clients 8,32,128 --duration 20 --threads 2 --unbatched
 """
@@ -265,7 +266,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32, help="batch_size of the direct encode()")
     parser.add_argument("--direct-texts", type=int, default=3000, help="texts for the direct encode()")
     parser.add_argument("--threads", type=int, help="torch threads of the server and the direct encode()")
-    parser.add_argument("--unbatched", action="store_true", help="also run with --max-batch-size 1")
+    parser.add_argument("--unbatched", action="store_true", help="also run with one text a forward pass")
     parser.add_argument("--server-args", default="", help="more sbert serve flags, e.g. '--max-wait-ms 2'")
     args = parser.parse_args()
     if args.model is None:
@@ -292,7 +293,7 @@ def main() -> None:
         batched = run_server(args, texts, "server (dynamic batching)", args.server_args.split(), Path(logs))
         unbatched = None
         if args.unbatched:
-            extra = [*args.server_args.split(), "--max-batch-size", "1"]
+            extra = [*args.server_args.split(), "--max-batch-size", "1", "--max-batch-tokens", "1"]
             unbatched = run_server(args, texts, "server (--max-batch-size 1)", extra, Path(logs))
     direct.append(direct_encode(args, direct_texts, "direct encode() after"))
     rate = sum(r for r, _ in direct) / len(direct)

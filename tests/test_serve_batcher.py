@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.base import encoding
 from sentence_transformers.cli import build_parser, main
 from sentence_transformers.serve.settings import ServeSettings
 
@@ -83,6 +84,12 @@ def test_plan_forwards_cuts_sorted_texts_where_padding_is_least():
     assert [len(p) for p in plan_forwards(long_and_short, 10_000, 16)] == [1, 8]  # splitting saves more than it costs
     sizes = [len(p) for p in plan_forwards(np.full(70, 12), 10_000, 32)]
     assert sum(sizes) == 70 and max(sizes) <= 32 and len(sizes) == 3
+    # short texts fill a pass beyond max_size up to pass_tokens (encode()'s rule), never beyond max_tokens
+    sizes = [len(p) for p in plan_forwards(np.full(70, 12), 10_000, 32, pass_tokens=600)]
+    assert sum(sizes) == 70 and max(sizes) <= 50 and len(sizes) == 2
+    sizes = [len(p) for p in plan_forwards(np.full(70, 12), 360, 8, pass_tokens=600)]
+    assert sum(sizes) == 70 and max(sizes) <= 30 and len(sizes) == 3
+    assert [len(p) for p in plan_forwards(np.array([200, 12, 12]), 10_000, 1, pass_tokens=600)] == [1, 2]
 
 
 @needs_extra
@@ -253,7 +260,7 @@ class Gate(torch.nn.Module):
 
 
 @needs_extra
-def test_a_call_waits_for_the_requests_the_last_call_answered(tiny_bert_dir):
+def test_a_call_waits_for_the_requests_the_last_call_answered(tiny_bert_dir, monkeypatch):
     """Requests queued while the engine was busy wait for the clients it answered to come back, so that one
     engine call encodes them all; without it they would be encoded first, and the returning client alone."""
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
@@ -262,6 +269,7 @@ def test_a_call_waits_for_the_requests_the_last_call_answered(tiny_bert_dir):
     gate = Gate()
     model = SentenceTransformer(modules=[Transformer(str(tiny_bert_dir)), Pooling(32), gate], device="cpu")
     batcher = Batcher(model, BatchLimits(max_batch_size=1, max_wait_ms=5_000))  # each request fills a forward pass
+    monkeypatch.setattr(encoding, "PASS_TOKENS", 0)  # or short texts would fill a pass beyond max_batch_size
 
     async def queued(count: int) -> None:
         while batcher.metrics.registry.get_sample_value("sbert_queue_depth") < count:

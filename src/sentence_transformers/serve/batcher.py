@@ -12,9 +12,9 @@ The way of a request:
    takes them all; it also waits (a bounded part of the last call's time) for as many new jobs as the last call
    answered, so that clients who send their next request on each answer are encoded together, not in turns;
 5. encode (the engine thread): per prompt, the jobs' token ids are joined (``concat_token_ids``) and planned into
-   forward passes of at most ``max_batch_size`` texts and ``max_batch_tokens`` padded tokens, sorted longest first
-   and cut where padding is least (``plan_forwards``, as ``encode()`` cuts its sorted window into batches of
-   ``batch_size``); the engine's own ``encoding.run`` then runs that plan on the prepared ids (its batches made on its
+   forward passes of at most ``max_batch_size`` texts (or more short ones, up to the engine's ``PASS_TOKENS``) and
+   ``max_batch_tokens`` padded tokens, sorted longest first and cut where padding is least (``plan_forwards``, as
+   ``encode()`` cuts its sorted window into batches of ``batch_size``); the engine's own ``encoding.run`` then runs that plan on the prepared ids (its batches made on its
    background thread) into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
    a reranker's jobs (``ScoreRequest``: (query, document) pairs) go the same way into the CrossEncoder's
    ``ScoreSink`` (logits), and each job's scores get the model's activation unless it asked for raw scores;
@@ -412,7 +412,12 @@ class Batcher:
         plan, then each job's rows."""
         task = jobs[0].task
         prepared = self._join(jobs)
-        plan = plan_forwards(prepared.lengths, self.limits.max_batch_tokens, self.limits.max_batch_size)
+        plan = plan_forwards(
+            prepared.lengths,
+            self.limits.max_batch_tokens,
+            self.limits.max_batch_size,
+            encoding.pass_tokens(self.model),
+        )
         if not isinstance(prepared, TokenIds):  # tokenized per batch, on the engine's thread: not under _prepare
             prepared = _Locked(prepared, self._tokenizer_lock)
         sink = self._sink(len(prepared.lengths), self.model.device, task)
@@ -537,9 +542,11 @@ RETURN_WAIT_MAX_S = 0.25
 FORWARD_COST_TOKENS = 32
 
 
-def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int) -> list[np.ndarray]:
+def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int, pass_tokens: int = 0) -> list[np.ndarray]:
     """Positions of each forward pass: sorted longest first (stable), cut where padding plus a fixed cost per pass
-    is least, with at most ``max_size`` texts and ``max_tokens`` padded tokens a pass (a longer text goes alone).
+    is least, with at most ``max_size`` texts and ``max_tokens`` padded tokens a pass (a longer text goes alone);
+    short texts may go beyond ``max_size``, up to ``pass_tokens`` padded tokens, as ``encode()``'s batches do
+    (``encoding.PASS_TOKENS``).
 
     A round holds fewer texts than ``encode()``'s window, so its length range per ``max_size`` texts is wider; cutting
     at the best places (dynamic programming over the sorted lengths) keeps the padding near ``encode()``'s.
@@ -547,12 +554,15 @@ def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int) -> list[n
     order = np.argsort(-lengths, kind="stable")
     widths = np.maximum(lengths[order], 1).astype(np.float64)
     count = len(order)
+    caps = np.maximum(max_size, pass_tokens // widths)  # texts a pass may hold, by its longest (first) text
+    reach = int(caps.max()) if count else 0
     best, cut = np.zeros(count + 1), np.zeros(count + 1, dtype=np.int64)
     for end in range(1, count + 1):
-        starts = np.arange(max(0, end - max_size), end)
+        starts = np.arange(max(0, end - reach), end)
         sizes = end - starts
         cost = best[starts] + widths[starts] * sizes + FORWARD_COST_TOKENS
         cost[(widths[starts] * sizes > max_tokens) & (sizes > 1)] = np.inf
+        cost[sizes > caps[starts]] = np.inf
         pick = int(np.argmin(cost))
         best[end], cut[end] = cost[pick], starts[pick]
     bounds = [count]
