@@ -10,8 +10,9 @@ Workloads:
 - "scoring": ``model.similarity`` of 1 query (its 32 token vectors) against --docs documents of --doc-tokens seeded
   random unit token vectors (128 dims), given as a list of [tokens, 128] tensors (how ``encode_document`` returns
   them). The documents are built before the memory mark, so "peak growth" is what scoring needed on top of them.
-torch fp32 on the CPU (--precision compiled: after ``model.compile()``, sbert only; bf16: bf16 weights, both),
-``batch_size`` --batch-size.
+torch fp32 on the CPU (--precision bf16: bf16 weights, both; compiled and bf16-compiled: sbert's model after
+``model.compile(freeze=True)``, against upstream's uncompiled model at the same dtype, as upstream's encode bypasses
+nn.Module.compile), ``batch_size`` --batch-size.
 
 Each (workload, implementation) runs in a fresh worker process (this file with --worker), upstream first: the
 first call measures memory (VmHWM after resetting the kernel's peak mark, minus VmRSS before), then --repeat calls
@@ -77,11 +78,11 @@ def measure(spec: dict) -> dict:
 
     from sentence_transformers.multi_vector_encoder import MultiVectorEncoder
 
-    dtype = {"fp32": None, "compiled": None, "bf16": torch.bfloat16}[spec["precision"]]
+    dtype = torch.bfloat16 if spec["precision"].startswith("bf16") else None
     model_kwargs = {"torch_dtype": dtype} if dtype is not None else None
     model = MultiVectorEncoder(spec["model"], device="cpu", model_kwargs=model_kwargs)
-    if spec["precision"] == "compiled":
-        model.compile()  # the first (memory) call pays the compilation; the timed calls run the compiled graph
+    if spec["precision"].endswith("compiled"):
+        model.compile(freeze=True)  # the first (memory) call pays the compilation; the timed calls run the graph
     data = json.loads(Path(spec["data"]).read_text(encoding="utf-8"))
     if spec["workload"] == "scoring":
         query = model.encode_query(data["query"][:1])
@@ -133,7 +134,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     if prepared.get("error"):
         sys.exit(f"preparing the model failed: {prepared['error']}")
     pythons = {"sbert": [sys.executable], "upstream": shlex.split(args.against or "")}
-    impls = ["upstream", "sbert"] if args.against and args.precision != "compiled" else ["sbert"]
+    impls = ["upstream", "sbert"] if args.against else ["sbert"]
     spec = {"model": model, "data": str(tmp / "data.json"), "batch_size": args.batch_size, "repeat": args.repeat}
     spec.update(threads=args.threads, docs=args.docs, doc_tokens=args.doc_tokens, precision=args.precision)
     rows, envs = [], {}
@@ -141,6 +142,8 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
         for impl in impls:
             name = f"{impl}_{workload}"
             spec_i = {**spec, "impl": impl, "workload": workload}
+            if impl == "upstream":  # its encode cannot run a compiled model: its uncompiled one at the same dtype
+                spec_i["precision"] = "bf16" if args.precision.startswith("bf16") else "fp32"
             result = run_worker(__file__, pythons[impl], spec_i, tmp, name, {"out": ".npy"})
             check_package(impl, result["env"])
             envs.setdefault(impl, result["env"])
@@ -207,10 +210,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated: {list(WORKLOADS)}")
     parser.add_argument(
         "--precision",
-        choices=["fp32", "compiled", "bf16"],
+        choices=["fp32", "compiled", "bf16", "bf16-compiled"],
         default="fp32",
-        help="torch fp32, fp32 after model.compile() (sbert only: upstream's encode bypasses nn.Module.compile), or "
-        "bf16 weights (model_kwargs torch_dtype, both)",
+        help="torch fp32 or bf16 weights (model_kwargs torch_dtype, both); compiled / bf16-compiled: sbert's after "
+        "model.compile(freeze=True), against upstream's uncompiled model (its encode bypasses nn.Module.compile)",
     )
     parser.add_argument("--json", help="also write every row (and the environments) to this JSON file")
     args = parser.parse_args(argv)

@@ -3,12 +3,14 @@
 Model: all-MiniLM-L6-v2 with a new one-label head (seeded), built and saved once by sbert; every run loads that
 folder. Workloads: "predict" = 1,000 (STSb sentence, ~150-word passage) pairs, passages made by concatenating STSb
 train sentences as bench/encode.py does; "rank" = 1 query × 100 of those passages (the fastest of --rank-repeat
-calls). Variants: torch fp32 for both; sbert also onnx fp32 and onnx int8 (upstream's ONNX needs optimum, which
-its venv lacks). Each (implementation, variant) runs in a fresh worker process of the right Python (this file with
---worker), so its peak RSS is its own (the rank row's peak includes the predict run before it).
+calls). Variants: torch fp32 for both, and torch bf16 (model_kwargs torch_dtype) for both when sbert runs a bf16
+variant; sbert also torch fp32 / bf16 compiled (``model.compile(freeze=True)``; upstream's predict bypasses
+nn.Module.compile), onnx fp32 and onnx int8 (upstream's ONNX needs optimum, which its venv lacks). Each
+(implementation, variant) runs in a fresh worker process of the right Python (this file with --worker), so its
+peak RSS is its own (the rank row's peak includes the predict run before it).
 
 "max abs diff" compares the raw logits (predict with an Identity activation) with upstream's torch fp32 ones, and
-"× upstream" divides pairs/s by upstream torch fp32's.
+"× upstream" divides pairs/s by upstream torch fp32's, "× up same" by upstream's at the same dtype (torch rows).
 
 Run: python bench/rerank.py [--against /tmp/upvenv/bin/python] [--pairs 1000] [--documents 100] [--batch-size 32]
      [--variants "torch fp32,onnx fp32,onnx int8"] [--threads N] [--repeat 1] [--rank-repeat 5] [--json OUT]
@@ -32,7 +34,7 @@ sys.path.insert(0, str(HERE))
 from _side_by_side import environment_lines, fmt, run_worker, worker_main  # noqa: E402
 from encode import check_package, cpu_name, passages, stsb_sentences  # noqa: E402
 
-VARIANTS = ["torch fp32", "onnx fp32", "onnx int8"]
+VARIANTS = ["torch fp32", "torch fp32 compiled", "torch bf16", "torch bf16 compiled", "onnx fp32", "onnx int8"]
 INT8_CONFIG = "avx512_vnni"
 INT8_FILE = f"model_qint8_{INT8_CONFIG}.onnx"
 
@@ -55,11 +57,17 @@ def prepare(spec: dict) -> None:
 
 
 def load(spec: dict):  # noqa: ANN201 (either implementation's CrossEncoder)
+    import torch
+
     from sentence_transformers import CrossEncoder
 
-    kind, precision = spec["variant"].split()
+    kind, precision = spec["variant"].split()[:2]
     if kind == "torch":
-        return CrossEncoder(spec["model"], device="cpu")
+        model_kwargs = {"torch_dtype": torch.bfloat16} if precision == "bf16" else None
+        model = CrossEncoder(spec["model"], device="cpu", model_kwargs=model_kwargs)
+        if spec["variant"].endswith("compiled"):
+            model.compile(freeze=True)  # the warm-up call pays the compilation
+        return model
     kwargs = {"model_kwargs": {"file_name": INT8_FILE}} if precision == "int8" else {}
     return CrossEncoder(spec["model"], device="cpu", backend="onnx", **kwargs)
 
@@ -120,7 +128,8 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     )
     if prepared.get("error"):
         sys.exit(f"preparing the model failed: {prepared['error']}")
-    plan = [("upstream", "torch fp32")] if args.against else []
+    bf16 = any(variant.startswith("torch bf16") for variant in args.variants)
+    plan = [("upstream", "torch fp32"), *([("upstream", "torch bf16")] if bf16 else [])] if args.against else []
     plan += [("sbert", variant) for variant in args.variants]
     pythons = {"sbert": [sys.executable], "upstream": shlex.split(args.against or "")}
     spec = {**base, "data": str(tmp / "data.json"), "repeat": args.repeat, "rank_repeat": args.rank_repeat}
@@ -149,33 +158,40 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
 
 
 def add_figures(rows: list[dict]) -> None:
-    """pairs/s, × upstream and max abs diff against upstream's torch fp32 row of the same workload."""
+    """pairs/s, × upstream and max abs diff against upstream's torch fp32 row of the same workload, and × upstream's
+    torch row at the same dtype."""
+
+    def upstream(workload: str, variant: str) -> dict | None:
+        found = (r for r in rows if r["workload"] == workload and r["impl"] == "upstream" and r["variant"] == variant)
+        return next((r for r in found if "error" not in r), None)
+
     for row in rows:
-        if "error" in row:
+        if "error" not in row:
+            row["pairs_per_s"] = row["pairs"] / row["seconds"]
+    for row in rows:
+        ref = upstream(row["workload"], "torch fp32")
+        if "error" in row or ref is None or ref is row:
             continue
-        row["pairs_per_s"] = row["pairs"] / row["seconds"]
-        ref = next(
-            (r for r in rows if r["workload"] == row["workload"] and r["impl"] == "upstream" and "error" not in r),
-            None,
-        )
-        if ref is None or ref is row:
-            continue
-        row["ratio"] = row["pairs_per_s"] / (ref["pairs"] / ref["seconds"])
+        row["ratio"] = row["pairs_per_s"] / ref["pairs_per_s"]
         row["max_abs_diff"] = float(np.abs(row["scores"] - ref["scores"]).max())
+        same = upstream(row["workload"], row["variant"].removesuffix(" compiled"))
+        if same is not None and same is not row:
+            row["ratio_same"] = row["pairs_per_s"] / same["pairs_per_s"]
 
 
 def table(rows: list[dict]) -> str:
-    cols = ["workload", "impl", "variant", "pairs/s", "× upstream", "max abs diff", "peak RSS MB"]
+    cols = ["workload", "impl", "variant", "pairs/s", "× upstream", "× up same", "max abs diff", "peak RSS MB"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in rows:
         cells = [row["workload"], row["impl"], row["variant"]]
         if "error" in row:
-            cells += [f"error: {row['error']}", "", "", ""]
+            cells += [f"error: {row['error']}", "", "", "", ""]
         else:
-            ref = row["impl"] == "upstream"
+            ref = row["impl"] == "upstream" and row["variant"] == "torch fp32"
             cells += [
                 f"{row['pairs_per_s']:.1f}",
                 "1.00" if ref else fmt(row.get("ratio"), ".2f"),
+                fmt(row.get("ratio_same"), ".2f"),
                 "ref" if ref else fmt(row.get("max_abs_diff"), ".1e"),
                 f"{row['rss_mb']:.0f}",
             ]
