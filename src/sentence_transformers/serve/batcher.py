@@ -14,8 +14,9 @@ The way of a request:
 5. encode (the engine thread): per prompt, the jobs' token ids are joined (``concat_token_ids``) and planned into
    forward passes of at most ``max_batch_size`` texts (or more short ones, up to the engine's ``PASS_TOKENS``) and
    ``max_batch_tokens`` padded tokens, sorted longest first and cut where padding is least (``plan_forwards``, as
-   ``encode()`` cuts its sorted window into batches of ``batch_size``); the engine's own ``encoding.run`` then runs that plan on the prepared ids (its batches made on its
-   background thread) into an ``EmbeddingSink``; each job's rows are then truncated and normalized as asked;
+   ``encode()`` cuts its sorted window into batches of ``batch_size``); the engine's own ``encoding.run`` then runs
+   that plan on the prepared ids (its batches made on its background thread) into an ``EmbeddingSink``; each job's
+   rows are then truncated and normalized as asked;
    a reranker's jobs (``ScoreRequest``: (query, document) pairs) go the same way into the CrossEncoder's
    ``ScoreSink`` (logits), and each job's scores get the model's activation unless it asked for raw scores;
    images (decoded PIL images, for a model that takes them: ``serve.images``) go through the model's
