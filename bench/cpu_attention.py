@@ -105,7 +105,7 @@ def main() -> None:
     longest = 0
     for name, texts in workloads(args.passages).items():
         prepared = encoding.prepare(model, texts, {})
-        plan = encoding.sorted_batches(prepared.lengths, 32, encoding.pass_tokens(model))
+        plan = encoding.sorted_batches(prepared.lengths, 32, encoding.pass_tokens(model, prepared))
         batches = [prepared.features(indices) for indices in plan]
         longest = max(longest, int(prepared.lengths.max()))
 

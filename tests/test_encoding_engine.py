@@ -155,6 +155,17 @@ def test_encode_runs_short_texts_in_fewer_passes_with_the_same_output(tiny_model
     np.testing.assert_allclose(merged, alone, atol=1e-6, rtol=0)
 
 
+def test_texts_tokenized_per_batch_keep_batch_size_a_pass(tiny_model, monkeypatch):
+    # their lengths are counted ahead of tokenize (a replaced one here; or a query expanded to a fixed length), so
+    # they cannot bound a larger pass's memory
+    texts = [f"{TEXTS[i % len(TEXTS)]} {i}" for i in range(40)]
+    passes = []
+    tokenize = tiny_model.tokenize
+    monkeypatch.setattr(tiny_model, "tokenize", lambda batch, **kw: passes.append(len(batch)) or tokenize(batch, **kw))
+    tiny_model.encode(texts, batch_size=4)
+    assert passes == [4] * 10
+
+
 def test_progress_bar_counts_batch_size_batches(tiny_model, monkeypatch):
     totals = []
     original = encoding.tqdm

@@ -46,7 +46,7 @@ from tqdm.autonotebook import tqdm
 from sentence_transformers.base import modality
 from sentence_transformers.base.modules.input_module import has_own_preprocess, prepend_prompt
 from sentence_transformers.base.modules.media import modality_key
-from sentence_transformers.base.token_ids import replace_lone_surrogates, warn_replaced_surrogates
+from sentence_transformers.base.token_ids import TokenIds, replace_lone_surrogates, warn_replaced_surrogates
 from sentence_transformers.util.quantization import quantize_embeddings
 from sentence_transformers.util.tensor import truncate_embeddings
 
@@ -453,7 +453,9 @@ def plan_batches(
     each batch, in order (e.g. the server's token-budget plan), instead of ``batch_size`` a batch longest first.
     """
     if prepared is not None:
-        for indices in sorted_batches(prepared.lengths, batch_size, pass_tokens(model)) if plan is None else plan:
+        for indices in (
+            sorted_batches(prepared.lengths, batch_size, pass_tokens(model, prepared)) if plan is None else plan
+        ):
             yield _batch(prepared, indices, 0, extra, pin_memory)
         return
     if plan is not None:
@@ -462,14 +464,18 @@ def plan_batches(
     for start in range(0, len(inputs), window):
         window_media = None if media is None else media[start : start + window]
         window_inputs = prepare(model, inputs[start : start + window], kwargs, prompt, window_media)
-        for indices in sorted_batches(window_inputs.lengths, batch_size, pass_tokens(model)):
+        for indices in sorted_batches(window_inputs.lengths, batch_size, pass_tokens(model, window_inputs)):
             # built in a helper: this frame keeps no reference to a batch once the consumer has it
             yield _batch(window_inputs, indices, start, extra, pin_memory)
 
 
-def pass_tokens(model: BaseModel) -> int:
+def pass_tokens(model: BaseModel, prepared: PreparedInputs) -> int:
     """The padded tokens a forward pass of ``model`` may fill with short texts: ``PASS_TOKENS``, or the model type's
-    own ``_encode_pass_tokens`` (0: ``batch_size`` texts a pass)."""
+    own ``_encode_pass_tokens`` (0: ``batch_size`` texts a pass); 0 unless ``prepared`` holds each text's exact token
+    ids (``TokenIds``): lengths counted ahead of a per-batch ``tokenize`` may be characters, or fall short of what it
+    gives (a query expanded to a fixed length), so they cannot bound a pass's memory."""
+    if not isinstance(prepared, TokenIds):
+        return 0
     own = getattr(model, "_encode_pass_tokens", None)
     return PASS_TOKENS if own is None else own
 

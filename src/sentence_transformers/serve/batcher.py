@@ -417,7 +417,7 @@ class Batcher:
             prepared.lengths,
             self.limits.max_batch_tokens,
             self.limits.max_batch_size,
-            encoding.pass_tokens(self.model),
+            encoding.pass_tokens(self.model, prepared),
         )
         if not isinstance(prepared, TokenIds):  # tokenized per batch, on the engine's thread: not under _prepare
             prepared = _Locked(prepared, self._tokenizer_lock)
