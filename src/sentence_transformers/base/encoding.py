@@ -319,7 +319,7 @@ PREFETCH_BATCHES = 4
 # Padded tokens a forward pass holds at least: when ``batch_size`` texts are shorter, the pass takes more of them
 # (``sorted_batches``). 32 STSb sentences are ~450 tokens: too few to keep bf16 matrix units (AMX) or a GPU busy
 # (bf16 on AMX: ~1.3–1.4× the texts/s of 32-text passes); 2,048 ran no faster than 1,024 and raised encode()'s peak
-# memory by ~60 MB on 384 sentences (1,024: ~15 MB). Longer texts keep ``batch_size`` a pass, as upstream's. Only
+# memory by ~60 MB on 384 sentences (1,024: ~18 MB). Longer texts keep ``batch_size`` a pass, as upstream's. Only
 # the grouping changes: each text's output is the same up to float rounding (its padding differs).
 PASS_TOKENS = 1024
 
