@@ -90,6 +90,7 @@ def test_plan_forwards_cuts_sorted_texts_where_padding_is_least():
     sizes = [len(p) for p in plan_forwards(np.full(70, 12), 360, 8, pass_tokens=600)]
     assert sum(sizes) == 70 and max(sizes) <= 30 and len(sizes) == 3
     assert [len(p) for p in plan_forwards(np.array([200, 12, 12]), 10_000, 1, pass_tokens=600)] == [1, 2]
+    assert [len(p) for p in plan_forwards(np.array([-1] * 6), 10_000, 2, pass_tokens=600)] == [2, 2, 2]  # media
 
 
 @needs_extra
