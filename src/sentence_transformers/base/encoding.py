@@ -480,15 +480,25 @@ def pass_tokens(model: BaseModel, prepared: PreparedInputs) -> int:
     return PASS_TOKENS if own is None else own
 
 
+def pass_capacities(longest: np.ndarray, batch_size: int, pass_tokens: int) -> np.ndarray:
+    """How many texts a forward pass may hold, by the length of its longest text: ``batch_size``, or as many as fill
+    ``pass_tokens`` padded tokens when they are short; media inputs (length -1) keep ``batch_size``. The one rule of
+    ``sorted_batches`` and of the server's ``plan_forwards``."""
+    longest = np.asarray(longest, dtype=np.int64)
+    return np.where(longest < 0, batch_size, np.maximum(batch_size, pass_tokens // np.maximum(longest, 1)))
+
+
 def sorted_batches(lengths: np.ndarray, batch_size: int, pass_tokens: int = 0) -> list[np.ndarray]:
-    """Positions of each batch: longest first (stable), ``batch_size`` a batch, or as many more texts as fill
-    ``pass_tokens`` padded tokens when they are short. Media inputs (length -1) keep ``batch_size`` a batch."""
+    """Positions of each batch: longest first (stable), each as ``pass_capacities`` allows; a pass of texts stops
+    short of the media inputs, which come after them."""
     order = np.argsort(-lengths, kind="stable")
+    capacities = pass_capacities(lengths[order], batch_size, pass_tokens)
     texts = int((lengths >= 0).sum())  # sorted first
     batches, first = [], 0
     while first < len(order):
-        longest = int(lengths[order[first]])
-        size = batch_size if longest < 0 else max(batch_size, min(pass_tokens // max(longest, 1), texts - first))
+        size = int(capacities[first])
+        if first < texts:
+            size = max(batch_size, min(size, texts - first))
         batches.append(order[first : first + size])
         first += size
     return batches

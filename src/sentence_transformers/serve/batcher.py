@@ -555,8 +555,7 @@ def plan_forwards(lengths: np.ndarray, max_tokens: int, max_size: int, pass_toke
     order = np.argsort(-lengths, kind="stable")
     widths = np.maximum(lengths[order], 1).astype(np.float64)
     count = len(order)
-    # texts a pass may hold, by its longest (first) text; media inputs (length -1) keep max_size
-    caps = np.where(lengths[order] < 0, max_size, np.maximum(max_size, pass_tokens // widths))
+    caps = encoding.pass_capacities(lengths[order], max_size, pass_tokens)  # by a pass's longest (first) text
     reach = int(caps.max()) if count else 0
     best, cut = np.zeros(count + 1), np.zeros(count + 1, dtype=np.int64)
     for end in range(1, count + 1):
